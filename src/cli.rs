@@ -1,0 +1,266 @@
+//! The native CLI: `fashionlab analyze | download | sample`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::analysis::{DatasetStats, analysis_figures};
+use crate::data::{self, DataError, Dataset, OFFICIAL_FILES, SAMPLE_IMAGES, SAMPLE_LABELS, Split, local};
+use crate::plot::html_report;
+
+/// Fashion Lab: train, compare and explain Fashion-MNIST classifiers.
+#[derive(Debug, Parser)]
+#[command(name = "fashionlab", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// CLI subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Dataset analysis: prints summary statistics and writes an HTML report with the Plotly charts.
+    Analyze {
+        /// Directory with the four official .gz files (default: $FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Which split to analyse.
+        #[arg(long, value_enum, default_value = "train")]
+        split: SplitArg,
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "fashionlab-analysis.html")]
+        out: PathBuf,
+        /// Sample images shown per class.
+        #[arg(long, default_value_t = 10)]
+        samples: usize,
+        /// plotly.min.js to inline into the report (default: node_modules/plotly.js-dist-min/plotly.min.js).
+        #[arg(long)]
+        plotly: Option<PathBuf>,
+        /// Print the statistics as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Downloads the four official files, verifying each SHA-256 before it is moved into place.
+    Download {
+        /// Destination directory (default: $FASHION_MNIST_DIR, else ./data/fashion-mnist).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Base URL of the files.
+        #[arg(long, default_value = DOWNLOAD_BASE_URL)]
+        base_url: String,
+    },
+    /// Writes a balanced slice of the test set (the page's built-in default data) as two IDX .gz files.
+    Sample {
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Images per class.
+        #[arg(long, default_value_t = 100)]
+        per_class: usize,
+        /// Output directory.
+        #[arg(long, default_value = "www/data")]
+        out: PathBuf,
+    },
+}
+
+/// A split named on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SplitArg {
+    /// 60,000 training images.
+    Train,
+    /// 10,000 test images.
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
+/// Where Zalando publishes the files.
+pub const DOWNLOAD_BASE_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
+
+/// Errors of the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A data error.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A file could not be written.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The path.
+        path: String,
+        /// The OS message.
+        message: String,
+    },
+    /// A download failed.
+    #[error(
+        "cannot download {url}: {message}\nIs there a network connection? Without one, install the data with \
+         `apt-get install dataset-fashion-mnist` or copy the four .gz files into a directory and pass --data DIR."
+    )]
+    Download {
+        /// The URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// A bad argument value.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Parses the command line, runs it, prints any error, and returns the exit code.
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Analyze { data, split, out, samples, plotly, json } => {
+            analyze(data.as_deref(), split.into(), &out, samples, plotly.as_deref(), json)
+        }
+        Command::Download { out, base_url } => {
+            let dir = out
+                .or_else(|| std::env::var_os("FASHION_MNIST_DIR").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("data/fashion-mnist"));
+            download(&dir, &base_url)
+        }
+        Command::Sample { data, per_class, out } => sample(data.as_deref(), per_class, &out),
+    }
+}
+
+fn analyze(
+    data_dir: Option<&Path>,
+    split: Split,
+    out: &Path,
+    samples: usize,
+    plotly: Option<&Path>,
+    json: bool,
+) -> Result<(), CliError> {
+    let dir = local::locate(data_dir)?;
+    let ds = local::load_split(&dir, split)?;
+    let stats = DatasetStats::compute(&ds);
+    let label = format!("Fashion-MNIST {split:?} set ({})", dir.display());
+    if json {
+        let mut v = serde_json::to_value(&stats).expect("stats serialise");
+        let obj = v.as_object_mut().expect("object");
+        obj.remove("class_means");
+        obj.remove("histogram");
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        println!("{label}");
+        println!("  shape        ({}, {}, {})", stats.shape[0], stats.shape[1], stats.shape[2]);
+        println!("  pixel mean   {:.2}", stats.mean);
+        println!("  pixel median {}", stats.median);
+        println!("  pixel std    {:.2}", stats.std);
+        println!("  min / max    {} / {}", stats.min, stats.max);
+        for (name, count) in data::CLASS_NAMES.iter().zip(stats.class_counts) {
+            println!("  {name:<12} {count}");
+        }
+    }
+    let figures = analysis_figures(&ds, &stats, samples, &label);
+    let plotly_js = find_plotly(plotly)?;
+    if plotly_js.is_none() {
+        eprintln!("note: plotly.min.js not found (run `npm ci`); the report loads it from beside the HTML file");
+    }
+    let html = html_report("Fashion-MNIST dataset analysis", &figures, plotly_js.as_deref());
+    write_atomic(out, html.as_bytes())?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Reads plotly.min.js from `explicit`, else from the npm install in the working directory or the crate.
+fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, CliError> {
+    const REL: &str = "node_modules/plotly.js-dist-min/plotly.min.js";
+    if let Some(p) = explicit {
+        return std::fs::read_to_string(p)
+            .map(Some)
+            .map_err(|e| CliError::Usage(format!("cannot read --plotly {}: {e}", p.display())));
+    }
+    let candidates = [PathBuf::from(REL), Path::new(env!("CARGO_MANIFEST_DIR")).join(REL)];
+    Ok(candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place: a reader never sees
+/// half a file, and a failure leaves any previous file intact.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let err = |e: std::io::Error| CliError::Write { path: path.display().to_string(), message: e.to_string() };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+fn download(dir: &Path, base_url: &str) -> Result<(), CliError> {
+    for file in OFFICIAL_FILES {
+        let path = dir.join(file.name);
+        if let Ok(existing) = std::fs::read(&path)
+            && data::decompress(&existing).is_ok_and(|raw| file.verify(&raw).is_ok())
+        {
+            eprintln!("{}: present and verified", path.display());
+            continue;
+        }
+        let url = format!("{}/{}", base_url.trim_end_matches('/'), file.name);
+        eprintln!("downloading {url}");
+        let bytes = fetch(&url)?;
+        let raw = data::decompress(&bytes)?;
+        file.verify(&raw)?;
+        write_atomic(&path, &bytes)?;
+        eprintln!("{}: verified ({} bytes)", path.display(), bytes.len());
+    }
+    eprintln!("done: use --data {} or set FASHION_MNIST_DIR={}", dir.display(), dir.display());
+    Ok(())
+}
+
+fn fetch(url: &str) -> Result<Vec<u8>, CliError> {
+    let fail = |message: String| CliError::Download { url: url.to_string(), message };
+    let mut response = ureq::get(url).call().map_err(|e| fail(e.to_string()))?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(data::MAX_DECOMPRESSED_BYTES as u64)
+        .read_to_vec()
+        .map_err(|e| fail(e.to_string()))
+}
+
+fn sample(data_dir: Option<&Path>, per_class: usize, out: &Path) -> Result<(), CliError> {
+    if per_class == 0 || per_class > 1000 {
+        return Err(CliError::Usage(format!("--per-class must be 1..=1000, got {per_class}")));
+    }
+    let dir = local::locate(data_dir)?;
+    let test: Dataset = local::load_split(&dir, Split::Test)?;
+    let slice = test.balanced_slice(per_class);
+    let images = data::gzip(&data::encode_images(slice.pixels()));
+    let labels = data::gzip(&data::encode_labels(slice.labels()));
+    write_atomic(&out.join(SAMPLE_IMAGES), &images)?;
+    write_atomic(&out.join(SAMPLE_LABELS), &labels)?;
+    eprintln!(
+        "wrote {} images ({} per class) to {}: {} + {} bytes",
+        slice.len(),
+        per_class,
+        out.display(),
+        images.len(),
+        labels.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! # Fashion Lab
+//!
+//! Trains, compares and explains Fashion-MNIST classifiers, in the browser (WebGPU or CPU wasm) and
+//! natively, from one crate.
+//!
+//! The core is platform-free: [`data`], [`preprocess`], [`analysis`], [`plot`], [`backend`].
+//! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
+
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod backend;
+pub mod data;
+pub mod plot;
+pub mod preprocess;
+pub mod rng;
+
+/// The browser layer: wasm-bindgen bindings used by the page and its worker.
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+/// The native command-line interface.
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+pub mod cli;

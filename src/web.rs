@@ -1,0 +1,229 @@
+//! wasm-bindgen bindings for the page: backend selection (WebGPU with CPU fallback), datasets from
+//! bytes, analysis figures, and image preparation. Every error becomes a `JsError` with a readable
+//! message; no panic crosses this boundary by design (and a panic hook logs any that would).
+
+use std::cell::RefCell;
+
+use burn::tensor::Device;
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::analysis::{DatasetStats, analysis_figures};
+use crate::backend::{BackendKind, init_device};
+use crate::data::{Dataset, Split};
+use crate::preprocess::{GrayImage, PrepareConfig, PreparedImage, prepare_image};
+
+/// Installs the panic hook so that any panic is logged with its message.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Serialises to a plain JS value (objects, arrays, `null` for `None`) through JSON.
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let json = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+    js_sys::JSON::parse(&json).map_err(|_| JsError::new("internal error: JSON.parse failed"))
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// The backend in use and how it was chosen.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendReport {
+    /// `wgpu` or `flex`.
+    pub kind: BackendKind,
+    /// Human-readable name, e.g. "WebGPU (burn-wgpu)".
+    pub description: String,
+    /// Whether the browser exposes `navigator.gpu`.
+    pub webgpu_api: bool,
+    /// Whether `navigator.gpu.requestAdapter()` returned an adapter.
+    pub webgpu_adapter: bool,
+    /// Why WebGPU is not in use, when it is not.
+    pub fallback_reason: Option<String>,
+}
+
+thread_local! {
+    /// The device chosen by [`select_backend`]. WebGPU can be initialised once per page, so it is kept.
+    static ACTIVE: RefCell<Option<(BackendKind, Device)>> = const { RefCell::new(None) };
+    static WGPU_DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+/// The active device, if a backend was selected.
+pub fn active_device() -> Option<(BackendKind, Device)> {
+    ACTIVE.with(|a| a.borrow().clone())
+}
+
+/// Probes `navigator.gpu.requestAdapter()`. `Ok(())` when an adapter exists, else the reason in words.
+async fn probe_webgpu() -> (bool, Result<(), String>) {
+    let global = js_sys::global();
+    let navigator = Reflect::get(&global, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+    let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
+    if gpu.is_undefined() || gpu.is_null() {
+        return (false, Err("this browser does not expose WebGPU (navigator.gpu is missing)".into()));
+    }
+    let request = match Reflect::get(&gpu, &"requestAdapter".into()).map(|f| f.dyn_into::<Function>()) {
+        Ok(Ok(f)) => f,
+        _ => return (true, Err("navigator.gpu.requestAdapter is not a function".into())),
+    };
+    let promise = match request.call0(&gpu).map(|p| p.dyn_into::<Promise>()) {
+        Ok(Ok(p)) => p,
+        _ => return (true, Err("navigator.gpu.requestAdapter() failed".into())),
+    };
+    match JsFuture::from(promise).await {
+        Ok(adapter) if !adapter.is_null() && !adapter.is_undefined() => (true, Ok(())),
+        Ok(_) => (true, Err("no WebGPU adapter: navigator.gpu.requestAdapter() returned none".into())),
+        Err(e) => (true, Err(format!("navigator.gpu.requestAdapter() was rejected: {e:?}"))),
+    }
+}
+
+/// Picks the backend: WebGPU when the browser has an adapter and burn's wgpu device starts and passes its
+/// self-test, else the CPU (flex). `preference` (`"wgpu"`, `"flex"` or none/`"auto"`) can force the CPU;
+/// asking for WebGPU where there is none falls back with the reason recorded.
+pub async fn select_backend_inner(preference: Option<String>) -> Result<BackendReport, String> {
+    let pref = match preference.as_deref() {
+        None | Some("") | Some("auto") => None,
+        Some(p) => Some(p.parse::<BackendKind>().map_err(|e| e.to_string())?),
+    };
+    let (webgpu_api, probe) = probe_webgpu().await;
+    let webgpu_adapter = probe.is_ok();
+    let fallback_reason = if pref == Some(BackendKind::Flex) {
+        "the CPU backend was chosen".to_string()
+    } else {
+        match probe {
+            Ok(()) => match wgpu_device().await {
+                Ok(device) => {
+                    ACTIVE.with(|a| *a.borrow_mut() = Some((BackendKind::Wgpu, device)));
+                    return Ok(report(BackendKind::Wgpu, webgpu_api, webgpu_adapter, None));
+                }
+                Err(e) => e,
+            },
+            Err(reason) => reason,
+        }
+    };
+    let device = init_device(BackendKind::Flex).await.map_err(|e| e.to_string())?;
+    ACTIVE.with(|a| *a.borrow_mut() = Some((BackendKind::Flex, device)));
+    Ok(report(BackendKind::Flex, webgpu_api, webgpu_adapter, Some(fallback_reason)))
+}
+
+/// burn's wgpu device, initialised once per page and reused after.
+async fn wgpu_device() -> Result<Device, String> {
+    if let Some(device) = WGPU_DEVICE.with(|d| d.borrow().clone()) {
+        return Ok(device);
+    }
+    let device = init_device(BackendKind::Wgpu).await.map_err(|e| e.to_string())?;
+    WGPU_DEVICE.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
+}
+
+fn report(kind: BackendKind, webgpu_api: bool, webgpu_adapter: bool, fallback_reason: Option<String>) -> BackendReport {
+    BackendReport { kind, description: kind.description().to_string(), webgpu_api, webgpu_adapter, fallback_reason }
+}
+
+/// JS: `await selectBackend(preference?)` → `{kind, description, webgpu_api, webgpu_adapter, fallback_reason}`.
+#[wasm_bindgen(js_name = selectBackend)]
+pub async fn select_backend(preference: Option<String>) -> Result<JsValue, JsError> {
+    let report = select_backend_inner(preference).await.map_err(|e| JsError::new(&e))?;
+    to_js(&report)
+}
+
+/// A labelled Fashion-MNIST dataset held by the page.
+#[wasm_bindgen]
+pub struct WebDataset {
+    inner: Dataset,
+    label: String,
+}
+
+#[wasm_bindgen]
+impl WebDataset {
+    /// Parses an IDX image file and label file (gzip or raw), with no checksum (for the built-in sample).
+    #[wasm_bindgen(js_name = fromIdx)]
+    pub fn from_idx(images: &[u8], labels: &[u8], label: String) -> Result<WebDataset, JsError> {
+        Ok(WebDataset { inner: Dataset::from_idx(images, labels).map_err(js_error)?, label })
+    }
+
+    /// Parses the two official files of a split (`"train"` or `"test"`), verifying their SHA-256.
+    #[wasm_bindgen(js_name = fromOfficial)]
+    pub fn from_official(split: &str, images: &[u8], labels: &[u8]) -> Result<WebDataset, JsError> {
+        let split = match split {
+            "train" => Split::Train,
+            "test" | "t10k" => Split::Test,
+            other => return Err(JsError::new(&format!("unknown split '{other}' (expected train or test)"))),
+        };
+        let inner = Dataset::from_official(split, images, labels).map_err(js_error)?;
+        let label = format!("Fashion-MNIST {} set", if split == Split::Train { "training" } else { "test" });
+        Ok(WebDataset { inner, label })
+    }
+
+    /// Number of images.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The dataset's name as shown in the page.
+    #[wasm_bindgen(getter)]
+    pub fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    /// Images per class, as an array of 10 counts.
+    #[wasm_bindgen(js_name = classCounts)]
+    pub fn class_counts(&self) -> Vec<u32> {
+        self.inner.class_counts().iter().map(|&c| c as u32).collect()
+    }
+
+    /// The 784 pixels of image `index`.
+    pub fn image(&self, index: usize) -> Result<Vec<u8>, JsError> {
+        if index >= self.inner.len() {
+            return Err(JsError::new(&format!("image {index} is out of range (0..{})", self.inner.len())));
+        }
+        Ok(self.inner.image(index).to_vec())
+    }
+
+    /// Summary statistics: `{shape, mean, median, std, min, max, zero_fraction, class_counts}`.
+    pub fn stats(&self) -> Result<JsValue, JsError> {
+        let mut v = serde_json::to_value(DatasetStats::compute(&self.inner)).map_err(js_error)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("class_means");
+            o.remove("histogram");
+        }
+        to_js(&v)
+    }
+
+    /// The five analysis figures, each `{id, title, data, layout}` for `Plotly.newPlot`.
+    #[wasm_bindgen(js_name = analysisFigures)]
+    pub fn analysis_figures(&self, samples_per_class: usize) -> Result<JsValue, JsError> {
+        let stats = DatasetStats::compute(&self.inner);
+        to_js(&analysis_figures(&self.inner, &stats, samples_per_class.clamp(1, 20), &self.label))
+    }
+}
+
+impl WebDataset {
+    /// The Rust dataset.
+    pub fn dataset(&self) -> &Dataset {
+        &self.inner
+    }
+}
+
+/// Decodes an uploaded image file and prepares it as the model's 28×28 input:
+/// `{pixels: number[784], inverted, bbox, passthrough}`.
+#[wasm_bindgen(js_name = prepareImageFile)]
+pub fn prepare_image_file(bytes: &[u8]) -> Result<JsValue, JsError> {
+    let image = GrayImage::decode(bytes).map_err(js_error)?;
+    to_js(&prepare(&image))
+}
+
+/// Prepares an RGBA frame (a canvas's `ImageData`, e.g. from the webcam) as the 28×28 model input.
+#[wasm_bindgen(js_name = prepareRgba)]
+pub fn prepare_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<JsValue, JsError> {
+    let image = GrayImage::from_rgba(width, height, rgba).map_err(js_error)?;
+    to_js(&prepare(&image))
+}
+
+fn prepare(image: &GrayImage) -> PreparedImage {
+    prepare_image(image, &PrepareConfig::default())
+}

@@ -1,0 +1,104 @@
+//! Browser tests, run by `wasm-pack test --headless --chrome` in two configurations (see `.ci/test`):
+//! with WebGPU (`--enable-unsafe-webgpu`: a SwiftShader adapter) and without. Tests whose names contain
+//! `webgpu_absent` are skipped in the first, those with `webgpu_present` in the second.
+#![cfg(target_arch = "wasm32")]
+
+use fashionlab::backend::BackendKind;
+use fashionlab::web::{self, WebDataset};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SAMPLE_IMAGES: &[u8] = include_bytes!("../www/data/sample-images-idx3-ubyte.gz");
+const SAMPLE_LABELS: &[u8] = include_bytes!("../www/data/sample-labels-idx1-ubyte.gz");
+
+fn message(e: wasm_bindgen::JsError) -> String {
+    let v: JsValue = e.into();
+    v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn sample_dataset_parses_in_the_browser() {
+    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    assert_eq!(ds.length(), 1000);
+    assert_eq!(ds.class_counts(), vec![100; 10]);
+    assert_eq!(ds.image(0).unwrap().len(), 784);
+    assert!(message(ds.image(1000).unwrap_err()).contains("out of range"));
+}
+
+#[wasm_bindgen_test]
+fn analysis_figures_are_built_in_the_browser() {
+    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    let figs: js_sys::Array = ds.analysis_figures(5).unwrap().dyn_into().unwrap();
+    let ids: Vec<String> = figs
+        .iter()
+        .map(|f| js_sys::Reflect::get(&f, &"id".into()).unwrap().as_string().unwrap())
+        .collect();
+    assert_eq!(ids, fashionlab::analysis::ANALYSIS_FIGURE_IDS);
+}
+
+#[wasm_bindgen_test]
+fn bad_inputs_become_readable_errors() {
+    // The sample is not an official file: its checksum cannot match.
+    let err = message(WebDataset::from_official("test", SAMPLE_IMAGES, SAMPLE_LABELS).err().unwrap());
+    assert!(err.contains("checksum mismatch"), "{err}");
+    let err = message(WebDataset::from_idx(&SAMPLE_IMAGES[..100], SAMPLE_LABELS, "x".into()).err().unwrap());
+    assert!(err.contains("gzip"), "{err}");
+    let err = message(WebDataset::from_idx(SAMPLE_LABELS, SAMPLE_LABELS, "x".into()).err().unwrap());
+    assert!(err.contains("wrong IDX rank"), "{err}");
+    let err = message(web::prepare_image_file(b"just some text").unwrap_err());
+    assert!(err.contains("not a supported image"), "{err}");
+    let err = message(web::prepare_image_file(&[]).unwrap_err());
+    assert!(err.contains("empty"), "{err}");
+    let err = message(web::prepare_rgba(10, 10, &[0; 12]).unwrap_err());
+    assert!(err.contains("needs 400 bytes"), "{err}");
+}
+
+#[wasm_bindgen_test]
+fn webcam_frames_go_through_the_shared_preparation() {
+    // A 64×48 RGBA frame: white background, a dark square in the middle.
+    let (w, h) = (64u32, 48u32);
+    let mut rgba = vec![255u8; (w * h * 4) as usize];
+    for y in 14..34 {
+        for x in 22..42 {
+            let i = ((y * w + x) * 4) as usize;
+            rgba[i..i + 3].fill(20);
+        }
+    }
+    let prepared = web::prepare_rgba(w, h, &rgba).unwrap();
+    let inverted = js_sys::Reflect::get(&prepared, &"inverted".into()).unwrap();
+    assert_eq!(inverted.as_bool(), Some(true));
+    let pixels: js_sys::Array = js_sys::Reflect::get(&prepared, &"pixels".into()).unwrap().dyn_into().unwrap();
+    assert_eq!(pixels.length(), 784);
+    assert_eq!(pixels.get(14 * 28 + 14).as_f64(), Some(255.0));
+}
+
+#[wasm_bindgen_test]
+async fn cpu_backend_when_asked_for() {
+    let r = web::select_backend_inner(Some("flex".into())).await.unwrap();
+    assert_eq!(r.kind, BackendKind::Flex);
+    assert_eq!(web::active_device().unwrap().0, BackendKind::Flex);
+    assert!(web::select_backend_inner(Some("tpu".into())).await.unwrap_err().contains("unknown backend"));
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_present_picks_webgpu() {
+    let r = web::select_backend_inner(None).await.unwrap();
+    assert!(r.webgpu_api && r.webgpu_adapter, "{r:?}");
+    assert_eq!(r.kind, BackendKind::Wgpu, "{r:?}");
+    assert_eq!(r.fallback_reason, None);
+    assert_eq!(web::active_device().unwrap().0, BackendKind::Wgpu);
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_absent_falls_back_to_cpu() {
+    let r = web::select_backend_inner(None).await.unwrap();
+    assert!(!r.webgpu_adapter, "{r:?}");
+    assert_eq!(r.kind, BackendKind::Flex, "{r:?}");
+    assert!(r.fallback_reason.is_some());
+    // Asking for WebGPU explicitly still falls back, with the reason kept.
+    let r = web::select_backend_inner(Some("wgpu".into())).await.unwrap();
+    assert_eq!(r.kind, BackendKind::Flex);
+    assert!(r.fallback_reason.unwrap().contains("WebGPU"));
+}
