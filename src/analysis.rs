@@ -47,8 +47,18 @@ impl DatasetStats {
         }
         let total: u64 = histogram.iter().sum();
         let n = total.max(1) as f64;
-        let mean = histogram.iter().enumerate().map(|(v, &c)| v as f64 * c as f64).sum::<f64>() / n;
-        let var = histogram.iter().enumerate().map(|(v, &c)| (v as f64 - mean).powi(2) * c as f64).sum::<f64>() / n;
+        let mean = histogram
+            .iter()
+            .enumerate()
+            .map(|(v, &c)| v as f64 * c as f64)
+            .sum::<f64>()
+            / n;
+        let var = histogram
+            .iter()
+            .enumerate()
+            .map(|(v, &c)| (v as f64 - mean).powi(2) * c as f64)
+            .sum::<f64>()
+            / n;
         let mut seen = 0u64;
         let median = histogram
             .iter()
@@ -61,7 +71,13 @@ impl DatasetStats {
         let class_means = sums
             .iter()
             .zip(class_counts)
-            .map(|(s, c)| if c == 0 { Vec::new() } else { s.iter().map(|&v| (v as f64 / c as f64) as f32).collect() })
+            .map(|(s, c)| {
+                if c == 0 {
+                    Vec::new()
+                } else {
+                    s.iter().map(|&v| (v as f64 / c as f64) as f32).collect()
+                }
+            })
             .collect();
         Self {
             shape: [ds.len(), SIDE, SIDE],
@@ -79,11 +95,21 @@ impl DatasetStats {
 }
 
 /// Figure ids of [`analysis_figures`], in order.
-pub const ANALYSIS_FIGURE_IDS: [&str; 5] =
-    ["summary", "pixel-histogram", "samples-per-class", "class-balance", "class-means"];
+pub const ANALYSIS_FIGURE_IDS: [&str; 5] = [
+    "summary",
+    "pixel-histogram",
+    "samples-per-class",
+    "class-balance",
+    "class-means",
+];
 
 /// The five analysis figures for `ds`, showing `samples_per_class` example images of each class.
-pub fn analysis_figures(ds: &Dataset, stats: &DatasetStats, samples_per_class: usize, label: &str) -> Vec<Figure> {
+pub fn analysis_figures(
+    ds: &Dataset,
+    stats: &DatasetStats,
+    samples_per_class: usize,
+    label: &str,
+) -> Vec<Figure> {
     vec![
         summary_table(stats, label),
         pixel_histogram(stats),
@@ -96,8 +122,14 @@ pub fn analysis_figures(ds: &Dataset, stats: &DatasetStats, samples_per_class: u
 fn summary_table(s: &DatasetStats, label: &str) -> Figure {
     let rows = [
         ("Dataset", label.to_string()),
-        ("Shape", format!("({}, {}, {})", s.shape[0], s.shape[1], s.shape[2])),
-        ("Classes", format!("{}", s.class_counts.iter().filter(|&&c| c > 0).count())),
+        (
+            "Shape",
+            format!("({}, {}, {})", s.shape[0], s.shape[1], s.shape[2]),
+        ),
+        (
+            "Classes",
+            format!("{}", s.class_counts.iter().filter(|&&c| c > 0).count()),
+        ),
         ("Pixel mean", format!("{:.2}", s.mean)),
         ("Pixel median", format!("{}", s.median)),
         ("Pixel std", format!("{:.2}", s.std)),
@@ -113,7 +145,7 @@ fn summary_table(s: &DatasetStats, label: &str) -> Figure {
             "header": {"values": ["Statistic", "Value"], "align": "left", "font": {"size": 14}},
             "cells": {"values": [names, values], "align": "left", "height": 26},
         })],
-        json!({"height": 330}),
+        json!({"height": 400}),
     )
 }
 
@@ -128,7 +160,7 @@ fn pixel_histogram(s: &DatasetStats) -> Figure {
             "marker": {"color": "#4c78a8"},
             "hovertemplate": "value %{x}: %{y:,} pixels<extra></extra>",
         })],
-        json!({"yaxis": {"type": "log", "title": {"text": "pixels"}}, "xaxis": {"title": {"text": "intensity"}}, "bargap": 0}),
+        json!({"yaxis": {"type": "log", "dtick": 1, "title": {"text": "pixels"}}, "xaxis": {"title": {"text": "intensity"}}, "bargap": 0}),
     )
 }
 
@@ -153,15 +185,23 @@ fn samples_grid(ds: &Dataset, per_class: usize) -> Figure {
         .collect();
     let gap = 2;
     let z = nan_to_none(tile_grid(&tiles, SIDE, per_class, gap));
-    let centres: Vec<usize> = (0..NUM_CLASSES).map(|c| c * (SIDE + gap) + SIDE / 2).collect();
+    let centres: Vec<usize> = (0..NUM_CLASSES)
+        .map(|c| c * (SIDE + gap) + SIDE / 2)
+        .collect();
+    let yaxis = image_axis(
+        &z,
+        true,
+        json!({"tickvals": centres, "ticktext": CLASS_NAMES}),
+    );
+    let xaxis = image_axis(&z, false, json!({"showticklabels": false}));
     Figure::new(
         "samples-per-class",
         "Samples per class",
         vec![heatmap(z, "%{z}")],
         json!({
             "height": 620,
-            "yaxis": {"autorange": "reversed", "tickvals": centres, "ticktext": CLASS_NAMES, "scaleanchor": "x", "showgrid": false, "zeroline": false},
-            "xaxis": {"showticklabels": false, "showgrid": false, "zeroline": false},
+            "yaxis": yaxis,
+            "xaxis": xaxis,
             "margin": {"l": 100},
         }),
     )
@@ -178,15 +218,31 @@ fn class_balance(s: &DatasetStats) -> Figure {
             "marker": {"color": "#f58518"},
             "hovertemplate": "%{x}: %{y:,} images<extra></extra>",
         })],
-        json!({"yaxis": {"title": {"text": "images"}}}),
+        json!({"yaxis": {"title": {"text": "images"}}, "margin": {"b": 100, "r": 40}}),
     )
 }
 
 fn class_means(s: &DatasetStats) -> Figure {
-    let tiles: Vec<Vec<f32>> =
-        s.class_means.iter().map(|m| if m.is_empty() { vec![f32::NAN; PIXELS] } else { m.clone() }).collect();
+    let tiles: Vec<Vec<f32>> = s
+        .class_means
+        .iter()
+        .map(|m| {
+            if m.is_empty() {
+                vec![f32::NAN; PIXELS]
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
     let gap = 4;
     let z = nan_to_none(tile_grid(&tiles, SIDE, 5, gap));
+    // Room above the first row for its labels: annotations outside the axis range are not drawn.
+    let yaxis = image_axis(
+        &z,
+        true,
+        json!({"showticklabels": false, "range": [z.len() as f64 - 0.5, -8.0]}),
+    );
+    let xaxis = image_axis(&z, false, json!({"showticklabels": false}));
     let annotations: Vec<_> = CLASS_NAMES
         .iter()
         .enumerate()
@@ -202,11 +258,37 @@ fn class_means(s: &DatasetStats) -> Figure {
         json!({
             "height": 380,
             "annotations": annotations,
-            "yaxis": {"autorange": "reversed", "visible": false, "scaleanchor": "x"},
-            "xaxis": {"visible": false},
+            "yaxis": yaxis,
+            "xaxis": xaxis,
             "margin": {"t": 70},
         }),
     )
+}
+
+/// An axis showing a tiled image pixel for pixel: explicit range (rows top-down for `vertical`), square
+/// pixels, no grid. Explicit ranges avoid Plotly's autorange with `scaleanchor`, which can run away.
+fn image_axis(
+    z: &[Vec<Option<f32>>],
+    vertical: bool,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let n = if vertical {
+        z.len()
+    } else {
+        z.first().map_or(0, Vec::len)
+    } as f64;
+    let mut axis =
+        json!({"showgrid": false, "zeroline": false, "ticks": "", "constrain": "domain"});
+    if vertical {
+        axis["range"] = json!([n - 0.5, -0.5]);
+        axis["scaleanchor"] = json!("x");
+    } else {
+        axis["range"] = json!([-0.5, n - 0.5]);
+    }
+    if let (Some(a), serde_json::Value::Object(e)) = (axis.as_object_mut(), extra) {
+        a.extend(e);
+    }
+    axis
 }
 
 fn heatmap(z: Vec<Vec<Option<f32>>>, hover: &str) -> serde_json::Value {
@@ -224,7 +306,9 @@ fn heatmap(z: Vec<Vec<Option<f32>>>, hover: &str) -> serde_json::Value {
 }
 
 fn nan_to_none(z: Vec<Vec<Option<f32>>>) -> Vec<Vec<Option<f32>>> {
-    z.into_iter().map(|row| row.into_iter().map(|v| v.filter(|x| !x.is_nan())).collect()).collect()
+    z.into_iter()
+        .map(|row| row.into_iter().map(|v| v.filter(|x| !x.is_nan())).collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -253,7 +337,9 @@ mod tests {
         assert_eq!(s.shape, [55, 28, 28]);
         assert_eq!(s.class_counts, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         let n = 55.0 * 784.0;
-        let sum: f64 = (0..10).map(|c| (c + 1) as f64 * (783.0 * c as f64 * 10.0 + 255.0)).sum();
+        let sum: f64 = (0..10)
+            .map(|c| (c + 1) as f64 * (783.0 * c as f64 * 10.0 + 255.0))
+            .sum();
         assert!((s.mean - sum / n).abs() < 1e-9);
         assert_eq!(s.min, 0);
         assert_eq!(s.max, 255);

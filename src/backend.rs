@@ -96,7 +96,10 @@ impl BackendKind {
 
     /// The backends this build includes.
     pub fn available() -> Vec<BackendKind> {
-        [Self::Flex, Self::Wgpu, Self::NdArray].into_iter().filter(|k| k.compiled()).collect()
+        [Self::Flex, Self::Wgpu, Self::NdArray]
+            .into_iter()
+            .filter(|k| k.compiled())
+            .collect()
     }
 
     fn feature(self) -> &'static str {
@@ -114,7 +117,10 @@ impl BackendKind {
             #[cfg(feature = "wgpu")]
             Self::Wgpu => Device::wgpu_options()
                 .init()
-                .map_err(|e| BackendError::Unavailable { kind: self, reason: e.to_string() }),
+                .map_err(|e| BackendError::Unavailable {
+                    kind: self,
+                    reason: e.to_string(),
+                }),
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)] // kept on purpose, for comparison with flex
             Self::NdArray => Ok(Device::ndarray()),
@@ -130,17 +136,20 @@ pub async fn init_device(kind: BackendKind) -> Result<Device, BackendError> {
     if !kind.compiled() {
         return Err(BackendError::NotCompiled(kind, kind.feature()));
     }
-    let device = match kind {
-        #[cfg(any(target_arch = "wasm32", feature = "wgpu"))]
-        BackendKind::Wgpu => Device::wgpu_options()
-            .init_async()
-            .await
-            .map_err(|e| BackendError::Unavailable { kind, reason: e.to_string() })?,
-        #[cfg(not(target_arch = "wasm32"))]
-        other => other.device()?,
-        #[cfg(target_arch = "wasm32")]
-        _ => Device::flex(),
-    };
+    let device =
+        match kind {
+            #[cfg(any(target_arch = "wasm32", feature = "wgpu"))]
+            BackendKind::Wgpu => Device::wgpu_options().init_async().await.map_err(|e| {
+                BackendError::Unavailable {
+                    kind,
+                    reason: e.to_string(),
+                }
+            })?,
+            #[cfg(not(target_arch = "wasm32"))]
+            other => other.device()?,
+            #[cfg(target_arch = "wasm32")]
+            _ => Device::flex(),
+        };
     self_test(&device, kind).await?;
     Ok(device)
 }
@@ -152,14 +161,20 @@ pub async fn self_test(device: &Device, kind: BackendKind) -> Result<(), Backend
     let value: f32 = sum
         .into_scalar_async()
         .await
-        .map_err(|e| BackendError::SelfTest { kind, reason: format!("{e:?}") })?;
+        .map_err(|e| BackendError::SelfTest {
+            kind,
+            reason: format!("{e:?}"),
+        })?;
     if (value - 10.0).abs() > 1e-4 {
-        return Err(BackendError::SelfTest { kind, reason: format!("1+2+3+4 gave {value}") });
+        return Err(BackendError::SelfTest {
+            kind,
+            reason: format!("1+2+3+4 gave {value}"),
+        });
     }
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 
@@ -167,7 +182,10 @@ mod tests {
     fn parse_and_names() {
         assert_eq!("flex".parse::<BackendKind>(), Ok(BackendKind::Flex));
         assert_eq!("WebGPU".parse::<BackendKind>(), Ok(BackendKind::Wgpu));
-        assert!(matches!("tpu".parse::<BackendKind>(), Err(BackendError::Unknown(_))));
+        assert!(matches!(
+            "tpu".parse::<BackendKind>(),
+            Err(BackendError::Unknown(_))
+        ));
         assert!(BackendKind::available().contains(&BackendKind::Flex));
     }
 
@@ -180,7 +198,10 @@ mod tests {
     #[cfg(not(feature = "ndarray"))]
     #[test]
     fn missing_backend_is_a_typed_error() {
-        assert_eq!(BackendKind::NdArray.device().unwrap_err(), BackendError::NotCompiled(BackendKind::NdArray, "ndarray"));
+        assert_eq!(
+            BackendKind::NdArray.device().unwrap_err(),
+            BackendError::NotCompiled(BackendKind::NdArray, "ndarray")
+        );
     }
 
     /// Minimal executor for futures that are ready without waiting (CPU backends).

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::analysis::{DatasetStats, analysis_figures};
-use crate::data::{self, DataError, Dataset, OFFICIAL_FILES, SAMPLE_IMAGES, SAMPLE_LABELS, Split, local};
+use crate::data::{
+    self, DataError, Dataset, OFFICIAL_FILES, SAMPLE_IMAGES, SAMPLE_LABELS, Split, local,
+};
 use crate::plot::html_report;
 
 /// Fashion Lab: train, compare and explain Fashion-MNIST classifiers.
@@ -130,16 +132,32 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Analyze { data, split, out, samples, plotly, json } => {
-            analyze(data.as_deref(), split.into(), &out, samples, plotly.as_deref(), json)
-        }
+        Command::Analyze {
+            data,
+            split,
+            out,
+            samples,
+            plotly,
+            json,
+        } => analyze(
+            data.as_deref(),
+            split.into(),
+            &out,
+            samples,
+            plotly.as_deref(),
+            json,
+        ),
         Command::Download { out, base_url } => {
             let dir = out
                 .or_else(|| std::env::var_os("FASHION_MNIST_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("data/fashion-mnist"));
             download(&dir, &base_url)
         }
-        Command::Sample { data, per_class, out } => sample(data.as_deref(), per_class, &out),
+        Command::Sample {
+            data,
+            per_class,
+            out,
+        } => sample(data.as_deref(), per_class, &out),
     }
 }
 
@@ -163,7 +181,10 @@ fn analyze(
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         println!("{label}");
-        println!("  shape        ({}, {}, {})", stats.shape[0], stats.shape[1], stats.shape[2]);
+        println!(
+            "  shape        ({}, {}, {})",
+            stats.shape[0], stats.shape[1], stats.shape[2]
+        );
         println!("  pixel mean   {:.2}", stats.mean);
         println!("  pixel median {}", stats.median);
         println!("  pixel std    {:.2}", stats.std);
@@ -175,9 +196,15 @@ fn analyze(
     let figures = analysis_figures(&ds, &stats, samples, &label);
     let plotly_js = find_plotly(plotly)?;
     if plotly_js.is_none() {
-        eprintln!("note: plotly.min.js not found (run `npm ci`); the report loads it from beside the HTML file");
+        eprintln!(
+            "note: plotly.min.js not found (run `npm ci`); the report loads it from beside the HTML file"
+        );
     }
-    let html = html_report("Fashion-MNIST dataset analysis", &figures, plotly_js.as_deref());
+    let html = html_report(
+        "Fashion-MNIST dataset analysis",
+        &figures,
+        plotly_js.as_deref(),
+    );
     write_atomic(out, html.as_bytes())?;
     eprintln!("wrote {}", out.display());
     Ok(())
@@ -191,18 +218,29 @@ fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, CliError> {
             .map(Some)
             .map_err(|e| CliError::Usage(format!("cannot read --plotly {}: {e}", p.display())));
     }
-    let candidates = [PathBuf::from(REL), Path::new(env!("CARGO_MANIFEST_DIR")).join(REL)];
-    Ok(candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()))
+    let candidates = [
+        PathBuf::from(REL),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(REL),
+    ];
+    Ok(candidates
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok()))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place: a reader never sees
 /// half a file, and a failure leaves any previous file intact.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let err = |e: std::io::Error| CliError::Write { path: path.display().to_string(), message: e.to_string() };
+    let err = |e: std::io::Error| CliError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(|e| {
@@ -228,12 +266,19 @@ fn download(dir: &Path, base_url: &str) -> Result<(), CliError> {
         write_atomic(&path, &bytes)?;
         eprintln!("{}: verified ({} bytes)", path.display(), bytes.len());
     }
-    eprintln!("done: use --data {} or set FASHION_MNIST_DIR={}", dir.display(), dir.display());
+    eprintln!(
+        "done: use --data {} or set FASHION_MNIST_DIR={}",
+        dir.display(),
+        dir.display()
+    );
     Ok(())
 }
 
 fn fetch(url: &str) -> Result<Vec<u8>, CliError> {
-    let fail = |message: String| CliError::Download { url: url.to_string(), message };
+    let fail = |message: String| CliError::Download {
+        url: url.to_string(),
+        message,
+    };
     let mut response = ureq::get(url).call().map_err(|e| fail(e.to_string()))?;
     response
         .body_mut()
@@ -245,7 +290,9 @@ fn fetch(url: &str) -> Result<Vec<u8>, CliError> {
 
 fn sample(data_dir: Option<&Path>, per_class: usize, out: &Path) -> Result<(), CliError> {
     if per_class == 0 || per_class > 1000 {
-        return Err(CliError::Usage(format!("--per-class must be 1..=1000, got {per_class}")));
+        return Err(CliError::Usage(format!(
+            "--per-class must be 1..=1000, got {per_class}"
+        )));
     }
     let dir = local::locate(data_dir)?;
     let test: Dataset = local::load_split(&dir, Split::Test)?;

@@ -56,7 +56,9 @@ pub enum DataError {
         got: usize,
     },
     /// The magic number is not an unsigned-byte IDX file.
-    #[error("bad IDX magic number 0x{found:08x} (expected 0x00000801 for labels or 0x00000803 for images)")]
+    #[error(
+        "bad IDX magic number 0x{found:08x} (expected 0x00000801 for labels or 0x00000803 for images)"
+    )]
     BadMagic {
         /// The magic number found.
         found: u32,
@@ -78,7 +80,9 @@ pub enum DataError {
         cols: u32,
     },
     /// The header declares more data than the bytes given hold.
-    #[error("truncated payload: the header declares {declared} bytes of data but only {available} follow")]
+    #[error(
+        "truncated payload: the header declares {declared} bytes of data but only {available} follow"
+    )]
     TruncatedPayload {
         /// Payload bytes the header declares.
         declared: u64,
@@ -201,14 +205,21 @@ impl OfficialFile {
         if actual == self.sha256 {
             Ok(())
         } else {
-            Err(DataError::Checksum { file: self.name, expected: self.sha256, actual })
+            Err(DataError::Checksum {
+                file: self.name,
+                expected: self.sha256,
+                actual,
+            })
         }
     }
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Returns the raw payload: gunzipped if `bytes` starts with the gzip magic, borrowed as-is otherwise.
@@ -235,7 +246,9 @@ pub fn decompress(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DataError>
         .read_to_end(&mut out)
         .map_err(|e| DataError::Gzip(e.to_string()))?;
     if out.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(DataError::DecompressedTooLarge { limit: MAX_DECOMPRESSED_BYTES });
+        return Err(DataError::DecompressedTooLarge {
+            limit: MAX_DECOMPRESSED_BYTES,
+        });
     }
     Ok(std::borrow::Cow::Owned(out))
 }
@@ -251,7 +264,10 @@ struct IdxHeader {
 /// Allocates only the tiny dimension list; the payload length is checked before anything else is.
 fn parse_header(raw: &[u8], rank: u8) -> Result<IdxHeader, DataError> {
     if raw.len() < 4 {
-        return Err(DataError::TruncatedHeader { needed: 4, got: raw.len() });
+        return Err(DataError::TruncatedHeader {
+            needed: 4,
+            got: raw.len(),
+        });
     }
     let magic = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
     // 0x0000 08 NN: unsigned bytes, NN dimensions.
@@ -259,11 +275,17 @@ fn parse_header(raw: &[u8], rank: u8) -> Result<IdxHeader, DataError> {
         return Err(DataError::BadMagic { found: magic });
     }
     if raw[3] != rank {
-        return Err(DataError::WrongRank { expected: rank, found: raw[3] });
+        return Err(DataError::WrongRank {
+            expected: rank,
+            found: raw[3],
+        });
     }
     let payload_offset = 4 + 4 * rank as usize;
     if raw.len() < payload_offset {
-        return Err(DataError::TruncatedHeader { needed: payload_offset, got: raw.len() });
+        return Err(DataError::TruncatedHeader {
+            needed: payload_offset,
+            got: raw.len(),
+        });
     }
     let dims: Vec<u32> = (0..rank as usize)
         .map(|i| {
@@ -272,17 +294,28 @@ fn parse_header(raw: &[u8], rank: u8) -> Result<IdxHeader, DataError> {
         })
         .collect();
     if rank == 3 && (dims[1] as usize != SIDE || dims[2] as usize != SIDE) {
-        return Err(DataError::WrongDimensions { rows: dims[1], cols: dims[2] });
+        return Err(DataError::WrongDimensions {
+            rows: dims[1],
+            cols: dims[2],
+        });
     }
     let declared: u64 = dims.iter().map(|&d| d as u64).product();
     let available = (raw.len() - payload_offset) as u64;
     if declared > available {
-        return Err(DataError::TruncatedPayload { declared, available });
+        return Err(DataError::TruncatedPayload {
+            declared,
+            available,
+        });
     }
     if declared < available {
-        return Err(DataError::TrailingBytes { extra: available - declared });
+        return Err(DataError::TrailingBytes {
+            extra: available - declared,
+        });
     }
-    Ok(IdxHeader { dims, payload_offset })
+    Ok(IdxHeader {
+        dims,
+        payload_offset,
+    })
 }
 
 /// Parses an IDX image file (gzip or raw) into `n × 784` pixels, row-major.
@@ -298,7 +331,11 @@ pub fn parse_labels(bytes: &[u8]) -> Result<Vec<u8>, DataError> {
     let header = parse_header(&raw, 1)?;
     let labels = &raw[header.payload_offset..];
     debug_assert_eq!(labels.len(), header.dims[0] as usize);
-    if let Some((index, &value)) = labels.iter().enumerate().find(|(_, v)| **v as usize >= NUM_CLASSES) {
+    if let Some((index, &value)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, v)| **v as usize >= NUM_CLASSES)
+    {
         return Err(DataError::LabelOutOfRange { index, value });
     }
     Ok(labels.to_vec())
@@ -352,9 +389,16 @@ impl Dataset {
             });
         }
         if images.len() / PIXELS != labels.len() {
-            return Err(DataError::CountMismatch { images: images.len() / PIXELS, labels: labels.len() });
+            return Err(DataError::CountMismatch {
+                images: images.len() / PIXELS,
+                labels: labels.len(),
+            });
         }
-        if let Some((index, &value)) = labels.iter().enumerate().find(|(_, v)| **v as usize >= NUM_CLASSES) {
+        if let Some((index, &value)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, v)| **v as usize >= NUM_CLASSES)
+        {
             return Err(DataError::LabelOutOfRange { index, value });
         }
         Ok(Self { images, labels })
@@ -468,18 +512,29 @@ pub mod local {
             .find(|d| OFFICIAL_FILES.iter().all(|f| d.join(f.name).is_file()))
             .cloned()
             .ok_or_else(|| DataError::NotFound {
-                searched: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+                searched: dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
     fn read(path: &Path) -> Result<Vec<u8>, DataError> {
-        std::fs::read(path).map_err(|e| DataError::Io { path: path.display().to_string(), message: e.to_string() })
+        std::fs::read(path).map_err(|e| DataError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// Reads and verifies one split from `dir`.
     pub fn load_split(dir: &Path, split: Split) -> Result<Dataset, DataError> {
         let (images, labels) = split.files();
-        Dataset::from_official(split, &read(&dir.join(images.name))?, &read(&dir.join(labels.name))?)
+        Dataset::from_official(
+            split,
+            &read(&dir.join(images.name))?,
+            &read(&dir.join(labels.name))?,
+        )
     }
 }
 
@@ -513,29 +568,59 @@ mod tests {
     fn bad_magic() {
         let (mut img, _) = tiny(1);
         img[2] = 0x0D; // float type
-        assert!(matches!(parse_images(&img), Err(DataError::BadMagic { found: 0x0000_0D03 })));
-        assert!(matches!(parse_images(b"PK\x03\x04 not idx at all"), Err(DataError::BadMagic { .. })));
+        assert!(matches!(
+            parse_images(&img),
+            Err(DataError::BadMagic { found: 0x0000_0D03 })
+        ));
+        assert!(matches!(
+            parse_images(b"PK\x03\x04 not idx at all"),
+            Err(DataError::BadMagic { .. })
+        ));
     }
 
     #[test]
     fn wrong_rank() {
         let (img, lab) = tiny(2);
-        assert_eq!(parse_images(&lab), Err(DataError::WrongRank { expected: 3, found: 1 }));
-        assert_eq!(parse_labels(&img), Err(DataError::WrongRank { expected: 1, found: 3 }));
+        assert_eq!(
+            parse_images(&lab),
+            Err(DataError::WrongRank {
+                expected: 3,
+                found: 1
+            })
+        );
+        assert_eq!(
+            parse_labels(&img),
+            Err(DataError::WrongRank {
+                expected: 1,
+                found: 3
+            })
+        );
     }
 
     #[test]
     fn wrong_dimensions() {
         let mut img = encode_images(&[0; PIXELS]);
         img[11] = 32; // rows = 32
-        assert_eq!(parse_images(&img), Err(DataError::WrongDimensions { rows: 32, cols: 28 }));
+        assert_eq!(
+            parse_images(&img),
+            Err(DataError::WrongDimensions { rows: 32, cols: 28 })
+        );
     }
 
     #[test]
     fn truncated_header() {
         let (img, _) = tiny(1);
-        assert_eq!(parse_images(&img[..3]), Err(DataError::TruncatedHeader { needed: 4, got: 3 }));
-        assert_eq!(parse_images(&img[..10]), Err(DataError::TruncatedHeader { needed: 16, got: 10 }));
+        assert_eq!(
+            parse_images(&img[..3]),
+            Err(DataError::TruncatedHeader { needed: 4, got: 3 })
+        );
+        assert_eq!(
+            parse_images(&img[..10]),
+            Err(DataError::TruncatedHeader {
+                needed: 16,
+                got: 10
+            })
+        );
     }
 
     #[test]
@@ -544,12 +629,24 @@ mod tests {
         let cut = &img[..img.len() - 100];
         assert_eq!(
             parse_images(cut),
-            Err(DataError::TruncatedPayload { declared: 3 * PIXELS as u64, available: 3 * PIXELS as u64 - 100 })
+            Err(DataError::TruncatedPayload {
+                declared: 3 * PIXELS as u64,
+                available: 3 * PIXELS as u64 - 100
+            })
         );
-        assert_eq!(parse_labels(&lab[..9]), Err(DataError::TruncatedPayload { declared: 3, available: 1 }));
+        assert_eq!(
+            parse_labels(&lab[..9]),
+            Err(DataError::TruncatedPayload {
+                declared: 3,
+                available: 1
+            })
+        );
         // A gzip stream cut short is a corrupt stream, not a silently shorter dataset.
         let gz = gzip(&img);
-        assert!(matches!(parse_images(&gz[..gz.len() / 2]), Err(DataError::Gzip(_) | DataError::TruncatedPayload { .. })));
+        assert!(matches!(
+            parse_images(&gz[..gz.len() / 2]),
+            Err(DataError::Gzip(_) | DataError::TruncatedPayload { .. })
+        ));
     }
 
     #[test]
@@ -559,7 +656,10 @@ mod tests {
         img[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(
             parse_images(&img),
-            Err(DataError::TruncatedPayload { declared: u32::MAX as u64 * PIXELS as u64, available: PIXELS as u64 })
+            Err(DataError::TruncatedPayload {
+                declared: u32::MAX as u64 * PIXELS as u64,
+                available: PIXELS as u64
+            })
         );
         // A gzip trailer that lies about the size is caught by the decoder's own check.
         let mut gz = gzip(&img);
@@ -572,27 +672,47 @@ mod tests {
     fn decompression_bomb_stops_at_the_limit() {
         let bomb = gzip(&vec![0u8; MAX_DECOMPRESSED_BYTES + 4096]);
         assert!(bomb.len() < 200_000);
-        assert_eq!(parse_images(&bomb), Err(DataError::DecompressedTooLarge { limit: MAX_DECOMPRESSED_BYTES }));
+        assert_eq!(
+            parse_images(&bomb),
+            Err(DataError::DecompressedTooLarge {
+                limit: MAX_DECOMPRESSED_BYTES
+            })
+        );
     }
 
     #[test]
     fn trailing_bytes() {
         let (mut img, _) = tiny(1);
         img.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(parse_images(&img), Err(DataError::TrailingBytes { extra: 3 }));
+        assert_eq!(
+            parse_images(&img),
+            Err(DataError::TrailingBytes { extra: 3 })
+        );
     }
 
     #[test]
     fn label_out_of_range() {
         let lab = encode_labels(&[0, 9, 10, 3]);
-        assert_eq!(parse_labels(&lab), Err(DataError::LabelOutOfRange { index: 2, value: 10 }));
+        assert_eq!(
+            parse_labels(&lab),
+            Err(DataError::LabelOutOfRange {
+                index: 2,
+                value: 10
+            })
+        );
     }
 
     #[test]
     fn count_mismatch() {
         let (img, _) = tiny(3);
         let lab = encode_labels(&[1, 2]);
-        assert_eq!(Dataset::from_idx(&img, &lab), Err(DataError::CountMismatch { images: 3, labels: 2 }));
+        assert_eq!(
+            Dataset::from_idx(&img, &lab),
+            Err(DataError::CountMismatch {
+                images: 3,
+                labels: 2
+            })
+        );
     }
 
     #[test]
@@ -609,12 +729,26 @@ mod tests {
     fn checksum_mismatch_is_typed() {
         let (img, lab) = tiny(2);
         let err = Dataset::from_official(Split::Test, &img, &lab).unwrap_err();
-        assert!(matches!(err, DataError::Checksum { file: "t10k-images-idx3-ubyte.gz", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DataError::Checksum {
+                    file: "t10k-images-idx3-ubyte.gz",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn official_file_lookup() {
-        assert_eq!(OfficialFile::by_name("dl/t10k-labels-idx1-ubyte").unwrap().name, "t10k-labels-idx1-ubyte.gz");
+        assert_eq!(
+            OfficialFile::by_name("dl/t10k-labels-idx1-ubyte")
+                .unwrap()
+                .name,
+            "t10k-labels-idx1-ubyte.gz"
+        );
         assert!(OfficialFile::by_name("cats.gz").is_none());
     }
 

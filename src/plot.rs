@@ -28,7 +28,12 @@ impl Figure {
             "font": {"family": "system-ui, sans-serif", "size": 13},
         });
         merge(&mut base, layout);
-        Self { id: id.to_string(), title: title.to_string(), data, layout: base }
+        Self {
+            id: id.to_string(),
+            title: title.to_string(),
+            data,
+            layout: base,
+        }
     }
 }
 
@@ -46,7 +51,12 @@ fn merge(base: &mut Value, patch: Value) {
 
 /// Lays out equal-size square tiles (`side × side` values each, `None` for gaps) in a grid of `cols`
 /// columns with `gap` empty pixels between tiles: the `z` matrix of one heatmap, top row first.
-pub fn tile_grid(tiles: &[Vec<f32>], side: usize, cols: usize, gap: usize) -> Vec<Vec<Option<f32>>> {
+pub fn tile_grid(
+    tiles: &[Vec<f32>],
+    side: usize,
+    cols: usize,
+    gap: usize,
+) -> Vec<Vec<Option<f32>>> {
     let rows = tiles.len().div_ceil(cols.max(1));
     let height = rows * side + rows.saturating_sub(1) * gap;
     let width = cols * side + cols.saturating_sub(1) * gap;
@@ -74,7 +84,9 @@ pub fn html_report(title: &str, figures: &[Figure], plotly_js: Option<&str>) -> 
         body.push_str(&format!("<section class=\"figure\"><div id=\"{}\" role=\"img\" aria-label=\"{}\"></div></section>\n", esc(&f.id), esc(&f.title)));
     }
     // JSON inside <script>: escape '<' so no payload can close the tag.
-    let payload = serde_json::to_string(figures).expect("figures serialise").replace('<', "\\u003c");
+    let payload = serde_json::to_string(figures)
+        .expect("figures serialise")
+        .replace('<', "\\u003c");
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -88,7 +100,10 @@ pub fn html_report(title: &str, figures: &[Figure], plotly_js: Option<&str>) -> 
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -97,7 +112,12 @@ mod tests {
 
     #[test]
     fn layout_is_merged_over_defaults() {
-        let f = Figure::new("a", "A", vec![], json!({"margin": {"t": 5}, "yaxis": {"type": "log"}}));
+        let f = Figure::new(
+            "a",
+            "A",
+            vec![],
+            json!({"margin": {"t": 5}, "yaxis": {"type": "log"}}),
+        );
         assert_eq!(f.layout["margin"]["t"], 5);
         assert_eq!(f.layout["margin"]["l"], 60);
         assert_eq!(f.layout["yaxis"]["type"], "log");
@@ -118,7 +138,12 @@ mod tests {
 
     #[test]
     fn report_inlines_and_escapes() {
-        let f = Figure::new("x<y", "T", vec![json!({"type": "bar", "name": "</script>"})], json!({}));
+        let f = Figure::new(
+            "x<y",
+            "T",
+            vec![json!({"type": "bar", "name": "</script>"})],
+            json!({}),
+        );
         let html = html_report("R&D", &[f], Some("var Plotly={};"));
         assert!(html.contains("var Plotly={};"));
         assert!(html.contains("R&amp;D"));

@@ -48,7 +48,11 @@ pub fn normalize(pixels: &[u8], norm: Normalization) -> Vec<f32> {
 
 /// Reshapes `n × 784` normalised values into a tensor of shape `[n, 1, 28, 28]` on `device`.
 pub fn to_image_tensor(values: Vec<f32>, device: &Device) -> Tensor<4> {
-    assert_eq!(values.len() % PIXELS, 0, "image batch must hold whole 28×28 images");
+    assert_eq!(
+        values.len() % PIXELS,
+        0,
+        "image batch must hold whole 28×28 images"
+    );
     let n = values.len() / PIXELS;
     Tensor::from_data(TensorData::new(values, [n, 1, SIDE, SIDE]), device)
 }
@@ -74,8 +78,15 @@ impl FlatImages {
 
 /// Flattens `n × 784` pixels into an `n × 784` matrix of normalised values.
 pub fn flatten(pixels: &[u8], norm: Normalization) -> FlatImages {
-    assert_eq!(pixels.len() % PIXELS, 0, "pixels must hold whole 28×28 images");
-    FlatImages { rows: pixels.len() / PIXELS, values: normalize(pixels, norm) }
+    assert_eq!(
+        pixels.len() % PIXELS,
+        0,
+        "pixels must hold whole 28×28 images"
+    );
+    FlatImages {
+        rows: pixels.len() / PIXELS,
+        values: normalize(pixels, norm),
+    }
 }
 
 /// Errors of the preprocessing configs.
@@ -92,7 +103,9 @@ pub enum ConfigError {
         allowed: &'static str,
     },
     /// The split would leave a class with no training or no validation image.
-    #[error("class {class} has {count} images: too few to split with validation fraction {fraction}")]
+    #[error(
+        "class {class} has {count} images: too few to split with validation fraction {fraction}"
+    )]
     ClassTooSmall {
         /// The class.
         class: usize,
@@ -103,8 +116,21 @@ pub enum ConfigError {
     },
 }
 
-fn check(name: &'static str, value: f64, ok: bool, allowed: &'static str) -> Result<(), ConfigError> {
-    if ok { Ok(()) } else { Err(ConfigError::OutOfRange { name, value, allowed }) }
+fn check(
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    allowed: &'static str,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            name,
+            value,
+            allowed,
+        })
+    }
 }
 
 /// Train/validation split settings. Defaults: 10% validation per class (60k → 54k / 6k), seed 0.
@@ -118,7 +144,10 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self { validation_fraction: 0.1, seed: 0 }
+        Self {
+            validation_fraction: 0.1,
+            seed: 0,
+        }
     }
 }
 
@@ -126,8 +155,16 @@ impl SplitConfig {
     /// A checked config.
     pub fn new(validation_fraction: f32, seed: u64) -> Result<Self, ConfigError> {
         let f = validation_fraction;
-        check("validation_fraction", f as f64, f > 0.0 && f < 1.0, "0 < fraction < 1")?;
-        Ok(Self { validation_fraction, seed })
+        check(
+            "validation_fraction",
+            f as f64,
+            f > 0.0 && f < 1.0,
+            "0 < fraction < 1",
+        )?;
+        Ok(Self {
+            validation_fraction,
+            seed,
+        })
     }
 }
 
@@ -202,31 +239,70 @@ impl Default for AugmentConfig {
 impl AugmentConfig {
     /// No augmentation at all.
     pub fn none() -> Self {
-        Self { crop_padding: 0, flip_probability: 0.0, erase_probability: 0.0, ..Self::default() }
+        Self {
+            crop_padding: 0,
+            flip_probability: 0.0,
+            erase_probability: 0.0,
+            ..Self::default()
+        }
     }
 
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let p = |x: f32| (0.0..=1.0).contains(&x);
-        check("crop_padding", self.crop_padding as f64, self.crop_padding <= 8, "0..=8")?;
-        check("flip_probability", self.flip_probability as f64, p(self.flip_probability), "0..=1")?;
-        check("erase_probability", self.erase_probability as f64, p(self.erase_probability), "0..=1")?;
+        check(
+            "crop_padding",
+            self.crop_padding as f64,
+            self.crop_padding <= 8,
+            "0..=8",
+        )?;
+        check(
+            "flip_probability",
+            self.flip_probability as f64,
+            p(self.flip_probability),
+            "0..=1",
+        )?;
+        check(
+            "erase_probability",
+            self.erase_probability as f64,
+            p(self.erase_probability),
+            "0..=1",
+        )?;
         let (lo, hi) = (self.erase_min_area, self.erase_max_area);
-        check("erase_min_area", lo as f64, lo > 0.0 && lo <= 1.0, "0 < area <= 1")?;
-        check("erase_max_area", hi as f64, hi >= lo && hi <= 1.0, "erase_min_area <= area <= 1")?;
+        check(
+            "erase_min_area",
+            lo as f64,
+            lo > 0.0 && lo <= 1.0,
+            "0 < area <= 1",
+        )?;
+        check(
+            "erase_max_area",
+            hi as f64,
+            hi >= lo && hi <= 1.0,
+            "erase_min_area <= area <= 1",
+        )?;
         Ok(())
     }
 }
 
 /// Writes an augmented copy of one normalised 28×28 image (`src`, 784 values) into `dst`.
 /// `fill` is the value of a black pixel under the normalisation in use ([`Normalization::zero`]).
-pub fn augment_image(src: &[f32], dst: &mut [f32], config: &AugmentConfig, fill: f32, rng: &mut Rng) {
+pub fn augment_image(
+    src: &[f32],
+    dst: &mut [f32],
+    config: &AugmentConfig,
+    fill: f32,
+    rng: &mut Rng,
+) {
     assert_eq!(src.len(), PIXELS);
     assert_eq!(dst.len(), PIXELS);
     let pad = config.crop_padding as isize;
     // Translation: a random 28×28 window of the zero-padded image is a shift by (dy, dx) in [-pad, pad].
     let (dy, dx) = if pad > 0 {
-        (rng.below(2 * pad as usize + 1) as isize - pad, rng.below(2 * pad as usize + 1) as isize - pad)
+        (
+            rng.below(2 * pad as usize + 1) as isize - pad,
+            rng.below(2 * pad as usize + 1) as isize - pad,
+        )
     } else {
         (0, 0)
     };
@@ -238,8 +314,11 @@ pub fn augment_image(src: &[f32], dst: &mut [f32], config: &AugmentConfig, fill:
             if flip {
                 sx = s - 1 - sx;
             }
-            dst[(y * s + x) as usize] =
-                if (0..s).contains(&sy) && (0..s).contains(&sx) { src[(sy * s + sx) as usize] } else { fill };
+            dst[(y * s + x) as usize] = if (0..s).contains(&sy) && (0..s).contains(&sx) {
+                src[(sy * s + sx) as usize]
+            } else {
+                fill
+            };
         }
     }
     if rng.chance(config.erase_probability) {
@@ -264,7 +343,9 @@ pub enum ImageError {
     #[error("this is not a supported image (PNG, JPEG or WebP)")]
     NotAnImage,
     /// The image is larger than allowed; it was not decoded.
-    #[error("the image is {width}×{height}, larger than the {max_pixels}-pixel limit; it was not decoded")]
+    #[error(
+        "the image is {width}×{height}, larger than the {max_pixels}-pixel limit; it was not decoded"
+    )]
     TooLarge {
         /// Declared width.
         width: u32,
@@ -310,7 +391,12 @@ impl GrayImage {
     pub fn from_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<Self, ImageError> {
         let expected = width as usize * height as usize * 4;
         if rgba.len() != expected || width == 0 || height == 0 {
-            return Err(ImageError::BadBuffer { width, height, expected, got: rgba.len() });
+            return Err(ImageError::BadBuffer {
+                width,
+                height,
+                expected,
+                got: rgba.len(),
+            });
         }
         let pixels = rgba
             .chunks_exact(4)
@@ -320,7 +406,11 @@ impl GrayImage {
                 (luma * a + 255.0 * (1.0 - a)).round().clamp(0.0, 255.0) as u8
             })
             .collect();
-        Ok(Self { width, height, pixels })
+        Ok(Self {
+            width,
+            height,
+            pixels,
+        })
     }
 
     /// Decodes a PNG, JPEG or WebP file. The dimensions are read from the header and checked against
@@ -332,14 +422,21 @@ impl GrayImage {
             return Err(ImageError::Empty);
         }
         let format = image::guess_format(bytes).map_err(|_| ImageError::NotAnImage)?;
-        if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP) {
+        if !matches!(
+            format,
+            image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP
+        ) {
             return Err(ImageError::NotAnImage);
         }
         let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
             .into_dimensions()
             .map_err(|e| ImageError::Decode(e.to_string()))?;
         if width as u64 * height as u64 > MAX_IMAGE_PIXELS || width == 0 || height == 0 {
-            return Err(ImageError::TooLarge { width, height, max_pixels: MAX_IMAGE_PIXELS });
+            return Err(ImageError::TooLarge {
+                width,
+                height,
+                max_pixels: MAX_IMAGE_PIXELS,
+            });
         }
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
         let mut limits = image::Limits::default();
@@ -347,7 +444,9 @@ impl GrayImage {
         limits.max_image_height = Some(height);
         limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
         reader.limits(limits);
-        let img = reader.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
+        let img = reader
+            .decode()
+            .map_err(|e| ImageError::Decode(e.to_string()))?;
         let rgba = img.to_rgba8();
         Self::from_rgba(width, height, rgba.as_raw())
     }
@@ -376,7 +475,9 @@ pub struct PrepareConfig {
 
 impl Default for PrepareConfig {
     fn default() -> Self {
-        Self { background_handling: true }
+        Self {
+            background_handling: true,
+        }
     }
 }
 
@@ -395,14 +496,26 @@ pub fn prepare_image(image: &GrayImage, config: &PrepareConfig) -> PreparedImage
     let border_level = border_median(image);
     let full_box = [0, 0, image.width, image.height];
     if w == SIDE && h == SIDE && border_level < 128 {
-        return PreparedImage { pixels: image.pixels.clone(), inverted: false, bbox: full_box, passthrough: true };
+        return PreparedImage {
+            pixels: image.pixels.clone(),
+            inverted: false,
+            bbox: full_box,
+            passthrough: true,
+        };
     }
     let inverted = border_level >= 128;
-    let mut values: Vec<f32> =
-        image.pixels.iter().map(|&p| if inverted { 255.0 - p as f32 } else { p as f32 }).collect();
+    let mut values: Vec<f32> = image
+        .pixels
+        .iter()
+        .map(|&p| if inverted { 255.0 - p as f32 } else { p as f32 })
+        .collect();
     let mut bbox = full_box;
     if config.background_handling {
-        let bg = if inverted { 255.0 - border_level as f32 } else { border_level as f32 };
+        let bg = if inverted {
+            255.0 - border_level as f32
+        } else {
+            border_level as f32
+        };
         let span = (255.0 - bg).max(1.0);
         for v in &mut values {
             *v = ((*v - bg) / span * 255.0).clamp(0.0, 255.0);
@@ -421,8 +534,16 @@ pub fn prepare_image(image: &GrayImage, config: &PrepareConfig) -> PreparedImage
     let resized = resize_area(&square, side, side, SIDE, SIDE);
     let max = resized.iter().copied().fold(0.0f32, f32::max);
     let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
-    let pixels = resized.iter().map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8).collect();
-    PreparedImage { pixels, inverted, bbox, passthrough: false }
+    let pixels = resized
+        .iter()
+        .map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    PreparedImage {
+        pixels,
+        inverted,
+        bbox,
+        passthrough: false,
+    }
 }
 
 /// Median of the 1-pixel frame around the image: the background level.
@@ -462,7 +583,14 @@ fn object_bbox(values: &[f32], w: usize, h: usize) -> Option<[u32; 4]> {
             }
         }
     }
-    (x0 != usize::MAX).then(|| [x0 as u32, y0 as u32, (x1 - x0 + 1) as u32, (y1 - y0 + 1) as u32])
+    (x0 != usize::MAX).then(|| {
+        [
+            x0 as u32,
+            y0 as u32,
+            (x1 - x0 + 1) as u32,
+            (y1 - y0 + 1) as u32,
+        ]
+    })
 }
 
 /// Resizes by exact area averaging: each output pixel is the mean of the source area it covers
@@ -510,7 +638,10 @@ mod tests {
 
     #[test]
     fn normalisations() {
-        assert_eq!(normalize(&[0, 255, 51], Normalization::Unit), vec![0.0, 1.0, 0.2]);
+        assert_eq!(
+            normalize(&[0, 255, 51], Normalization::Unit),
+            vec![0.0, 1.0, 0.2]
+        );
         let s = normalize(&[0, 255], Normalization::Standardize);
         assert!((s[0] - (-72.94035 / 90.02118)).abs() < 1e-5);
         assert!((s[1] - (255.0 - 72.94035) / 90.02118).abs() < 1e-5);
@@ -547,17 +678,33 @@ mod tests {
         let mut all: Vec<usize> = s.train.iter().chain(&s.validation).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..6000).collect::<Vec<_>>());
-        assert_eq!(s, stratified_split(&labels, &SplitConfig::default()).unwrap());
-        assert_ne!(s, stratified_split(&labels, &SplitConfig::new(0.1, 1).unwrap()).unwrap());
+        assert_eq!(
+            s,
+            stratified_split(&labels, &SplitConfig::default()).unwrap()
+        );
+        assert_ne!(
+            s,
+            stratified_split(&labels, &SplitConfig::new(0.1, 1).unwrap()).unwrap()
+        );
     }
 
     #[test]
     fn split_config_is_validated() {
-        assert!(matches!(SplitConfig::new(0.0, 0), Err(ConfigError::OutOfRange { .. })));
-        assert!(matches!(SplitConfig::new(1.0, 0), Err(ConfigError::OutOfRange { .. })));
+        assert!(matches!(
+            SplitConfig::new(0.0, 0),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            SplitConfig::new(1.0, 0),
+            Err(ConfigError::OutOfRange { .. })
+        ));
         assert!(matches!(
             stratified_split(&[0, 1, 2], &SplitConfig::default()),
-            Err(ConfigError::ClassTooSmall { class: 0, count: 1, .. })
+            Err(ConfigError::ClassTooSmall {
+                class: 0,
+                count: 1,
+                ..
+            })
         ));
     }
 
@@ -576,7 +723,13 @@ mod tests {
     fn augment_none_is_identity() {
         let src = square_image();
         let mut dst = vec![9.0; PIXELS];
-        augment_image(&src, &mut dst, &AugmentConfig::none(), 0.0, &mut Rng::new(3));
+        augment_image(
+            &src,
+            &mut dst,
+            &AugmentConfig::none(),
+            0.0,
+            &mut Rng::new(3),
+        );
         assert_eq!(src, dst);
     }
 
@@ -584,7 +737,10 @@ mod tests {
     fn augment_flip_mirrors() {
         let src = square_image();
         let mut dst = vec![0.0; PIXELS];
-        let cfg = AugmentConfig { flip_probability: 1.0, ..AugmentConfig::none() };
+        let cfg = AugmentConfig {
+            flip_probability: 1.0,
+            ..AugmentConfig::none()
+        };
         augment_image(&src, &mut dst, &cfg, 0.0, &mut Rng::new(3));
         assert_eq!(dst[4 * SIDE + 27 - 2], 1.0);
         assert_eq!(dst[4 * SIDE + 2], 0.0);
@@ -593,7 +749,10 @@ mod tests {
     #[test]
     fn augment_translation_keeps_mass_and_stays_within_padding() {
         let src = square_image();
-        let cfg = AugmentConfig { crop_padding: 2, ..AugmentConfig::none() };
+        let cfg = AugmentConfig {
+            crop_padding: 2,
+            ..AugmentConfig::none()
+        };
         let mut rng = Rng::new(5);
         let mut moved = false;
         for _ in 0..20 {
@@ -602,7 +761,10 @@ mod tests {
             assert_eq!(dst.iter().sum::<f32>(), 36.0, "the square is never cut off");
             let first = dst.iter().position(|&v| v == 1.0).unwrap();
             let (y, x) = (first / SIDE, first % SIDE);
-            assert!((2..=6).contains(&y) && x <= 4, "shift beyond padding: ({y}, {x})");
+            assert!(
+                (2..=6).contains(&y) && x <= 4,
+                "shift beyond padding: ({y}, {x})"
+            );
             moved |= dst != src;
         }
         assert!(moved);
@@ -611,13 +773,34 @@ mod tests {
     #[test]
     fn augment_erasing_fills_a_rectangle() {
         let src = vec![1.0f32; PIXELS];
-        let cfg = AugmentConfig { erase_probability: 1.0, ..AugmentConfig::none() };
+        let cfg = AugmentConfig {
+            erase_probability: 1.0,
+            ..AugmentConfig::none()
+        };
         let mut dst = vec![0.0; PIXELS];
         augment_image(&src, &mut dst, &cfg, -0.5, &mut Rng::new(11));
         let erased = dst.iter().filter(|&&v| v == -0.5).count();
-        assert!((1..=(0.2 * PIXELS as f32) as usize).contains(&erased), "{erased}");
-        assert!(AugmentConfig { erase_min_area: 0.5, erase_max_area: 0.1, ..Default::default() }.validate().is_err());
-        assert!(AugmentConfig { crop_padding: 9, ..Default::default() }.validate().is_err());
+        assert!(
+            (1..=(0.2 * PIXELS as f32) as usize).contains(&erased),
+            "{erased}"
+        );
+        assert!(
+            AugmentConfig {
+                erase_min_area: 0.5,
+                erase_max_area: 0.1,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            AugmentConfig {
+                crop_padding: 9,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
         AugmentConfig::default().validate().unwrap();
     }
 
@@ -625,7 +808,11 @@ mod tests {
     fn dataset_images_pass_through_unchanged() {
         let mut px = vec![0u8; PIXELS];
         px[400] = 200;
-        let img = GrayImage { width: 28, height: 28, pixels: px.clone() };
+        let img = GrayImage {
+            width: 28,
+            height: 28,
+            pixels: px.clone(),
+        };
         let out = prepare_image(&img, &PrepareConfig::default());
         assert!(out.passthrough);
         assert_eq!(out.pixels, px);
@@ -641,7 +828,14 @@ mod tests {
                 px[y * w as usize + x] = 40;
             }
         }
-        let out = prepare_image(&GrayImage { width: w, height: h, pixels: px }, &PrepareConfig::default());
+        let out = prepare_image(
+            &GrayImage {
+                width: w,
+                height: h,
+                pixels: px,
+            },
+            &PrepareConfig::default(),
+        );
         assert!(out.inverted && !out.passthrough);
         assert_eq!(out.bbox, [150, 30, 100, 150]);
         assert_eq!(out.pixels.len(), PIXELS);
@@ -657,32 +851,57 @@ mod tests {
     #[test]
     fn rgba_conversion_and_bad_buffers() {
         let g = GrayImage::from_rgba(2, 1, &[255, 255, 255, 255, 0, 0, 0, 0]).unwrap();
-        assert_eq!(g.pixels, vec![255, 255], "transparent composites over white");
-        assert!(matches!(GrayImage::from_rgba(2, 2, &[0; 4]), Err(ImageError::BadBuffer { expected: 16, .. })));
+        assert_eq!(
+            g.pixels,
+            vec![255, 255],
+            "transparent composites over white"
+        );
+        assert!(matches!(
+            GrayImage::from_rgba(2, 2, &[0; 4]),
+            Err(ImageError::BadBuffer { expected: 16, .. })
+        ));
     }
 
     fn png_bytes(w: u32, h: u32) -> Vec<u8> {
         use image::ImageEncoder;
         let px: Vec<u8> = (0..w * h).map(|i| (i % 256) as u8).collect();
         let mut png = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut png).write_image(&px, w, h, image::ExtendedColorType::L8).unwrap();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&px, w, h, image::ExtendedColorType::L8)
+            .unwrap();
         png
     }
 
     #[test]
     fn decoding_rejects_non_images_and_bombs() {
         assert_eq!(GrayImage::decode(&[]), Err(ImageError::Empty));
-        assert_eq!(GrayImage::decode(b"hello, this is text"), Err(ImageError::NotAnImage));
+        assert_eq!(
+            GrayImage::decode(b"hello, this is text"),
+            Err(ImageError::NotAnImage)
+        );
         // A PNG whose header declares 30000×30000 (IHDR width/height at bytes 16..24): refused from the
         // header alone, before any pixel is decoded.
         let mut png = png_bytes(30, 30);
         png[16..20].copy_from_slice(&30_000u32.to_be_bytes());
         png[20..24].copy_from_slice(&30_000u32.to_be_bytes());
         let err = GrayImage::decode(&png).unwrap_err();
-        assert!(matches!(err, ImageError::TooLarge { width: 30_000, height: 30_000, .. } | ImageError::Decode(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                ImageError::TooLarge {
+                    width: 30_000,
+                    height: 30_000,
+                    ..
+                } | ImageError::Decode(_)
+            ),
+            "{err}"
+        );
         // A truncated PNG is a decode error, not a panic.
         let png = png_bytes(30, 30);
-        assert!(matches!(GrayImage::decode(&png[..png.len() / 2]), Err(ImageError::Decode(_))));
+        assert!(matches!(
+            GrayImage::decode(&png[..png.len() / 2]),
+            Err(ImageError::Decode(_))
+        ));
     }
 
     #[test]

@@ -63,20 +63,37 @@ async fn probe_webgpu() -> (bool, Result<(), String>) {
     let navigator = Reflect::get(&global, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
     let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() || gpu.is_null() {
-        return (false, Err("this browser does not expose WebGPU (navigator.gpu is missing)".into()));
+        return (
+            false,
+            Err("this browser does not expose WebGPU (navigator.gpu is missing)".into()),
+        );
     }
-    let request = match Reflect::get(&gpu, &"requestAdapter".into()).map(|f| f.dyn_into::<Function>()) {
-        Ok(Ok(f)) => f,
-        _ => return (true, Err("navigator.gpu.requestAdapter is not a function".into())),
-    };
+    let request =
+        match Reflect::get(&gpu, &"requestAdapter".into()).map(|f| f.dyn_into::<Function>()) {
+            Ok(Ok(f)) => f,
+            _ => {
+                return (
+                    true,
+                    Err("navigator.gpu.requestAdapter is not a function".into()),
+                );
+            }
+        };
     let promise = match request.call0(&gpu).map(|p| p.dyn_into::<Promise>()) {
         Ok(Ok(p)) => p,
         _ => return (true, Err("navigator.gpu.requestAdapter() failed".into())),
     };
     match JsFuture::from(promise).await {
         Ok(adapter) if !adapter.is_null() && !adapter.is_undefined() => (true, Ok(())),
-        Ok(_) => (true, Err("no WebGPU adapter: navigator.gpu.requestAdapter() returned none".into())),
-        Err(e) => (true, Err(format!("navigator.gpu.requestAdapter() was rejected: {e:?}"))),
+        Ok(_) => (
+            true,
+            Err("no WebGPU adapter: navigator.gpu.requestAdapter() returned none".into()),
+        ),
+        Err(e) => (
+            true,
+            Err(format!(
+                "navigator.gpu.requestAdapter() was rejected: {e:?}"
+            )),
+        ),
     }
 }
 
@@ -104,9 +121,16 @@ pub async fn select_backend_inner(preference: Option<String>) -> Result<BackendR
             Err(reason) => reason,
         }
     };
-    let device = init_device(BackendKind::Flex).await.map_err(|e| e.to_string())?;
+    let device = init_device(BackendKind::Flex)
+        .await
+        .map_err(|e| e.to_string())?;
     ACTIVE.with(|a| *a.borrow_mut() = Some((BackendKind::Flex, device)));
-    Ok(report(BackendKind::Flex, webgpu_api, webgpu_adapter, Some(fallback_reason)))
+    Ok(report(
+        BackendKind::Flex,
+        webgpu_api,
+        webgpu_adapter,
+        Some(fallback_reason),
+    ))
 }
 
 /// burn's wgpu device, initialised once per page and reused after.
@@ -114,19 +138,34 @@ async fn wgpu_device() -> Result<Device, String> {
     if let Some(device) = WGPU_DEVICE.with(|d| d.borrow().clone()) {
         return Ok(device);
     }
-    let device = init_device(BackendKind::Wgpu).await.map_err(|e| e.to_string())?;
+    let device = init_device(BackendKind::Wgpu)
+        .await
+        .map_err(|e| e.to_string())?;
     WGPU_DEVICE.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
 }
 
-fn report(kind: BackendKind, webgpu_api: bool, webgpu_adapter: bool, fallback_reason: Option<String>) -> BackendReport {
-    BackendReport { kind, description: kind.description().to_string(), webgpu_api, webgpu_adapter, fallback_reason }
+fn report(
+    kind: BackendKind,
+    webgpu_api: bool,
+    webgpu_adapter: bool,
+    fallback_reason: Option<String>,
+) -> BackendReport {
+    BackendReport {
+        kind,
+        description: kind.description().to_string(),
+        webgpu_api,
+        webgpu_adapter,
+        fallback_reason,
+    }
 }
 
 /// JS: `await selectBackend(preference?)` → `{kind, description, webgpu_api, webgpu_adapter, fallback_reason}`.
 #[wasm_bindgen(js_name = selectBackend)]
 pub async fn select_backend(preference: Option<String>) -> Result<JsValue, JsError> {
-    let report = select_backend_inner(preference).await.map_err(|e| JsError::new(&e))?;
+    let report = select_backend_inner(preference)
+        .await
+        .map_err(|e| JsError::new(&e))?;
     to_js(&report)
 }
 
@@ -142,7 +181,10 @@ impl WebDataset {
     /// Parses an IDX image file and label file (gzip or raw), with no checksum (for the built-in sample).
     #[wasm_bindgen(js_name = fromIdx)]
     pub fn from_idx(images: &[u8], labels: &[u8], label: String) -> Result<WebDataset, JsError> {
-        Ok(WebDataset { inner: Dataset::from_idx(images, labels).map_err(js_error)?, label })
+        Ok(WebDataset {
+            inner: Dataset::from_idx(images, labels).map_err(js_error)?,
+            label,
+        })
     }
 
     /// Parses the two official files of a split (`"train"` or `"test"`), verifying their SHA-256.
@@ -151,10 +193,21 @@ impl WebDataset {
         let split = match split {
             "train" => Split::Train,
             "test" | "t10k" => Split::Test,
-            other => return Err(JsError::new(&format!("unknown split '{other}' (expected train or test)"))),
+            other => {
+                return Err(JsError::new(&format!(
+                    "unknown split '{other}' (expected train or test)"
+                )));
+            }
         };
         let inner = Dataset::from_official(split, images, labels).map_err(js_error)?;
-        let label = format!("Fashion-MNIST {} set", if split == Split::Train { "training" } else { "test" });
+        let label = format!(
+            "Fashion-MNIST {} set",
+            if split == Split::Train {
+                "training"
+            } else {
+                "test"
+            }
+        );
         Ok(WebDataset { inner, label })
     }
 
@@ -173,13 +226,20 @@ impl WebDataset {
     /// Images per class, as an array of 10 counts.
     #[wasm_bindgen(js_name = classCounts)]
     pub fn class_counts(&self) -> Vec<u32> {
-        self.inner.class_counts().iter().map(|&c| c as u32).collect()
+        self.inner
+            .class_counts()
+            .iter()
+            .map(|&c| c as u32)
+            .collect()
     }
 
     /// The 784 pixels of image `index`.
     pub fn image(&self, index: usize) -> Result<Vec<u8>, JsError> {
         if index >= self.inner.len() {
-            return Err(JsError::new(&format!("image {index} is out of range (0..{})", self.inner.len())));
+            return Err(JsError::new(&format!(
+                "image {index} is out of range (0..{})",
+                self.inner.len()
+            )));
         }
         Ok(self.inner.image(index).to_vec())
     }
@@ -198,7 +258,12 @@ impl WebDataset {
     #[wasm_bindgen(js_name = analysisFigures)]
     pub fn analysis_figures(&self, samples_per_class: usize) -> Result<JsValue, JsError> {
         let stats = DatasetStats::compute(&self.inner);
-        to_js(&analysis_figures(&self.inner, &stats, samples_per_class.clamp(1, 20), &self.label))
+        to_js(&analysis_figures(
+            &self.inner,
+            &stats,
+            samples_per_class.clamp(1, 20),
+            &self.label,
+        ))
     }
 }
 

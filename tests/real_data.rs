@@ -9,7 +9,9 @@ use fashionlab::analysis::DatasetStats;
 use fashionlab::data::{DataError, Dataset, SAMPLE_IMAGES, SAMPLE_LABELS, Split, local};
 
 fn data_dir() -> PathBuf {
-    local::locate(None).expect("Fashion-MNIST must be installed: run .ci/setup (apt-get install dataset-fashion-mnist)")
+    local::locate(None).expect(
+        "Fashion-MNIST must be installed: run .ci/setup (apt-get install dataset-fashion-mnist)",
+    )
 }
 
 fn cli() -> Command {
@@ -49,10 +51,23 @@ fn corrupted_official_file_fails_its_checksum() {
     raw.swap(8, 9);
     assert_ne!(raw[8], raw[9]);
     let err = Dataset::from_official(Split::Test, &images, &raw).unwrap_err();
-    assert!(matches!(err, DataError::Checksum { file: "t10k-labels-idx1-ubyte.gz", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DataError::Checksum {
+                file: "t10k-labels-idx1-ubyte.gz",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Truncated gzip of the real file: a typed error, never a panic.
-    let err = Dataset::from_official(Split::Test, &images[..images.len() / 3], &labels).unwrap_err();
-    assert!(matches!(err, DataError::Gzip(_) | DataError::Checksum { .. }), "{err}");
+    let err =
+        Dataset::from_official(Split::Test, &images[..images.len() / 3], &labels).unwrap_err();
+    assert!(
+        matches!(err, DataError::Gzip(_) | DataError::Checksum { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,7 +75,10 @@ fn shipped_sample_is_a_balanced_slice_of_the_test_set() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/data");
     let images = std::fs::read(root.join(SAMPLE_IMAGES)).unwrap();
     let labels = std::fs::read(root.join(SAMPLE_LABELS)).unwrap();
-    assert!(images.len() + labels.len() <= 1_000_000, "the built-in sample must stay under 1 MB");
+    assert!(
+        images.len() + labels.len() <= 1_000_000,
+        "the built-in sample must stay under 1 MB"
+    );
     let sample = Dataset::from_idx(&images, &labels).unwrap();
     let test = local::load_split(&data_dir(), Split::Test).unwrap();
     assert_eq!(sample, test.balanced_slice(100));
@@ -72,9 +90,16 @@ fn data_dir_search_order_and_missing_data_message() {
     assert_eq!(local::candidate_dirs(Some(&missing)), vec![missing.clone()]);
     let err = local::locate(Some(&missing)).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("/nonexistent/fashion") && msg.contains("apt-get install dataset-fashion-mnist"), "{msg}");
+    assert!(
+        msg.contains("/nonexistent/fashion")
+            && msg.contains("apt-get install dataset-fashion-mnist"),
+        "{msg}"
+    );
     // The CLI says the same, and fails.
-    let out = cli().args(["analyze", "--data", "/nonexistent/fashion"]).output().unwrap();
+    let out = cli()
+        .args(["analyze", "--data", "/nonexistent/fashion"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Fashion-MNIST not found"));
 }
@@ -89,15 +114,25 @@ fn analyze_writes_a_self_contained_report() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["shape"][0], 10_000);
     let html = std::fs::read_to_string(&report).unwrap();
     for id in fashionlab::analysis::ANALYSIS_FIGURE_IDS {
-        assert!(html.contains(&format!("id=\"{id}\"")), "missing figure {id}");
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "missing figure {id}"
+        );
     }
     // Plotly is inlined from node_modules (installed by .ci/setup): no request to any other origin.
-    assert!(html.contains("Plotly.newPlot") && html.len() > 3_000_000, "plotly.js was not inlined");
+    assert!(
+        html.contains("Plotly.newPlot") && html.len() > 3_000_000,
+        "plotly.js was not inlined"
+    );
     assert!(!html.contains("<script src=\"http"));
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
@@ -113,7 +148,10 @@ fn download_without_network_explains_itself_and_writes_nothing() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("network") && stderr.contains("apt-get install dataset-fashion-mnist"), "{stderr}");
+    assert!(
+        stderr.contains("network") && stderr.contains("apt-get install dataset-fashion-mnist"),
+        "{stderr}"
+    );
     let leftovers = std::fs::read_dir(&out_dir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leftovers, 0, "nothing half-written is left behind");
 }

@@ -15,7 +15,9 @@ const SAMPLE_LABELS: &[u8] = include_bytes!("../www/data/sample-labels-idx1-ubyt
 
 fn message(e: wasm_bindgen::JsError) -> String {
     let v: JsValue = e.into();
-    v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
+    v.dyn_into::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_default()
 }
 
 #[wasm_bindgen_test]
@@ -33,7 +35,12 @@ fn analysis_figures_are_built_in_the_browser() {
     let figs: js_sys::Array = ds.analysis_figures(5).unwrap().dyn_into().unwrap();
     let ids: Vec<String> = figs
         .iter()
-        .map(|f| js_sys::Reflect::get(&f, &"id".into()).unwrap().as_string().unwrap())
+        .map(|f| {
+            js_sys::Reflect::get(&f, &"id".into())
+                .unwrap()
+                .as_string()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ids, fashionlab::analysis::ANALYSIS_FIGURE_IDS);
 }
@@ -41,11 +48,23 @@ fn analysis_figures_are_built_in_the_browser() {
 #[wasm_bindgen_test]
 fn bad_inputs_become_readable_errors() {
     // The sample is not an official file: its checksum cannot match.
-    let err = message(WebDataset::from_official("test", SAMPLE_IMAGES, SAMPLE_LABELS).err().unwrap());
+    let err = message(
+        WebDataset::from_official("test", SAMPLE_IMAGES, SAMPLE_LABELS)
+            .err()
+            .unwrap(),
+    );
     assert!(err.contains("checksum mismatch"), "{err}");
-    let err = message(WebDataset::from_idx(&SAMPLE_IMAGES[..100], SAMPLE_LABELS, "x".into()).err().unwrap());
+    let err = message(
+        WebDataset::from_idx(&SAMPLE_IMAGES[..100], SAMPLE_LABELS, "x".into())
+            .err()
+            .unwrap(),
+    );
     assert!(err.contains("gzip"), "{err}");
-    let err = message(WebDataset::from_idx(SAMPLE_LABELS, SAMPLE_LABELS, "x".into()).err().unwrap());
+    let err = message(
+        WebDataset::from_idx(SAMPLE_LABELS, SAMPLE_LABELS, "x".into())
+            .err()
+            .unwrap(),
+    );
     assert!(err.contains("wrong IDX rank"), "{err}");
     let err = message(web::prepare_image_file(b"just some text").unwrap_err());
     assert!(err.contains("not a supported image"), "{err}");
@@ -69,17 +88,27 @@ fn webcam_frames_go_through_the_shared_preparation() {
     let prepared = web::prepare_rgba(w, h, &rgba).unwrap();
     let inverted = js_sys::Reflect::get(&prepared, &"inverted".into()).unwrap();
     assert_eq!(inverted.as_bool(), Some(true));
-    let pixels: js_sys::Array = js_sys::Reflect::get(&prepared, &"pixels".into()).unwrap().dyn_into().unwrap();
+    let pixels: js_sys::Array = js_sys::Reflect::get(&prepared, &"pixels".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
     assert_eq!(pixels.length(), 784);
     assert_eq!(pixels.get(14 * 28 + 14).as_f64(), Some(255.0));
 }
 
 #[wasm_bindgen_test]
 async fn cpu_backend_when_asked_for() {
-    let r = web::select_backend_inner(Some("flex".into())).await.unwrap();
+    let r = web::select_backend_inner(Some("flex".into()))
+        .await
+        .unwrap();
     assert_eq!(r.kind, BackendKind::Flex);
     assert_eq!(web::active_device().unwrap().0, BackendKind::Flex);
-    assert!(web::select_backend_inner(Some("tpu".into())).await.unwrap_err().contains("unknown backend"));
+    assert!(
+        web::select_backend_inner(Some("tpu".into()))
+            .await
+            .unwrap_err()
+            .contains("unknown backend")
+    );
 }
 
 #[wasm_bindgen_test]
@@ -98,7 +127,9 @@ async fn webgpu_absent_falls_back_to_cpu() {
     assert_eq!(r.kind, BackendKind::Flex, "{r:?}");
     assert!(r.fallback_reason.is_some());
     // Asking for WebGPU explicitly still falls back, with the reason kept.
-    let r = web::select_backend_inner(Some("wgpu".into())).await.unwrap();
+    let r = web::select_backend_inner(Some("wgpu".into()))
+        .await
+        .unwrap();
     assert_eq!(r.kind, BackendKind::Flex);
     assert!(r.fallback_reason.unwrap().contains("WebGPU"));
 }

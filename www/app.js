@@ -28,8 +28,9 @@ async function fetchBytes(url) {
 }
 
 function drawFigures(container, figures) {
+  // Lay out every chart's box first, then plot: each chart then sizes itself to its final grid cell.
   container.replaceChildren();
-  for (const f of figures) {
+  const divs = figures.map((f) => {
     const section = document.createElement("figure");
     section.className = "figure";
     const div = document.createElement("div");
@@ -38,8 +39,9 @@ function drawFigures(container, figures) {
     div.setAttribute("aria-label", f.title);
     section.append(div);
     container.append(section);
-    Plotly.newPlot(div, f.data, f.layout, { responsive: true, displaylogo: false });
-  }
+    return div;
+  });
+  figures.forEach((f, i) => Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false }));
   document.body.dataset.figures = String(figures.length);
 }
 

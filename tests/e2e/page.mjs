@@ -29,7 +29,7 @@ for (let i = 0; i < 50; i++) {
 const BASE_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"];
 const configs = [
-  { name: "webgpu", args: ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader"], backend: "wgpu", badge: /WebGPU/ },
+  { name: "webgpu", args: ["--enable-unsafe-webgpu"], backend: "wgpu", badge: /WebGPU/ },
   { name: "cpu", args: [], backend: "flex", badge: /CPU/ },
 ];
 
