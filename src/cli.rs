@@ -1,4 +1,4 @@
-//! The native CLI: `fashionlab analyze | download | sample`.
+//! The native CLI: `fashionlab train | evaluate | classify | analyze | download | sample`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +23,38 @@ pub struct Cli {
 /// CLI subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Trains deep models on the full training set and writes pretrained/<model>.weights and .json.
+    Train(TrainArgs),
+    /// Reloads shipped weights and reproduces the recorded test metrics exactly.
+    Evaluate {
+        /// Model to evaluate: cnn, resnet or mlp.
+        #[arg(long, default_value = "cnn")]
+        model: String,
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Directory of the pretrained files.
+        #[arg(long, default_value = "pretrained")]
+        weights: PathBuf,
+        /// Backend: flex, wgpu or ndarray.
+        #[arg(long, default_value = "flex")]
+        backend: String,
+    },
+    /// Classifies image files (PNG, JPEG, WebP, any size) through the same preprocessing as the browser.
+    Classify {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Model: cnn, resnet or mlp.
+        #[arg(long, default_value = "cnn")]
+        model: String,
+        /// Directory of the pretrained files.
+        #[arg(long, default_value = "pretrained")]
+        weights: PathBuf,
+        /// Print one JSON array, one object per image in argument order.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dataset analysis: prints summary statistics and writes an HTML report with the Plotly charts.
     Analyze {
         /// Directory with the four official .gz files (default: $FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist).
@@ -65,6 +97,47 @@ pub enum Command {
         #[arg(long, default_value = "www/data")]
         out: PathBuf,
     },
+}
+
+/// Options of `train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// cnn, resnet, mlp, or all (the three in turn).
+    #[arg(long, default_value = "cnn")]
+    pub model: String,
+    /// Epochs (default: the model's recipe).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Peak learning rate (default: the model's recipe).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed of initialisation, split, shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Backend: flex, wgpu or ndarray.
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Directory with the four official .gz files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output directory for weights and metrics.
+    #[arg(long, default_value = "pretrained")]
+    pub out: PathBuf,
+    /// Train on the first N training images only (quick experiments; the shipped models use all).
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// The study's exact CNN: no dropout (the shipped CNN uses dropout 0.3).
+    #[arg(long)]
+    pub faithful: bool,
+    /// Where to write the HTML report (Plotly inlined).
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// No progress bars (for logs).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// A split named on the command line.
@@ -116,6 +189,31 @@ pub enum CliError {
     /// A bad argument value.
     #[error("{0}")]
     Usage(String),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    /// A weight file could not be used.
+    #[error("{path}: {source}")]
+    Weights {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: crate::weights::WeightsError,
+    },
+    /// A backend could not start.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// An image could not be read.
+    #[error("{path}: {source}")]
+    Image {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: crate::preprocess::ImageError,
+    },
+    /// Recorded and reproduced metrics differ.
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
@@ -132,6 +230,19 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Train(args) => crate::cli_train::train(&args),
+        Command::Evaluate {
+            model,
+            data,
+            weights,
+            backend,
+        } => crate::cli_train::evaluate(&model, data.as_deref(), &weights, &backend),
+        Command::Classify {
+            images,
+            model,
+            weights,
+            json,
+        } => crate::cli_train::classify(&images, &model, &weights, json),
         Command::Analyze {
             data,
             split,
@@ -211,7 +322,7 @@ fn analyze(
 }
 
 /// Reads plotly.min.js from `explicit`, else from the npm install in the working directory or the crate.
-fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, CliError> {
+pub(crate) fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, CliError> {
     const REL: &str = "node_modules/plotly.js-dist-min/plotly.min.js";
     if let Some(p) = explicit {
         return std::fs::read_to_string(p)

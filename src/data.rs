@@ -382,7 +382,7 @@ pub struct Dataset {
 impl Dataset {
     /// Builds a dataset from pixel and label vectors, checking their sizes and the label range.
     pub fn new(images: Vec<u8>, labels: Vec<u8>) -> Result<Self, DataError> {
-        if images.len() % PIXELS != 0 {
+        if !images.len().is_multiple_of(PIXELS) {
             return Err(DataError::TruncatedPayload {
                 declared: (images.len().div_ceil(PIXELS) * PIXELS) as u64,
                 available: images.len() as u64,

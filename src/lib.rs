@@ -3,7 +3,8 @@
 //! Trains, compares and explains Fashion-MNIST classifiers, in the browser (WebGPU or CPU wasm) and
 //! natively, from one crate.
 //!
-//! The core is platform-free: [`data`], [`preprocess`], [`analysis`], [`plot`], [`backend`].
+//! The core is platform-free: [`data`], [`preprocess`], [`analysis`], [`plot`], [`backend`], [`models`],
+//! [`train`], [`metrics`].
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
@@ -11,9 +12,14 @@
 pub mod analysis;
 pub mod backend;
 pub mod data;
+pub mod metrics;
+pub mod models;
 pub mod plot;
 pub mod preprocess;
 pub mod rng;
+pub mod summary;
+pub mod train;
+pub mod weights;
 
 /// The browser layer: wasm-bindgen bindings used by the page and its worker.
 #[cfg(target_arch = "wasm32")]
@@ -22,3 +28,5 @@ pub mod web;
 /// The native command-line interface.
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod cli;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+mod cli_train;

@@ -1,0 +1,413 @@
+//! The CLI's model commands: `train`, `evaluate` and `classify` (native only).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::backend::BackendKind;
+use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
+use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
+use crate::metrics::{Report, argmax_rows};
+use crate::models::{CnnConfig, DeepModelConfig, DeepModelKind};
+use crate::plot::html_report;
+use crate::preprocess::{GrayImage, PrepareConfig, SplitConfig, prepare_image, stratified_split};
+use crate::summary::{ModelSummary, TestResults, model_figures};
+use crate::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
+use crate::weights;
+
+/// Each deep model's training recipe: its configuration and the training defaults.
+pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainConfig) {
+    let base = TrainConfig::default();
+    match kind {
+        DeepModelKind::Cnn => (
+            DeepModelConfig::Cnn(CnnConfig {
+                dropout: if faithful { 0.0 } else { 0.3 },
+            }),
+            TrainConfig {
+                epochs: 30,
+                learning_rate: 2e-3,
+                ..base
+            },
+        ),
+        DeepModelKind::ResNet => (
+            DeepModelConfig::default_for(kind),
+            TrainConfig {
+                epochs: 25,
+                learning_rate: 3e-3,
+                weight_decay: 5e-4,
+                ..base
+            },
+        ),
+        DeepModelKind::Mlp => (
+            DeepModelConfig::default_for(kind),
+            TrainConfig {
+                epochs: 40,
+                learning_rate: 1e-3,
+                ..base
+            },
+        ),
+    }
+}
+
+fn model_kinds(name: &str) -> Result<Vec<DeepModelKind>, CliError> {
+    if name == "all" {
+        return Ok(DeepModelKind::ALL.to_vec());
+    }
+    name.parse::<DeepModelKind>()
+        .map(|k| vec![k])
+        .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn device(backend: &str) -> Result<(BackendKind, Device), CliError> {
+    let kind: BackendKind = backend.parse()?;
+    Ok((kind, kind.device()?))
+}
+
+/// The git revision of the working tree, or "unknown".
+fn git_rev() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CPU model and thread count, e.g. "AMD EPYC 9654 (2 threads)".
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cpu} ({threads} threads)")
+}
+
+/// `fashionlab train`.
+pub fn train(args: &TrainArgs) -> Result<(), CliError> {
+    let kinds = model_kinds(&args.model)?;
+    let (backend, device) = device(&args.backend)?;
+    let dir = local::locate(args.data.as_deref())?;
+    let mut full = local::load_split(&dir, Split::Train)?;
+    if let Some(n) = args.train_size {
+        if !(100..=full.len()).contains(&n) {
+            return Err(CliError::Usage(format!(
+                "--train-size must be 100..={}",
+                full.len()
+            )));
+        }
+        full = full.subset(&(0..n).collect::<Vec<_>>());
+    }
+    let test = local::load_split(&dir, Split::Test)?;
+    let split = stratified_split(
+        full.labels(),
+        &SplitConfig {
+            seed: args.seed,
+            ..SplitConfig::default()
+        },
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    let (train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
+    for kind in kinds {
+        let (model_config, mut config) = recipe(kind, args.faithful);
+        config.batch_size = args.batch;
+        config.seed = args.seed;
+        if let Some(e) = args.epochs {
+            config.epochs = e;
+            config.warmup_epochs = config.warmup_epochs.min(e as f64);
+        }
+        if let Some(lr) = args.lr {
+            config.learning_rate = lr;
+        }
+        eprintln!(
+            "training {} on {} images ({} validation), {} epochs, batch {}, backend {backend}",
+            kind.name(),
+            train_set.len(),
+            val_set.len(),
+            config.epochs,
+            config.batch_size
+        );
+        let summary = train_one(
+            kind,
+            &model_config,
+            config,
+            &train_set,
+            &val_set,
+            &test,
+            backend,
+            &device,
+            args,
+        )?;
+        eprintln!(
+            "{}: test accuracy {:.2}% (best epoch {}), {:.0} s, {:.0} images/s",
+            kind.name(),
+            100.0 * summary.test.accuracy,
+            summary.best_epoch,
+            summary.train_seconds,
+            summary.images_per_second
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_one(
+    kind: DeepModelKind,
+    model_config: &DeepModelConfig,
+    config: TrainConfig,
+    train_set: &Dataset,
+    val_set: &Dataset,
+    test: &Dataset,
+    backend: BackendKind,
+    device: &Device,
+    args: &TrainArgs,
+) -> Result<ModelSummary, CliError> {
+    let norm = config.normalization;
+    let train_config_json = serde_json::to_value(&config).expect("config serialises");
+    let epochs = config.epochs;
+    let mut trainer = Trainer::new(
+        model_config,
+        config,
+        train_set.clone(),
+        val_set.clone(),
+        device,
+    )?;
+    let bars = MultiProgress::new();
+    if args.quiet {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let epoch_bar = bars.add(ProgressBar::new(epochs as u64));
+    epoch_bar.set_style(
+        ProgressStyle::with_template("{prefix:>6} epoch {pos}/{len} [{bar:30}] ETA {eta} {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    epoch_bar.set_prefix(kind.name());
+    let batch_bar = bars.add(ProgressBar::new(1));
+    batch_bar.set_style(
+        ProgressStyle::with_template("       batch {pos}/{len} [{bar:30}] {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    loop {
+        match block_on(trainer.step())? {
+            Step::Batch(p) => {
+                batch_bar.set_length(p.batches as u64);
+                batch_bar.set_position(p.batch as u64);
+                batch_bar.set_message(format!(
+                    "loss {:.4} acc {:.2}% | {:.0} img/s | total ETA {:.0} s",
+                    p.loss,
+                    100.0 * p.accuracy,
+                    p.images_per_second,
+                    p.eta_seconds
+                ));
+            }
+            Step::Epoch(r) => {
+                epoch_bar.inc(1);
+                let line = format!(
+                    "epoch {:>3}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | lr {:.2e} | {:.1} s",
+                    r.epoch,
+                    r.train_loss,
+                    100.0 * r.train_accuracy,
+                    r.val_loss,
+                    100.0 * r.val_accuracy,
+                    r.learning_rate,
+                    r.seconds
+                );
+                epoch_bar.set_message(format!("val {:.2}%", 100.0 * r.val_accuracy));
+                if args.quiet {
+                    eprintln!("{line}")
+                } else {
+                    bars.println(line).ok();
+                }
+            }
+            Step::Finished => break,
+        }
+    }
+    batch_bar.finish_and_clear();
+    epoch_bar.finish();
+    let images_per_second = trainer.progress().images_per_second;
+    let outcome = trainer.finish();
+
+    // Save in f16, reload from those very bytes, and score the test set with what is shipped.
+    let bytes =
+        weights::save(&outcome.model, model_config, norm).map_err(|source| CliError::Weights {
+            path: "(new)".into(),
+            source,
+        })?;
+    let weights_path = args.out.join(format!("{}.weights", kind.name()));
+    let (shipped, _) =
+        weights::load(&bytes, Some(kind), device).map_err(|source| CliError::Weights {
+            path: weights_path.display().to_string(),
+            source,
+        })?;
+    let probs = block_on(predict_probabilities(
+        &shipped,
+        test.pixels(),
+        norm,
+        device,
+        500,
+    ))?;
+    let report = Report::new(test.labels(), &argmax_rows(&probs, NUM_CLASSES))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let summary = ModelSummary {
+        model: kind.name().into(),
+        config: serde_json::to_value(model_config).expect("config serialises"),
+        train_config: train_config_json,
+        params: burn::module::Module::num_params(&shipped),
+        history: outcome.history,
+        best_epoch: outcome.best_epoch,
+        test: TestResults::new(report),
+        train_seconds: outcome.seconds,
+        images_per_second,
+        backend: backend.name().into(),
+        seed: args.seed,
+        git_rev: git_rev(),
+        machine: machine(),
+    };
+    write_atomic(&weights_path, &bytes)?;
+    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    write_atomic(
+        &args.out.join(format!("{}.json", kind.name())),
+        json.as_bytes(),
+    )?;
+    let html = html_report(
+        &format!("Fashion Lab: {}", kind.name().to_uppercase()),
+        &model_figures(&summary),
+        find_plotly(None)?.as_deref(),
+    );
+    write_atomic(
+        &args.reports.join(format!("{}.html", kind.name())),
+        html.as_bytes(),
+    )?;
+    print!("{}", summary.test.report.to_text());
+    for c in &summary.test.top_confusions[..summary.test.top_confusions.len().min(5)] {
+        println!("  {}", c.text);
+    }
+    Ok(summary)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn weights_dir(dir: &Path) -> PathBuf {
+    if dir.is_dir() || dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)
+    }
+}
+
+fn load_model(
+    kind: DeepModelKind,
+    dir: &Path,
+    device: &Device,
+) -> Result<(crate::models::DeepModel, weights::WeightsHeader), CliError> {
+    let path = weights_dir(dir).join(format!("{}.weights", kind.name()));
+    weights::load(&read_file(&path)?, Some(kind), device).map_err(|source| CliError::Weights {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// `fashionlab evaluate`: reloads the shipped weights and checks the recorded test metrics.
+pub fn evaluate(
+    model: &str,
+    data: Option<&Path>,
+    dir: &Path,
+    backend: &str,
+) -> Result<(), CliError> {
+    let kind: DeepModelKind = model
+        .parse()
+        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+    let (_, device) = device(backend)?;
+    let (net, header) = load_model(kind, dir, &device)?;
+    let json_path = weights_dir(dir).join(format!("{}.json", kind.name()));
+    let recorded: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
+    let test = local::load_split(&local::locate(data)?, Split::Test)?;
+    let probs = block_on(predict_probabilities(
+        &net,
+        test.pixels(),
+        header.normalization,
+        &device,
+        500,
+    ))?;
+    let report = Report::new(test.labels(), &argmax_rows(&probs, NUM_CLASSES))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    print!("{}", report.to_text());
+    println!(
+        "recorded accuracy {:.4}, reproduced {:.4}",
+        recorded.test.accuracy, report.accuracy
+    );
+    if report.confusion_matrix != recorded.test.confusion_matrix {
+        return Err(CliError::Mismatch(format!(
+            "reproduced metrics differ from {}: accuracy {:.4} vs recorded {:.4}",
+            json_path.display(),
+            report.accuracy,
+            recorded.test.accuracy
+        )));
+    }
+    println!(
+        "{}: reproduced exactly ({} test images)",
+        kind.name(),
+        test.len()
+    );
+    Ok(())
+}
+
+/// `fashionlab classify`.
+pub fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Result<(), CliError> {
+    let kind: DeepModelKind = model
+        .parse()
+        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+    let device = Device::flex();
+    let (net, header) = load_model(kind, dir, &device)?;
+    let mut pixels = Vec::new();
+    for path in images {
+        let image = GrayImage::decode(&read_file(path)?).map_err(|source| CliError::Image {
+            path: path.display().to_string(),
+            source,
+        })?;
+        pixels.extend(prepare_image(&image, &PrepareConfig::default()).pixels);
+    }
+    let probs = block_on(predict_probabilities(
+        &net,
+        &pixels,
+        header.normalization,
+        &device,
+        256,
+    ))?;
+    let results: Vec<serde_json::Value> = images
+        .iter()
+        .zip(probs.chunks_exact(NUM_CLASSES))
+        .map(|(path, p)| {
+            let class = argmax_rows(p, NUM_CLASSES)[0] as usize;
+            serde_json::json!({"file": path.display().to_string(), "class_index": class, "class": CLASS_NAMES[class], "probabilities": p})
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string(&results).expect("json"));
+    } else {
+        for r in &results {
+            let i = r["class_index"].as_u64().unwrap_or(0) as usize;
+            println!(
+                "{}: {} ({:.1}%)",
+                r["file"].as_str().unwrap_or(""),
+                CLASS_NAMES[i],
+                100.0 * r["probabilities"][i].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! The deep models, each defined once and used for training, inference and Grad-CAM on any device:
+//! the study's CNN (exactly its table), a ResNet in the study's spirit, and an MLP.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::{NUM_CLASSES, PIXELS};
+
+/// Errors of model configuration.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ModelError {
+    /// A configuration value is out of range.
+    #[error("invalid {model} config: {message}")]
+    InvalidConfig {
+        /// The model.
+        model: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The name is not a deep model.
+    #[error("unknown model '{0}' (expected cnn, resnet or mlp)")]
+    Unknown(String),
+}
+
+/// Which deep model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeepModelKind {
+    /// The study's CNN.
+    Cnn,
+    /// The ResNet.
+    ResNet,
+    /// The multilayer perceptron.
+    Mlp,
+}
+
+impl DeepModelKind {
+    /// All deep models.
+    pub const ALL: [DeepModelKind; 3] = [Self::Cnn, Self::ResNet, Self::Mlp];
+
+    /// File-name and CLI name: `cnn`, `resnet`, `mlp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cnn => "cnn",
+            Self::ResNet => "resnet",
+            Self::Mlp => "mlp",
+        }
+    }
+}
+
+impl std::str::FromStr for DeepModelKind {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        match s.to_ascii_lowercase().as_str() {
+            "cnn" => Ok(Self::Cnn),
+            "resnet" => Ok(Self::ResNet),
+            "mlp" => Ok(Self::Mlp),
+            _ => Err(ModelError::Unknown(s.into())),
+        }
+    }
+}
+
+fn invalid(model: &'static str, message: impl Into<String>) -> ModelError {
+    ModelError::InvalidConfig {
+        model,
+        message: message.into(),
+    }
+}
+
+/// The study's CNN. Defaults are the faithful variant: dropout 0 (off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnConfig {
+    /// Dropout before each dense layer, in [0, 0.9]. Default 0 (the study's model had none).
+    pub dropout: f64,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        Self { dropout: 0.0 }
+    }
+}
+
+impl CnnConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !(0.0..=0.9).contains(&self.dropout) {
+            return Err(invalid(
+                "cnn",
+                format!("dropout {} is outside [0, 0.9]", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Conv2D 32 3×3 → MaxPool 2×2 → Conv2D 64 3×3 → MaxPool 2×2 → Conv2D 128 3×3 → Flatten (1,152) →
+/// Dense 128 ReLU → Dense 10: 241,546 parameters, as the Keras reference.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv3: Conv2d,
+    pool: MaxPool2d,
+    dropout: Dropout,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Cnn {
+    /// A freshly initialised CNN on `device`.
+    pub fn new(config: &CnnConfig, device: &Device) -> Self {
+        let conv = |i, o| Conv2dConfig::new([i, o], [3, 3]).init(device);
+        Self {
+            conv1: conv(1, 32),
+            conv2: conv(32, 64),
+            conv3: conv(64, 128),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            fc1: LinearConfig::new(1152, 128).init(device),
+            fc2: LinearConfig::new(128, NUM_CLASSES).init(device),
+        }
+    }
+
+    /// The last convolution's activations: `[N, 1, 28, 28]` → `[N, 128, 3, 3]`.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.pool.forward(relu(self.conv1.forward(x))); // [N, 32, 13, 13]
+        let x = self.pool.forward(relu(self.conv2.forward(x))); // [N, 64, 5, 5]
+        relu(self.conv3.forward(x)) // [N, 128, 3, 3]
+    }
+
+    /// Logits from the last convolution's activations: `[N, 128, 3, 3]` → `[N, 10]`.
+    pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        let x: Tensor<2> = features.flatten(1, 3); // [N, 1152]
+        let x = relu(self.fc1.forward(self.dropout.forward(x))); // [N, 128]
+        self.fc2.forward(self.dropout.forward(x)) // [N, 10]
+    }
+}
+
+/// The ResNet. Defaults: 32 filters throughout, 3 residual blocks at 14×14 and 3 at 7×7.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    /// Filters in every convolution. Default 32, as in the study.
+    pub width: usize,
+    /// Residual blocks at 14×14, then at 7×7 (2×2 max-pool between). Default [3, 3].
+    pub blocks: [usize; 2],
+}
+
+impl Default for ResNetConfig {
+    fn default() -> Self {
+        Self {
+            width: 32,
+            blocks: [3, 3],
+        }
+    }
+}
+
+impl ResNetConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !(8..=256).contains(&self.width) {
+            return Err(invalid(
+                "resnet",
+                format!("width {} is outside 8..=256", self.width),
+            ));
+        }
+        if self.blocks.iter().any(|&b| !(1..=16).contains(&b)) {
+            return Err(invalid(
+                "resnet",
+                format!("blocks {:?}: each must be 1..=16", self.blocks),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Forward-pass multiply-adds per image (convolutions and the classifier; batch norm and ReLU excluded).
+    pub fn macs_per_image(&self) -> u64 {
+        let w = self.width as u64;
+        let stem = 28 * 28 * w * 9;
+        let conv = |side: u64| side * side * w * w * 9;
+        stem + 2 * self.blocks[0] as u64 * conv(14)
+            + 2 * self.blocks[1] as u64 * conv(7)
+            + w * NUM_CLASSES as u64
+    }
+}
+
+/// One residual block: conv-BN-ReLU-conv-BN plus the identity, then ReLU. `[N, C, H, W]` → same.
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+}
+
+impl ResidualBlock {
+    fn new(width: usize, device: &Device) -> Self {
+        let conv = || {
+            Conv2dConfig::new([width, width], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device)
+        };
+        Self {
+            conv1: conv(),
+            bn1: BatchNormConfig::new(width).init(device),
+            conv2: conv(),
+            bn2: BatchNormConfig::new(width).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let y = self.bn2.forward(self.conv2.forward(y));
+        relu(y + x)
+    }
+}
+
+/// Stem conv 3×3 (1→32) + BN + ReLU at 28×28 → max-pool → residual blocks at 14×14 → max-pool →
+/// residual blocks at 7×7 → global average pooling → Dense 10.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    stem: Conv2d,
+    stem_bn: BatchNorm,
+    pool: MaxPool2d,
+    stage1: Vec<ResidualBlock>,
+    stage2: Vec<ResidualBlock>,
+    gap: AdaptiveAvgPool2d,
+    fc: Linear,
+}
+
+impl ResNet {
+    /// A freshly initialised ResNet on `device`.
+    pub fn new(config: &ResNetConfig, device: &Device) -> Self {
+        let w = config.width;
+        Self {
+            stem: Conv2dConfig::new([1, w], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            stem_bn: BatchNormConfig::new(w).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            stage1: (0..config.blocks[0])
+                .map(|_| ResidualBlock::new(w, device))
+                .collect(),
+            stage2: (0..config.blocks[1])
+                .map(|_| ResidualBlock::new(w, device))
+                .collect(),
+            gap: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(w, NUM_CLASSES).init(device),
+        }
+    }
+
+    /// The last residual block's activations: `[N, 1, 28, 28]` → `[N, W, 7, 7]`.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self
+            .pool
+            .forward(relu(self.stem_bn.forward(self.stem.forward(x)))); // [N, W, 14, 14]
+        for block in &self.stage1 {
+            x = block.forward(x);
+        }
+        x = self.pool.forward(x); // [N, W, 7, 7]
+        for block in &self.stage2 {
+            x = block.forward(x);
+        }
+        x
+    }
+
+    /// Logits from the last block's activations: `[N, W, 7, 7]` → `[N, 10]`.
+    pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        let x: Tensor<2> = self.gap.forward(features).flatten(1, 3); // [N, W]
+        self.fc.forward(x)
+    }
+}
+
+/// The MLP. Defaults: hidden layers 512 and 256, dropout 0.2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    /// Sizes of the hidden ReLU layers, 1 to 4 layers of 8..=4096 units. Default [512, 256].
+    pub hidden: Vec<usize>,
+    /// Dropout before each dense layer, in [0, 0.9]. Default 0.2.
+    pub dropout: f64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![512, 256],
+            dropout: 0.2,
+        }
+    }
+}
+
+impl MlpConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.hidden.is_empty()
+            || self.hidden.len() > 4
+            || self.hidden.iter().any(|&h| !(8..=4096).contains(&h))
+        {
+            return Err(invalid(
+                "mlp",
+                format!("hidden {:?}: 1 to 4 layers of 8..=4096 units", self.hidden),
+            ));
+        }
+        if !(0.0..=0.9).contains(&self.dropout) {
+            return Err(invalid(
+                "mlp",
+                format!("dropout {} is outside [0, 0.9]", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Flattened 784 inputs → ReLU hidden layers with dropout → Dense 10.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    dropout: Dropout,
+    output: Linear,
+}
+
+impl Mlp {
+    /// A freshly initialised MLP on `device`.
+    pub fn new(config: &MlpConfig, device: &Device) -> Self {
+        let sizes: Vec<usize> = std::iter::once(PIXELS)
+            .chain(config.hidden.iter().copied())
+            .collect();
+        Self {
+            hidden: sizes
+                .windows(2)
+                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+                .collect(),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            output: LinearConfig::new(*sizes.last().expect("non-empty"), NUM_CLASSES).init(device),
+        }
+    }
+
+    /// `[N, 1, 28, 28]` → `[N, 10]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x: Tensor<2> = x.flatten(1, 3); // [N, 784]
+        for layer in &self.hidden {
+            x = relu(layer.forward(self.dropout.forward(x))); // [N, h]
+        }
+        self.output.forward(self.dropout.forward(x)) // [N, 10]
+    }
+}
+
+/// The configuration of any deep model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "lowercase")]
+pub enum DeepModelConfig {
+    /// The study's CNN.
+    Cnn(CnnConfig),
+    /// The ResNet.
+    ResNet(ResNetConfig),
+    /// The MLP.
+    Mlp(MlpConfig),
+}
+
+impl DeepModelConfig {
+    /// The default configuration of `kind`.
+    pub fn default_for(kind: DeepModelKind) -> Self {
+        match kind {
+            DeepModelKind::Cnn => Self::Cnn(CnnConfig::default()),
+            DeepModelKind::ResNet => Self::ResNet(ResNetConfig::default()),
+            DeepModelKind::Mlp => Self::Mlp(MlpConfig::default()),
+        }
+    }
+
+    /// Which model this configures.
+    pub fn kind(&self) -> DeepModelKind {
+        match self {
+            Self::Cnn(_) => DeepModelKind::Cnn,
+            Self::ResNet(_) => DeepModelKind::ResNet,
+            Self::Mlp(_) => DeepModelKind::Mlp,
+        }
+    }
+
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        match self {
+            Self::Cnn(c) => c.validate(),
+            Self::ResNet(c) => c.validate(),
+            Self::Mlp(c) => c.validate(),
+        }
+    }
+
+    /// A freshly initialised model on `device`, after validation.
+    pub fn init(&self, device: &Device) -> Result<DeepModel, ModelError> {
+        self.validate()?;
+        Ok(match self {
+            Self::Cnn(c) => DeepModel::Cnn(Cnn::new(c, device)),
+            Self::ResNet(c) => DeepModel::ResNet(ResNet::new(c, device)),
+            Self::Mlp(c) => DeepModel::Mlp(Mlp::new(c, device)),
+        })
+    }
+}
+
+/// Any deep model: one type for the training loop, inference and Grad-CAM.
+// The variants hold layer handles (a kilobyte or so), not weights; a model is built rarely, so boxing
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum DeepModel {
+    /// The study's CNN.
+    Cnn(Cnn),
+    /// The ResNet.
+    ResNet(ResNet),
+    /// The MLP.
+    Mlp(Mlp),
+}
+
+impl DeepModel {
+    /// Logits: `[N, 1, 28, 28]` → `[N, 10]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            Self::Cnn(m) => m.head(m.features(x)),
+            Self::ResNet(m) => m.head(m.features(x)),
+            Self::Mlp(m) => m.forward(x),
+        }
+    }
+
+    /// Which model this is.
+    pub fn kind(&self) -> DeepModelKind {
+        match self {
+            Self::Cnn(_) => DeepModelKind::Cnn,
+            Self::ResNet(_) => DeepModelKind::ResNet,
+            Self::Mlp(_) => DeepModelKind::Mlp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(kind: DeepModelKind) -> (usize, Vec<usize>) {
+        let device = Device::flex();
+        let model = DeepModelConfig::default_for(kind).init(&device).unwrap();
+        let logits = model.forward(Tensor::zeros([3, 1, 28, 28], &device));
+        (model.num_params(), logits.dims().to_vec())
+    }
+
+    #[test]
+    fn cnn_is_the_studys_table() {
+        assert_eq!(count(DeepModelKind::Cnn), (241_546, vec![3, 10]));
+        let device = Device::flex();
+        let cnn = Cnn::new(&CnnConfig::default(), &device);
+        assert_eq!(
+            cnn.features(Tensor::zeros([2, 1, 28, 28], &device)).dims(),
+            [2, 128, 3, 3]
+        );
+    }
+
+    #[test]
+    fn resnet_shapes_params_and_flops() {
+        let (params, dims) = count(DeepModelKind::ResNet);
+        assert_eq!(dims, vec![3, 10]);
+        // Learned: stem 288 + BN 64; 6 blocks × (2 × 9,216 + 2 × 64); fc 330 = 112,042. burn's count
+        // also includes the 13 batch norms' running mean and variance (13 × 64 = 832).
+        let learned = 288 + 64 + 6 * (2 * 9_216 + 2 * 64) + 330;
+        assert_eq!(learned, 112_042);
+        assert_eq!(params, learned + 13 * 64);
+        let device = Device::flex();
+        let r = ResNet::new(&ResNetConfig::default(), &device);
+        assert_eq!(
+            r.features(Tensor::zeros([2, 1, 28, 28], &device)).dims(),
+            [2, 32, 7, 7]
+        );
+        assert_eq!(
+            ResNetConfig::default().macs_per_image(),
+            225_792 + 6 * 1_806_336 + 6 * 451_584 + 320
+        );
+    }
+
+    #[test]
+    fn mlp_shapes_and_params() {
+        assert_eq!(
+            count(DeepModelKind::Mlp),
+            (
+                784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10,
+                vec![3, 10]
+            )
+        );
+    }
+
+    #[test]
+    fn configs_are_validated() {
+        assert!(CnnConfig { dropout: 1.5 }.validate().is_err());
+        assert!(
+            ResNetConfig {
+                width: 4,
+                blocks: [1, 1]
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            MlpConfig {
+                hidden: vec![],
+                dropout: 0.1
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(matches!(
+            "vgg".parse::<DeepModelKind>(),
+            Err(ModelError::Unknown(_))
+        ));
+        let json =
+            serde_json::to_string(&DeepModelConfig::default_for(DeepModelKind::Cnn)).unwrap();
+        assert_eq!(json, r#"{"model":"cnn","dropout":0.0}"#);
+    }
+}

@@ -1,0 +1,203 @@
+//! A trained model's summary, as written to `pretrained/<model>.json`, and its figures (training curves,
+//! confusion matrix, classification report, top confusions), shared by the CLI's reports and the page.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::data::CLASS_NAMES;
+use crate::metrics::{Confusion, Report};
+use crate::plot::Figure;
+use crate::train::EpochRecord;
+
+/// Test-set results of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResults {
+    /// Accuracy on the test images.
+    pub accuracy: f64,
+    /// Number of test images scored.
+    pub images: usize,
+    /// `confusion_matrix[truth][predicted]`.
+    pub confusion_matrix: Vec<Vec<usize>>,
+    /// The full classification report.
+    pub report: Report,
+    /// The most frequent mistakes, largest first.
+    pub top_confusions: Vec<Confusion>,
+}
+
+impl TestResults {
+    /// Wraps a report.
+    pub fn new(report: Report) -> Self {
+        Self {
+            accuracy: report.accuracy,
+            images: report.macro_avg.support,
+            confusion_matrix: report.confusion_matrix.clone(),
+            top_confusions: report.top_confusions.clone(),
+            report,
+        }
+    }
+}
+
+/// Everything recorded about one trained model: `pretrained/<model>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// Model name: `cnn`, `resnet`, `mlp`, `logreg`, `svm`, `rf`, `knn`.
+    pub model: String,
+    /// The model's configuration (and pipeline, for the classical models).
+    pub config: Value,
+    /// The training settings.
+    pub train_config: Value,
+    /// Number of learned parameters.
+    pub params: usize,
+    /// Per-epoch history (empty for models trained in one pass).
+    pub history: Vec<EpochRecord>,
+    /// The epoch whose weights were kept (0 when not applicable).
+    pub best_epoch: usize,
+    /// Results on the test set, computed from the saved weights.
+    pub test: TestResults,
+    /// Wall-clock seconds of training.
+    pub train_seconds: f64,
+    /// Mean training throughput, images per second (0 when not applicable).
+    pub images_per_second: f64,
+    /// The backend trained on.
+    pub backend: String,
+    /// The seed.
+    pub seed: u64,
+    /// The git revision of the code that trained it.
+    pub git_rev: String,
+    /// The machine, in words (CPU model and threads).
+    pub machine: String,
+}
+
+/// Figures of one model: training curves (when there is a history), confusion matrix, report table and
+/// top confusions. Ids are prefixed with the model name.
+pub fn model_figures(s: &ModelSummary) -> Vec<Figure> {
+    let mut figs = Vec::new();
+    let id = |name: &str| format!("{}-{name}", s.model);
+    if !s.history.is_empty() {
+        let epochs: Vec<usize> = s.history.iter().map(|h| h.epoch).collect();
+        let line = |name: &str, y: Vec<f64>, axis: &str, dash: &str| {
+            json!({"type": "scatter", "mode": "lines+markers", "name": name, "x": epochs, "y": y, "yaxis": axis,
+                   "line": {"dash": dash}})
+        };
+        figs.push(Figure::new(
+            &id("curves"),
+            &format!("{}: training curves", s.model.to_uppercase()),
+            vec![
+                line("train loss", s.history.iter().map(|h| h.train_loss).collect(), "y", "dot"),
+                line("validation loss", s.history.iter().map(|h| h.val_loss).collect(), "y", "solid"),
+                line("train accuracy", s.history.iter().map(|h| h.train_accuracy).collect(), "y2", "dot"),
+                line("validation accuracy", s.history.iter().map(|h| h.val_accuracy).collect(), "y2", "solid"),
+            ],
+            json!({
+                "xaxis": {"title": {"text": "epoch"}},
+                "yaxis": {"title": {"text": "loss"}},
+                "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "tickformat": ".0%"},
+                "legend": {"orientation": "h", "y": -0.25},
+            }),
+        ));
+    }
+    let cm = &s.test.confusion_matrix;
+    let row_totals: Vec<usize> = cm.iter().map(|r| r.iter().sum()).collect();
+    let text: Vec<Vec<String>> = cm
+        .iter()
+        .map(|r| r.iter().map(|v| v.to_string()).collect())
+        .collect();
+    figs.push(Figure::new(
+        &id("confusion"),
+        &format!("{}: confusion matrix ({:.2}% test accuracy)", s.model.to_uppercase(), 100.0 * s.test.accuracy),
+        vec![json!({
+            "type": "heatmap",
+            "z": cm.iter().zip(&row_totals).map(|(r, &t)| r.iter().map(|&v| v as f64 / t.max(1) as f64).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "x": CLASS_NAMES, "y": CLASS_NAMES, "text": text, "texttemplate": "%{text}",
+            "colorscale": "Blues", "showscale": false,
+            "hovertemplate": "true %{y}, predicted %{x}: %{text} images<extra></extra>",
+        })],
+        json!({"height": 520, "xaxis": {"title": {"text": "predicted"}}, "yaxis": {"title": {"text": "true"}, "autorange": "reversed"}, "margin": {"l": 100, "b": 100}}),
+    ));
+    let r = &s.test.report;
+    let f4 = |v: f64| format!("{v:.4}");
+    let mut names: Vec<String> = CLASS_NAMES.iter().map(|n| n.to_string()).collect();
+    names.extend(["macro avg".into(), "weighted avg".into()]);
+    let rows: Vec<_> = r
+        .per_class
+        .iter()
+        .chain([&r.macro_avg, &r.weighted_avg])
+        .collect();
+    figs.push(Figure::new(
+        &id("report"),
+        &format!("{}: classification report", s.model.to_uppercase()),
+        vec![json!({
+            "type": "table",
+            "header": {"values": ["class", "precision", "recall", "F1", "support"], "align": "left"},
+            "cells": {"values": [
+                names,
+                rows.iter().map(|c| f4(c.precision)).collect::<Vec<_>>(),
+                rows.iter().map(|c| f4(c.recall)).collect::<Vec<_>>(),
+                rows.iter().map(|c| f4(c.f1)).collect::<Vec<_>>(),
+                rows.iter().map(|c| c.support).collect::<Vec<_>>(),
+            ], "align": "left"},
+        })],
+        json!({"height": 480}),
+    ));
+    let tc = &s.test.top_confusions;
+    figs.push(Figure::new(
+        &id("top-confusions"),
+        &format!("{}: most frequent mistakes", s.model.to_uppercase()),
+        vec![json!({
+            "type": "bar", "orientation": "h",
+            "y": tc.iter().map(|c| format!("{} → {}", CLASS_NAMES[c.truth], CLASS_NAMES[c.predicted])).collect::<Vec<_>>(),
+            "x": tc.iter().map(|c| c.count).collect::<Vec<_>>(),
+            "marker": {"color": "#e45756"},
+        })],
+        json!({"yaxis": {"autorange": "reversed"}, "xaxis": {"title": {"text": "test images"}}, "margin": {"l": 200}}),
+    ));
+    figs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_of_a_summary() {
+        let report = Report::new(&[0, 1, 6, 6], &[0, 1, 0, 6]).unwrap();
+        let s = ModelSummary {
+            model: "cnn".into(),
+            config: json!({}),
+            train_config: json!({}),
+            params: 10,
+            history: vec![EpochRecord {
+                epoch: 1,
+                train_loss: 1.0,
+                train_accuracy: 0.5,
+                val_loss: 0.9,
+                val_accuracy: 0.6,
+                learning_rate: 1e-3,
+                seconds: 1.0,
+            }],
+            best_epoch: 1,
+            test: TestResults::new(report),
+            train_seconds: 1.0,
+            images_per_second: 100.0,
+            backend: "flex".into(),
+            seed: 0,
+            git_rev: "abc".into(),
+            machine: "test".into(),
+        };
+        let figs = model_figures(&s);
+        let ids: Vec<_> = figs.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "cnn-curves",
+                "cnn-confusion",
+                "cnn-report",
+                "cnn-top-confusions"
+            ]
+        );
+        assert_eq!(figs[1].data[0]["text"][6][0], "1");
+        assert_eq!(figs[3].data[0]["y"][0], "Shirt → T-shirt/top");
+        let back: ModelSummary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+}

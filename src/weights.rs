@@ -1,0 +1,286 @@
+//! Weight files of the deep models: a small self-describing header (which model, its config, the
+//! normalisation, the format version) followed by burn's burnpack record with the parameters in f16.
+//! Loading checks each of these and reports a typed error for a truncated file, a file of another model
+//! or one of another format version.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::store::ModuleRecord;
+use burn::tensor::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::models::{DeepModel, DeepModelConfig, DeepModelKind, ModelError};
+use crate::preprocess::Normalization;
+
+/// The first bytes of every weight file.
+pub const MAGIC: &[u8; 8] = b"FLABWTS\0";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Largest header accepted, in bytes.
+const MAX_HEADER: usize = 64 * 1024;
+
+/// Errors of reading weight files.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum WeightsError {
+    /// Not a Fashion Lab weight file.
+    #[error("not a Fashion Lab weight file (bad magic bytes)")]
+    BadMagic,
+    /// The file ends early.
+    #[error("the weight file is truncated: {0}")]
+    Truncated(&'static str),
+    /// Written by an incompatible version of the format.
+    #[error(
+        "weight file format version {found} is not supported (this build reads version {supported})"
+    )]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u16,
+        /// Version this build reads.
+        supported: u16,
+    },
+    /// The header is not valid.
+    #[error("the weight file's header is invalid: {0}")]
+    BadHeader(String),
+    /// The file holds another model than the one asked for.
+    #[error("this weight file is for the {found} model, not {expected}")]
+    WrongModel {
+        /// The model asked for.
+        expected: &'static str,
+        /// The model in the file.
+        found: &'static str,
+    },
+    /// The model configuration in the header is invalid.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The parameters do not fit the model (shapes, names) or cannot be decoded.
+    #[error("the weights do not fit the model: {0}")]
+    Record(String),
+}
+
+/// The header of a weight file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsHeader {
+    /// The model and its configuration.
+    pub config: DeepModelConfig,
+    /// The pixel normalisation the model was trained with.
+    pub normalization: Normalization,
+    /// Number of parameters.
+    pub params: usize,
+    /// Storage precision of the parameters ("f16").
+    pub dtype: String,
+    /// The crate version that wrote the file.
+    pub crate_version: String,
+}
+
+/// Casts every float parameter to a dtype.
+struct CastFloats(DType);
+
+impl ModuleMapper for CastFloats {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| t.cast(dtype))
+    }
+}
+
+/// Serialises `model` (in inference mode, parameters in f16) with its header.
+pub fn save(
+    model: &DeepModel,
+    config: &DeepModelConfig,
+    normalization: Normalization,
+) -> Result<Vec<u8>, WeightsError> {
+    let header = WeightsHeader {
+        config: config.clone(),
+        normalization,
+        params: model.num_params(),
+        dtype: "f16".into(),
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| WeightsError::BadHeader(e.to_string()))?;
+    let record = model.valid().map(&mut CastFloats(DType::F16)).into_record();
+    let body = record
+        .into_bytes()
+        .map_err(|e| WeightsError::Record(e.to_string()))?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 6 + header.len() + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads only the header of a weight file.
+pub fn read_header(bytes: &[u8]) -> Result<(WeightsHeader, usize), WeightsError> {
+    if bytes.len() < MAGIC.len() {
+        return Err(if MAGIC.starts_with(bytes) {
+            WeightsError::Truncated("no header")
+        } else {
+            WeightsError::BadMagic
+        });
+    }
+    if &bytes[..MAGIC.len()] != MAGIC {
+        return Err(WeightsError::BadMagic);
+    }
+    let rest = &bytes[MAGIC.len()..];
+    if rest.len() < 6 {
+        return Err(WeightsError::Truncated("no version"));
+    }
+    let version = u16::from_le_bytes([rest[0], rest[1]]);
+    if version != FORMAT_VERSION {
+        return Err(WeightsError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let len = u32::from_le_bytes([rest[2], rest[3], rest[4], rest[5]]) as usize;
+    if len > MAX_HEADER {
+        return Err(WeightsError::BadHeader(format!(
+            "header of {len} bytes is too large"
+        )));
+    }
+    let start = MAGIC.len() + 6;
+    if bytes.len() < start + len {
+        return Err(WeightsError::Truncated("header cut short"));
+    }
+    let header: WeightsHeader = serde_json::from_slice(&bytes[start..start + len])
+        .map_err(|e| WeightsError::BadHeader(e.to_string()))?;
+    Ok((header, start + len))
+}
+
+/// Loads a model from a weight file onto `device`, in inference mode. `expected`, when given, must be
+/// the file's model.
+pub fn load(
+    bytes: &[u8],
+    expected: Option<DeepModelKind>,
+    device: &Device,
+) -> Result<(DeepModel, WeightsHeader), WeightsError> {
+    let (header, body_start) = read_header(bytes)?;
+    let kind = header.config.kind();
+    if let Some(expected) = expected.filter(|&e| e != kind) {
+        return Err(WeightsError::WrongModel {
+            expected: expected.name(),
+            found: kind.name(),
+        });
+    }
+    let body = &bytes[body_start..];
+    if body.is_empty() {
+        return Err(WeightsError::Truncated("no parameters"));
+    }
+    let model = header.config.init(device)?;
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(body.to_vec()))
+        .map_err(|e| WeightsError::Record(e.to_string()))?
+        .cast_to_module_dtype();
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| WeightsError::Record(e.to_string()))?;
+    if model.num_params() != header.params {
+        return Err(WeightsError::Record(format!(
+            "{} parameters, header says {}",
+            model.num_params(),
+            header.params
+        )));
+    }
+    Ok((model.valid(), header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{CnnConfig, MlpConfig};
+
+    fn mlp_file() -> (Vec<u8>, DeepModelConfig) {
+        let config = DeepModelConfig::Mlp(MlpConfig {
+            hidden: vec![16],
+            dropout: 0.0,
+        });
+        let model = config.init(&Device::flex()).unwrap();
+        (save(&model, &config, Normalization::Unit).unwrap(), config)
+    }
+
+    #[test]
+    fn round_trip_keeps_outputs_to_f16_precision() {
+        let device = Device::flex();
+        let config = DeepModelConfig::Mlp(MlpConfig {
+            hidden: vec![16],
+            dropout: 0.0,
+        });
+        let model = config.init(&device).unwrap();
+        let bytes = save(&model, &config, Normalization::Unit).unwrap();
+        let (loaded, header) = load(&bytes, Some(DeepModelKind::Mlp), &device).unwrap();
+        assert_eq!(header.config, config);
+        assert_eq!(header.params, 784 * 16 + 16 + 16 * 10 + 10);
+        let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
+        let a: Vec<f32> = model.forward(x.clone()).into_data().try_to_vec().unwrap();
+        let b: Vec<f32> = loaded.forward(x).into_data().try_to_vec().unwrap();
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 0.02 * (1.0 + u.abs()), "{u} vs {v}");
+        }
+        // Saving the loaded (already f16-rounded) model again gives identical bytes.
+        assert_eq!(save(&loaded, &config, Normalization::Unit).unwrap(), bytes);
+    }
+
+    #[test]
+    fn truncated_files_are_rejected() {
+        let (bytes, _) = mlp_file();
+        let device = Device::flex();
+        for cut in [3, 10, 20, bytes.len() / 2, bytes.len() - 1] {
+            let err = load(&bytes[..cut], None, &device).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    WeightsError::Truncated(_)
+                        | WeightsError::Record(_)
+                        | WeightsError::BadHeader(_)
+                ),
+                "cut {cut}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_model_and_other_version_are_rejected() {
+        let (mut bytes, _) = mlp_file();
+        let device = Device::flex();
+        assert_eq!(
+            load(&bytes, Some(DeepModelKind::Cnn), &device).unwrap_err(),
+            WeightsError::WrongModel {
+                expected: "cnn",
+                found: "mlp"
+            }
+        );
+        bytes[8] = 9;
+        assert_eq!(
+            load(&bytes, None, &device).unwrap_err(),
+            WeightsError::UnsupportedVersion {
+                found: 9,
+                supported: 1
+            }
+        );
+        assert_eq!(
+            load(b"PK\x03\x04 zip file", None, &device).unwrap_err(),
+            WeightsError::BadMagic
+        );
+    }
+
+    #[test]
+    fn parameters_of_another_shape_are_rejected() {
+        // A CNN header over an MLP's parameters.
+        let (bytes, _) = mlp_file();
+        let (_, start) = read_header(&bytes).unwrap();
+        let header = WeightsHeader {
+            config: DeepModelConfig::Cnn(CnnConfig::default()),
+            normalization: Normalization::Unit,
+            params: 241_546,
+            dtype: "f16".into(),
+            crate_version: "0".into(),
+        };
+        let h = serde_json::to_vec(&header).unwrap();
+        let mut forged = MAGIC.to_vec();
+        forged.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        forged.extend_from_slice(&(h.len() as u32).to_le_bytes());
+        forged.extend_from_slice(&h);
+        forged.extend_from_slice(&bytes[start..]);
+        let err = load(&forged, None, &Device::flex()).unwrap_err();
+        assert!(matches!(err, WeightsError::Record(_)), "{err}");
+    }
+}
