@@ -172,6 +172,7 @@ fn train_one(
     args: &TrainArgs,
 ) -> Result<ModelSummary, CliError> {
     let norm = config.normalization;
+    let git_rev = git_rev(); // the code that trains, read before training starts
     let train_config_json = serde_json::to_value(&config).expect("config serialises");
     let epochs = config.epochs;
     let mut trainer = Trainer::new(
@@ -271,7 +272,7 @@ fn train_one(
         images_per_second,
         backend: backend.name().into(),
         seed: args.seed,
-        git_rev: git_rev(),
+        git_rev,
         machine: machine(),
     };
     write_atomic(&weights_path, &bytes)?;

@@ -12,8 +12,14 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::analysis::{DatasetStats, analysis_figures};
 use crate::backend::{BackendKind, init_device};
-use crate::data::{Dataset, Split};
-use crate::preprocess::{GrayImage, PrepareConfig, PreparedImage, prepare_image};
+use crate::data::{Dataset, PIXELS, Split};
+use crate::models::{DeepModel, DeepModelConfig, DeepModelKind};
+use crate::preprocess::{
+    AugmentConfig, GrayImage, Normalization, PrepareConfig, PreparedImage, SplitConfig,
+    prepare_image, stratified_split,
+};
+use crate::train::{Step, TrainConfig, Trainer, predict_probabilities};
+use crate::weights;
 
 /// Installs the panic hook so that any panic is logged with its message.
 #[wasm_bindgen(start)]
@@ -291,4 +297,186 @@ pub fn prepare_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<JsValue, JsE
 
 fn prepare(image: &GrayImage) -> PreparedImage {
     prepare_image(image, &PrepareConfig::default())
+}
+
+/// Options of an in-browser training run (all optional): `{epochs, batch_size, learning_rate,
+/// validation_fraction, seed, augment}`. Missing fields take [`TrainConfig`]'s defaults, except
+/// `epochs` (default 1).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct WebTrainOptions {
+    epochs: Option<usize>,
+    batch_size: Option<usize>,
+    learning_rate: Option<f64>,
+    validation_fraction: Option<f32>,
+    seed: Option<u64>,
+    augment: Option<bool>,
+}
+
+/// A deep-model training run in the page or its worker, on the active backend. It drives the same
+/// [`Trainer`] as the native CLI, one batch per `step()`, so the caller can yield, pause and cancel.
+#[wasm_bindgen]
+pub struct WebTrainer {
+    trainer: std::rc::Rc<RefCell<Option<Trainer>>>,
+    kind: DeepModelKind,
+    config: DeepModelConfig,
+}
+
+#[wasm_bindgen]
+impl WebTrainer {
+    /// Prepares a run of `model` (`cnn`, `resnet`, `mlp`) on `dataset`, split stratified into training
+    /// and validation. Call `selectBackend` first; the CPU is used otherwise.
+    #[wasm_bindgen(constructor)]
+    pub fn new(model: &str, dataset: &WebDataset, options: JsValue) -> Result<WebTrainer, JsError> {
+        let kind: DeepModelKind = model.parse().map_err(js_error)?;
+        let opts: WebTrainOptions = if options.is_undefined() || options.is_null() {
+            WebTrainOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options)
+                .map_err(|e| JsError::new(&format!("bad training options: {e}")))?
+        };
+        let defaults = TrainConfig::default();
+        let epochs = opts.epochs.unwrap_or(1);
+        let config = TrainConfig {
+            epochs,
+            batch_size: opts.batch_size.unwrap_or(defaults.batch_size),
+            learning_rate: opts.learning_rate.unwrap_or(defaults.learning_rate),
+            warmup_epochs: defaults.warmup_epochs.min(epochs as f64),
+            seed: opts.seed.unwrap_or(0),
+            augment: if opts.augment == Some(false) {
+                AugmentConfig::none()
+            } else {
+                defaults.augment
+            },
+            ..defaults
+        };
+        let split = SplitConfig::new(opts.validation_fraction.unwrap_or(0.1), config.seed)
+            .map_err(js_error)?;
+        let ds = dataset.dataset();
+        let parts = stratified_split(ds.labels(), &split).map_err(js_error)?;
+        let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+        let model_config = DeepModelConfig::default_for(kind);
+        let trainer = Trainer::new(
+            &model_config,
+            config,
+            ds.subset(&parts.train),
+            ds.subset(&parts.validation),
+            &device,
+        )
+        .map_err(js_error)?;
+        Ok(WebTrainer {
+            trainer: std::rc::Rc::new(RefCell::new(Some(trainer))),
+            kind,
+            config: model_config,
+        })
+    }
+
+    /// Trains one batch. Resolves to `{kind: "batch", progress}`, `{kind: "epoch", record}` or
+    /// `{kind: "finished"}`; rejects with a readable error (a diverged loss, a lost device).
+    pub fn step(&self) -> Promise {
+        let cell = self.trainer.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut trainer = cell
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| JsValue::from(JsError::new("training has ended")))?;
+            let result = trainer.step().await;
+            *cell.borrow_mut() = Some(trainer);
+            let step = result.map_err(|e| JsValue::from(js_error(e)))?;
+            let value = match step {
+                Step::Batch(p) => serde_json::json!({"kind": "batch", "progress": p}),
+                Step::Epoch(r) => serde_json::json!({"kind": "epoch", "record": r}),
+                Step::Finished => serde_json::json!({"kind": "finished"}),
+            };
+            to_js(&value).map_err(JsValue::from)
+        })
+    }
+
+    /// Where training stands: `{epoch, epochs, batch, batches, loss, accuracy, images_per_second, eta_seconds}`.
+    pub fn progress(&self) -> Result<JsValue, JsError> {
+        let guard = self.trainer.borrow();
+        let trainer = guard
+            .as_ref()
+            .ok_or_else(|| JsError::new("a step is in progress or training has ended"))?;
+        to_js(&trainer.progress())
+    }
+
+    /// Ends the run (after any number of steps: this is also how to cancel) and returns the best model.
+    pub fn finish(&self) -> Result<WebModel, JsError> {
+        let trainer = self
+            .trainer
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| JsError::new("a step is in progress or training has ended"))?;
+        let outcome = trainer.finish();
+        Ok(WebModel {
+            model: outcome.model,
+            kind: self.kind,
+            config: self.config.clone(),
+            normalization: Normalization::Unit,
+        })
+    }
+}
+
+/// A trained deep model in the page: classify, and save or load its weights.
+#[wasm_bindgen]
+pub struct WebModel {
+    model: DeepModel,
+    kind: DeepModelKind,
+    config: DeepModelConfig,
+    normalization: Normalization,
+}
+
+#[wasm_bindgen]
+impl WebModel {
+    /// Loads a weight file (as written by the CLI or by `toBytes`) onto the active backend.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<WebModel, JsError> {
+        let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+        let (model, header) = weights::load(bytes, None, &device).map_err(js_error)?;
+        Ok(WebModel {
+            kind: header.config.kind(),
+            config: header.config,
+            normalization: header.normalization,
+            model,
+        })
+    }
+
+    /// The model's name: `cnn`, `resnet` or `mlp`.
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        self.kind.name().into()
+    }
+
+    /// The weight file of this model (f16), to download and load back later: resolves to a `Uint8Array`.
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Promise {
+        let (model, config, norm) = (self.model.clone(), self.config.clone(), self.normalization);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let bytes = weights::save_async(&model, &config, norm)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Class probabilities of `n` prepared images (`n × 784` pixels, 0..=255): resolves to a
+    /// `Float32Array` of `n × 10`.
+    pub fn probabilities(&self, pixels: Vec<u8>) -> Promise {
+        let (model, norm) = (self.model.clone(), self.normalization);
+        wasm_bindgen_futures::future_to_promise(async move {
+            if pixels.is_empty() || !pixels.len().is_multiple_of(PIXELS) {
+                return Err(JsError::new(&format!(
+                    "expected whole 28×28 images, got {} bytes",
+                    pixels.len()
+                ))
+                .into());
+            }
+            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+            let probs = predict_probabilities(&model, &pixels, norm, &device, 256)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            Ok(js_sys::Float32Array::from(probs.as_slice()).into())
+        })
+    }
 }

@@ -133,3 +133,61 @@ async fn webgpu_absent_falls_back_to_cpu() {
     assert_eq!(r.kind, BackendKind::Flex);
     assert!(r.fallback_reason.unwrap().contains("WebGPU"));
 }
+
+/// Trains the CNN for a few batches on the active backend (WebGPU where present, else the CPU), then
+/// checks that saving and loading the weights keeps its predictions.
+#[wasm_bindgen_test]
+async fn the_same_training_loop_runs_in_the_browser() {
+    let backend = web::select_backend_inner(None).await.unwrap();
+    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    let options =
+        js_sys::JSON::parse(r#"{"epochs": 1, "batch_size": 32, "augment": false}"#).unwrap();
+    let trainer = web::WebTrainer::new("cnn", &ds, options).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..4 {
+        let step = wasm_bindgen_futures::JsFuture::from(trainer.step())
+            .await
+            .unwrap();
+        let kind = js_sys::Reflect::get(&step, &"kind".into())
+            .unwrap()
+            .as_string()
+            .unwrap();
+        assert_eq!(kind, "batch", "on {:?}", backend.kind);
+        let progress = js_sys::Reflect::get(&step, &"progress".into()).unwrap();
+        let loss = js_sys::Reflect::get(&progress, &"loss".into())
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        assert!(loss.is_finite() && loss > 0.0);
+        losses.push(loss);
+    }
+    let model = trainer.finish().unwrap();
+    assert!(message(trainer.finish().err().unwrap()).contains("ended"));
+    let pixels: Vec<u8> = (0..8).flat_map(|i| ds.image(i * 100).unwrap()).collect();
+    let a: Vec<f32> = js_sys::Float32Array::from(
+        wasm_bindgen_futures::JsFuture::from(model.probabilities(pixels.clone()))
+            .await
+            .unwrap(),
+    )
+    .to_vec();
+    assert_eq!(a.len(), 80);
+    let bytes = js_sys::Uint8Array::from(
+        wasm_bindgen_futures::JsFuture::from(model.to_bytes())
+            .await
+            .unwrap(),
+    )
+    .to_vec();
+    let reloaded = web::WebModel::from_bytes(&bytes).unwrap();
+    assert_eq!(reloaded.kind(), "cnn");
+    let b: Vec<f32> = js_sys::Float32Array::from(
+        wasm_bindgen_futures::JsFuture::from(reloaded.probabilities(pixels))
+            .await
+            .unwrap(),
+    )
+    .to_vec();
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 0.02, "{x} vs {y}");
+    }
+    let err = message(web::WebModel::from_bytes(&[1, 2, 3]).err().unwrap());
+    assert!(err.contains("not a Fashion Lab weight file"), "{err}");
+}
