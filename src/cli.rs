@@ -55,6 +55,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Training-speed benchmark of the study's faithful CNN (or another model) with the settings of the
+    /// Keras reference (`../shared/bench/peers/keras_cnn.py`): Adam 1e-3, no augmentation, all 60,000
+    /// images. Prints one JSON object per epoch.
+    Bench {
+        /// cnn, resnet or mlp.
+        #[arg(long, default_value = "cnn")]
+        model: String,
+        /// Epochs.
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
+        /// Batch size.
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Backend: flex, wgpu or ndarray.
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Dataset analysis: prints summary statistics and writes an HTML report with the Plotly charts.
     Analyze {
         /// Directory with the four official .gz files (default: $FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist).
@@ -237,6 +257,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             weights,
             backend,
         } => crate::cli_train::evaluate(&model, data.as_deref(), &weights, &backend),
+        Command::Bench {
+            model,
+            epochs,
+            batch,
+            backend,
+            data,
+        } => crate::cli_train::bench(&model, epochs, batch, &backend, data.as_deref()),
         Command::Classify {
             images,
             model,

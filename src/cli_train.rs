@@ -297,6 +297,76 @@ fn train_one(
     Ok(summary)
 }
 
+/// `fashionlab bench`: the Keras reference's settings, one JSON line per epoch.
+pub fn bench(
+    model: &str,
+    epochs: usize,
+    batch: usize,
+    backend: &str,
+    data: Option<&Path>,
+) -> Result<(), CliError> {
+    let kind: DeepModelKind = model
+        .parse()
+        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+    let (backend_kind, device) = device(backend)?;
+    let dir = local::locate(data)?;
+    let train_set = local::load_split(&dir, Split::Train)?;
+    let test = local::load_split(&dir, Split::Test)?;
+    let (model_config, _) = recipe(kind, true);
+    let config = TrainConfig {
+        epochs,
+        batch_size: batch,
+        learning_rate: 1e-3,
+        weight_decay: 0.0,
+        warmup_epochs: 0.0,
+        label_smoothing: 0.0,
+        augment: crate::preprocess::AugmentConfig::none(),
+        ..TrainConfig::default()
+    };
+    let params = burn::module::Module::num_params(
+        &model_config
+            .init(&Device::flex())
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+    );
+    // Keras fits all 60,000 images and evaluates on the test set: the test set stands in for validation.
+    let n_train = train_set.len();
+    let mut trainer = Trainer::new(&model_config, config, train_set, test, &device)?;
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    loop {
+        match block_on(trainer.step())? {
+            Step::Batch(_) => {}
+            Step::Epoch(r) => {
+                println!(
+                    "{}",
+                    serde_json::json!({"epoch": r.epoch, "train_s": round2(r.train_seconds),
+                        "images_per_s": (n_train as f64 / r.train_seconds).round(),
+                        "eval_s": round2(r.seconds - r.train_seconds),
+                        "loss": round4(r.train_loss), "train_acc": round4(r.train_accuracy), "test_acc": round4(r.val_accuracy),
+                        "model": kind.name(), "batch": batch, "threads": threads, "backend": backend_kind.name(),
+                        "params": params})
+                );
+            }
+            Step::Finished => break,
+        }
+    }
+    Ok(())
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
 fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
 }

@@ -174,6 +174,7 @@ mod tests {
                 val_accuracy: 0.6,
                 learning_rate: 1e-3,
                 seconds: 1.0,
+                train_seconds: 0.9,
             }],
             best_epoch: 1,
             test: TestResults::new(report),

@@ -162,6 +162,9 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     /// Seconds the epoch took, validation included.
     pub seconds: f64,
+    /// Seconds of the training batches alone.
+    #[serde(default)]
+    pub train_seconds: f64,
 }
 
 /// Where training stands, for progress bars and the page.
@@ -407,6 +410,7 @@ impl Trainer {
 
         // End of epoch: validate, keep the best model.
         self.batch = 0;
+        let train_seconds = self.epoch_started.elapsed().as_secs_f64();
         let eval_model = self.model.as_ref().expect("model present").valid();
         let probs = predict_probabilities(
             &eval_model,
@@ -425,6 +429,7 @@ impl Trainer {
             val_accuracy,
             learning_rate: lr,
             seconds: self.epoch_started.elapsed().as_secs_f64(),
+            train_seconds,
         };
         if self
             .best
