@@ -152,6 +152,13 @@ pub struct TrainArgs {
     /// The study's exact CNN: no dropout (the shipped CNN uses dropout 0.3).
     #[arg(long)]
     pub faithful: bool,
+    /// Augmentation: default (pad-2 crop, flip, erasing), light (pad-1 crop, flip) or none
+    /// (default: the model's recipe).
+    #[arg(long)]
+    pub augment: Option<String>,
+    /// CNN only: batch norm after each convolution (an option beside the study's architecture).
+    #[arg(long)]
+    pub batch_norm: bool,
     /// Where to write the HTML report (Plotly inlined).
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,

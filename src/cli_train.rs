@@ -11,7 +11,9 @@ use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::metrics::{Report, argmax_rows};
 use crate::models::{CnnConfig, DeepModelConfig, DeepModelKind};
 use crate::plot::html_report;
-use crate::preprocess::{GrayImage, PrepareConfig, SplitConfig, prepare_image, stratified_split};
+use crate::preprocess::{
+    AugmentConfig, GrayImage, PrepareConfig, SplitConfig, prepare_image, stratified_split,
+};
 use crate::summary::{ModelSummary, TestResults, model_figures};
 use crate::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
 use crate::weights;
@@ -21,8 +23,13 @@ pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainCon
     let base = TrainConfig::default();
     match kind {
         DeepModelKind::Cnn => (
-            DeepModelConfig::Cnn(CnnConfig {
-                dropout: if faithful { 0.0 } else { 0.3 },
+            DeepModelConfig::Cnn(if faithful {
+                CnnConfig::default()
+            } else {
+                CnnConfig {
+                    dropout: 0.3,
+                    batch_norm: false,
+                }
             }),
             TrainConfig {
                 epochs: 30,
@@ -47,6 +54,22 @@ pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainCon
                 ..base
             },
         ),
+    }
+}
+
+/// A named augmentation: `default`, `light` (pad-1 crop and flip, no erasing) or `none`.
+pub fn augmentation(name: &str) -> Result<AugmentConfig, CliError> {
+    match name {
+        "default" => Ok(AugmentConfig::default()),
+        "light" => Ok(AugmentConfig {
+            crop_padding: 1,
+            erase_probability: 0.0,
+            ..AugmentConfig::default()
+        }),
+        "none" => Ok(AugmentConfig::none()),
+        other => Err(CliError::Usage(format!(
+            "unknown augmentation '{other}' (default, light or none)"
+        ))),
     }
 }
 
@@ -118,12 +141,18 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     .map_err(|e| CliError::Usage(e.to_string()))?;
     let (train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
     for kind in kinds {
-        let (model_config, mut config) = recipe(kind, args.faithful);
+        let (mut model_config, mut config) = recipe(kind, args.faithful);
+        if let DeepModelConfig::Cnn(c) = &mut model_config {
+            c.batch_norm |= args.batch_norm;
+        }
         config.batch_size = args.batch;
         config.seed = args.seed;
         if let Some(e) = args.epochs {
             config.epochs = e;
             config.warmup_epochs = config.warmup_epochs.min(e as f64);
+        }
+        if let Some(a) = &args.augment {
+            config.augment = augmentation(a)?;
         }
         if let Some(lr) = args.lr {
             config.learning_rate = lr;

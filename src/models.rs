@@ -75,16 +75,22 @@ fn invalid(model: &'static str, message: impl Into<String>) -> ModelError {
     }
 }
 
-/// The study's CNN. Defaults are the faithful variant: dropout 0 (off).
+/// The study's CNN. Defaults are the faithful variant: dropout 0 and no batch norm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
     /// Dropout before each dense layer, in [0, 0.9]. Default 0 (the study's model had none).
     pub dropout: f64,
+    /// Batch norm after each convolution (before its ReLU). Default false (the study's model had none).
+    #[serde(default)]
+    pub batch_norm: bool,
 }
 
 impl Default for CnnConfig {
     fn default() -> Self {
-        Self { dropout: 0.0 }
+        Self {
+            dropout: 0.0,
+            batch_norm: false,
+        }
     }
 }
 
@@ -102,12 +108,15 @@ impl CnnConfig {
 }
 
 /// Conv2D 32 3×3 → MaxPool 2×2 → Conv2D 64 3×3 → MaxPool 2×2 → Conv2D 128 3×3 → Flatten (1,152) →
-/// Dense 128 ReLU → Dense 10: 241,546 parameters, as the Keras reference.
+/// Dense 128 ReLU → Dense 10: 241,546 parameters, as the Keras reference. Optional dropout before the
+/// dense layers and batch norm after the convolutions.
 #[derive(Module, Debug)]
 pub struct Cnn {
     conv1: Conv2d,
     conv2: Conv2d,
     conv3: Conv2d,
+    /// One per convolution when batch norm is on, else empty.
+    norms: Vec<BatchNorm>,
     pool: MaxPool2d,
     dropout: Dropout,
     fc1: Linear,
@@ -122,6 +131,13 @@ impl Cnn {
             conv1: conv(1, 32),
             conv2: conv(32, 64),
             conv3: conv(64, 128),
+            norms: if config.batch_norm {
+                [32, 64, 128]
+                    .map(|c| BatchNormConfig::new(c).init(device))
+                    .into()
+            } else {
+                Vec::new()
+            },
             pool: MaxPool2dConfig::new([2, 2]).init(),
             dropout: DropoutConfig::new(config.dropout).init(),
             fc1: LinearConfig::new(1152, 128).init(device),
@@ -131,9 +147,13 @@ impl Cnn {
 
     /// The last convolution's activations: `[N, 1, 28, 28]` → `[N, 128, 3, 3]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.pool.forward(relu(self.conv1.forward(x))); // [N, 32, 13, 13]
-        let x = self.pool.forward(relu(self.conv2.forward(x))); // [N, 64, 5, 5]
-        relu(self.conv3.forward(x)) // [N, 128, 3, 3]
+        let norm = |i: usize, x: Tensor<4>| match self.norms.get(i) {
+            Some(bn) => bn.forward(x),
+            None => x,
+        };
+        let x = self.pool.forward(relu(norm(0, self.conv1.forward(x)))); // [N, 32, 13, 13]
+        let x = self.pool.forward(relu(norm(1, self.conv2.forward(x)))); // [N, 64, 5, 5]
+        relu(norm(2, self.conv3.forward(x))) // [N, 128, 3, 3]
     }
 
     /// Logits from the last convolution's activations: `[N, 128, 3, 3]` → `[N, 10]`.
@@ -462,6 +482,25 @@ mod tests {
     }
 
     #[test]
+    fn cnn_batch_norm_option() {
+        let device = Device::flex();
+        let cnn = Cnn::new(
+            &CnnConfig {
+                dropout: 0.3,
+                batch_norm: true,
+            },
+            &device,
+        );
+        // 2 learned + 2 running values per channel of each of the three convolutions.
+        assert_eq!(cnn.num_params(), 241_546 + 4 * (32 + 64 + 128));
+        let m = DeepModel::Cnn(cnn);
+        assert_eq!(
+            m.forward(Tensor::zeros([2, 1, 28, 28], &device)).dims(),
+            [2, 10]
+        );
+    }
+
+    #[test]
     fn resnet_shapes_params_and_flops() {
         let (params, dims) = count(DeepModelKind::ResNet);
         assert_eq!(dims, vec![3, 10]);
@@ -495,7 +534,14 @@ mod tests {
 
     #[test]
     fn configs_are_validated() {
-        assert!(CnnConfig { dropout: 1.5 }.validate().is_err());
+        assert!(
+            CnnConfig {
+                dropout: 1.5,
+                batch_norm: false
+            }
+            .validate()
+            .is_err()
+        );
         assert!(
             ResNetConfig {
                 width: 4,
@@ -518,6 +564,16 @@ mod tests {
         ));
         let json =
             serde_json::to_string(&DeepModelConfig::default_for(DeepModelKind::Cnn)).unwrap();
-        assert_eq!(json, r#"{"model":"cnn","dropout":0.0}"#);
+        assert_eq!(json, r#"{"model":"cnn","dropout":0.0,"batch_norm":false}"#);
+        // Files written before the batch-norm option read as the faithful CNN.
+        let old: DeepModelConfig =
+            serde_json::from_str(r#"{"model":"cnn","dropout":0.3}"#).unwrap();
+        assert_eq!(
+            old,
+            DeepModelConfig::Cnn(CnnConfig {
+                dropout: 0.3,
+                batch_norm: false
+            })
+        );
     }
 }
