@@ -46,11 +46,14 @@ pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainCon
                 ..base
             },
         ),
+        // An MLP has no translation invariance: augmentation cost it 2.5 points here (87.4% with the
+        // default augmentation against 89.9% without), so its recipe has none.
         DeepModelKind::Mlp => (
             DeepModelConfig::default_for(kind),
             TrainConfig {
                 epochs: 40,
                 learning_rate: 1e-3,
+                augment: AugmentConfig::none(),
                 ..base
             },
         ),
@@ -87,10 +90,10 @@ fn device(backend: &str) -> Result<(BackendKind, Device), CliError> {
     Ok((kind, kind.device()?))
 }
 
-/// The git revision of the working tree, or "unknown".
+/// The git revision of the working tree ("-dirty" when it has uncommitted changes), or "unknown".
 fn git_rev() -> String {
     std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .ok()
