@@ -247,7 +247,7 @@ fn class_means(s: &DatasetStats) -> Figure {
         .iter()
         .enumerate()
         .map(|(c, name)| {
-            json!({"x": (c % 5) * (SIDE + gap) + SIDE / 2, "y": (c / 5) * (SIDE + gap) - 1, "text": name,
+            json!({"x": (c % 5) * (SIDE + gap) + SIDE / 2, "y": ((c / 5) * (SIDE + gap)) as f64 - 1.0, "text": name,
                    "showarrow": false, "yanchor": "bottom", "font": {"size": 12}})
         })
         .collect();
@@ -366,5 +366,8 @@ mod tests {
         assert!(z[0][30].is_null());
         assert_eq!(z[31][31], 10.0);
         assert_eq!(figs[0].data[0]["cells"]["values"][1][1], "(55, 28, 28)");
+        // Class-mean labels sit just above their tiles: row 0 at y = -1, row 1 at y = 31.
+        assert_eq!(figs[4].layout["annotations"][0]["y"], -1.0);
+        assert_eq!(figs[4].layout["annotations"][5]["y"], 31.0);
     }
 }

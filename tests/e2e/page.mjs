@@ -3,6 +3,7 @@
 // It serves DIST_DIR on 127.0.0.1, opens the page with and without WebGPU, and asserts that:
 //  - the wasm loads and the backend badge names the backend actually picked (WebGPU / CPU);
 //  - the five dataset-analysis charts render from the built-in sample;
+//  - the full training set served beside the site loads, passes its checksums and is analysed (CPU run);
 //  - no request leaves the page's own origin.
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -57,6 +58,13 @@ for (const cfg of configs) {
     const status = await page.textContent("#dataset-status");
     check(/1,000 images/.test(status), `status describes the sample: "${status}"`);
     check(foreign.length === 0, `no request left the origin ${foreign.length ? foreign.join(", ") : ""}`);
+    if (cfg.name === "cpu") {
+      // The full training set served beside the site: downloaded, checksummed and analysed in wasm.
+      await page.click("#load-full");
+      await page.waitForFunction(() => /60,000 images/.test(document.getElementById("dataset-status").textContent), null, { timeout: 180_000 });
+      const full = await page.textContent("#dataset-status");
+      check(/pixel mean 72\.94, median 0, std 90\.02/.test(full), `full training set analysed in the page: "${full}"`);
+    }
     check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
     const file = join(shots, `analysis-${cfg.name}.png`);
     await page.screenshot({ path: file, fullPage: true });
