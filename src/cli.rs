@@ -149,7 +149,7 @@ pub struct TrainArgs {
     /// Train on the first N training images only (quick experiments; the shipped models use all).
     #[arg(long)]
     pub train_size: Option<usize>,
-    /// The study's exact CNN: no dropout (the shipped CNN uses dropout 0.3).
+    /// The study's exact CNN: no dropout, no batch norm (the shipped CNN uses both).
     #[arg(long)]
     pub faithful: bool,
     /// Augmentation: default (pad-2 crop, flip, erasing), light (pad-1 crop, flip) or none

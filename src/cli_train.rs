@@ -22,18 +22,26 @@ use crate::weights;
 pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainConfig) {
     let base = TrainConfig::default();
     match kind {
+        // The study's architecture plus two options it allows: batch norm after each convolution and
+        // dropout 0.3 before the dense layers; light augmentation. Without batch norm, with the default
+        // augmentation, the same 30 epochs reached 91.8% (see the deep-models issue's note).
         DeepModelKind::Cnn => (
             DeepModelConfig::Cnn(if faithful {
                 CnnConfig::default()
             } else {
                 CnnConfig {
                     dropout: 0.3,
-                    batch_norm: false,
+                    batch_norm: true,
                 }
             }),
             TrainConfig {
                 epochs: 30,
                 learning_rate: 2e-3,
+                augment: if faithful {
+                    base.augment
+                } else {
+                    light_augmentation()
+                },
                 ..base
             },
         ),
@@ -57,6 +65,15 @@ pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainCon
                 ..base
             },
         ),
+    }
+}
+
+/// Pad-1 random crop and horizontal flip, no erasing.
+fn light_augmentation() -> AugmentConfig {
+    AugmentConfig {
+        crop_padding: 1,
+        erase_probability: 0.0,
+        ..AugmentConfig::default()
     }
 }
 
