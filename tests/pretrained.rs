@@ -1,0 +1,159 @@
+//! The shipped weights in `pretrained/`: they load, they reproduce the recorded test metrics exactly, and
+//! the CLI classifies image files through the browser's preprocessing.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use burn::tensor::Device;
+use fashionlab::data::{NUM_CLASSES, Split, local};
+use fashionlab::metrics::{Report, argmax_rows};
+use fashionlab::models::DeepModelKind;
+use fashionlab::summary::ModelSummary;
+use fashionlab::train::{block_on, predict_probabilities};
+use fashionlab::weights::{self, WeightsError};
+
+fn pretrained(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("pretrained")
+        .join(name)
+}
+
+/// The study's figures (CNN and ResNet 91%) and Zalando's scikit-learn MLP (87.1%): every shipped model
+/// must beat its reference.
+fn reference_accuracy(kind: DeepModelKind) -> f64 {
+    match kind {
+        DeepModelKind::Cnn | DeepModelKind::ResNet => 0.91,
+        DeepModelKind::Mlp => 0.871,
+    }
+}
+
+#[test]
+fn shipped_weights_reproduce_their_recorded_metrics() {
+    let test =
+        local::load_split(&local::locate(None).expect("run .ci/setup"), Split::Test).unwrap();
+    let device = Device::flex();
+    let mut checked = 0;
+    for kind in DeepModelKind::ALL {
+        let path = pretrained(&format!("{}.weights", kind.name()));
+        if !path.exists() {
+            continue;
+        }
+        let (model, header) =
+            weights::load(&std::fs::read(&path).unwrap(), Some(kind), &device).unwrap();
+        let recorded: ModelSummary = serde_json::from_slice(
+            &std::fs::read(pretrained(&format!("{}.json", kind.name()))).unwrap(),
+        )
+        .unwrap();
+        let probs = block_on(predict_probabilities(
+            &model,
+            test.pixels(),
+            header.normalization,
+            &device,
+            500,
+        ))
+        .unwrap();
+        let report = Report::new(test.labels(), &argmax_rows(&probs, NUM_CLASSES)).unwrap();
+        assert_eq!(
+            report.confusion_matrix,
+            recorded.test.confusion_matrix,
+            "{}",
+            kind.name()
+        );
+        assert_eq!(report.accuracy, recorded.test.accuracy);
+        assert!(
+            report.accuracy > reference_accuracy(kind),
+            "{}: {}",
+            kind.name(),
+            report.accuracy
+        );
+        assert_eq!(recorded.params, burn::module::Module::num_params(&model));
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "pretrained/ should ship the CNN and the MLP at least"
+    );
+}
+
+#[test]
+fn weights_of_another_model_are_refused() {
+    let bytes = std::fs::read(pretrained("mlp.weights")).unwrap();
+    let err = weights::load(&bytes, Some(DeepModelKind::Cnn), &Device::flex()).unwrap_err();
+    assert_eq!(
+        err,
+        WeightsError::WrongModel {
+            expected: "cnn",
+            found: "mlp"
+        }
+    );
+}
+
+#[test]
+fn cli_classifies_image_files_like_the_browser() {
+    use image::ImageEncoder;
+    let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
+    let dir = std::env::temp_dir().join(format!("fashionlab-classify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Test images 0..4 as 28×28 PNGs (dataset form), plus one as a dark-on-light 112×112 "photo".
+    let mut files = Vec::new();
+    for i in 0..4 {
+        let path = dir.join(format!("test{i}.png"));
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(test.image(i), 28, 28, image::ExtendedColorType::L8)
+            .unwrap();
+        std::fs::write(&path, png).unwrap();
+        files.push(path);
+    }
+    let photo: Vec<u8> = (0..112 * 112)
+        .map(|k| 255 - test.image(0)[(k / 112 / 4) * 28 + (k % 112) / 4])
+        .collect();
+    let photo_path = dir.join("photo.png");
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&photo, 112, 112, image::ExtendedColorType::L8)
+        .unwrap();
+    std::fs::write(&photo_path, png).unwrap();
+    files.push(photo_path);
+    let out = Command::new(env!("CARGO_BIN_EXE_fashionlab"))
+        .args(["classify", "--model", "cnn", "--json"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.len(), 5);
+    for (r, f) in results.iter().zip(&files) {
+        assert_eq!(r["file"], f.display().to_string());
+        let p: Vec<f64> = r["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(p.len(), 10);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-3);
+        assert_eq!(
+            r["class"],
+            fashionlab::data::CLASS_NAMES[r["class_index"].as_u64().unwrap() as usize]
+        );
+    }
+    // The photo is test image 0 inverted and enlarged: the shared preprocessing recovers its class.
+    assert_eq!(results[4]["class_index"], results[0]["class_index"]);
+    // A non-image is a clear error.
+    let bad = dir.join("notes.txt");
+    std::fs::write(&bad, "not an image").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fashionlab"))
+        .args(["classify"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a supported image"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
