@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod backend;
 pub mod data;
+pub mod explain;
 pub mod metrics;
 pub mod models;
 pub mod plot;

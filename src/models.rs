@@ -457,6 +457,25 @@ impl DeepModel {
             Self::Mlp(_) => DeepModelKind::Mlp,
         }
     }
+
+    /// The last convolutional activations (what Grad-CAM explains), `[N, C, H, W]`; `None` for the MLP.
+    pub fn features(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        match self {
+            Self::Cnn(m) => Some(m.features(x)),
+            Self::ResNet(m) => Some(m.features(x)),
+            Self::Mlp(_) => None,
+        }
+    }
+
+    /// Logits from [`DeepModel::features`]' activations: `[N, C, H, W]` → `[N, 10]`. The MLP has no such
+    /// split and treats its input as the image.
+    pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        match self {
+            Self::Cnn(m) => m.head(features),
+            Self::ResNet(m) => m.head(features),
+            Self::Mlp(m) => m.forward(features),
+        }
+    }
 }
 
 #[cfg(test)]

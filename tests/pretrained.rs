@@ -157,3 +157,63 @@ fn cli_classifies_image_files_like_the_browser() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a supported image"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Grad-CAM of the shipped CNN is meaningful: on test images, the heatmap's mass concentrates inside the
+/// object's bounding box, well beyond what the box's share of the image would give by chance.
+#[test]
+fn grad_cam_mass_falls_on_the_object() {
+    let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
+    let device = Device::flex();
+    let bytes = std::fs::read(pretrained("cnn.weights")).unwrap();
+    let (model, header) = weights::load(&bytes, Some(DeepModelKind::Cnn), &device).unwrap();
+    let (mut inside, mut area) = (0.0, 0.0);
+    let n = 300;
+    for i in 0..n {
+        let img = test.image(i);
+        let cam = block_on(fashionlab::explain::grad_cam(
+            &model,
+            img,
+            header.normalization,
+            None,
+            &device,
+        ))
+        .unwrap();
+        // The object's bounding box: pixels clearly above the black background.
+        let on: Vec<(usize, usize)> = (0..784)
+            .filter(|&k| img[k] > 30)
+            .map(|k| (k % 28, k / 28))
+            .collect();
+        let (x0, x1) = (
+            on.iter().map(|p| p.0).min().unwrap(),
+            on.iter().map(|p| p.0).max().unwrap(),
+        );
+        let (y0, y1) = (
+            on.iter().map(|p| p.1).min().unwrap(),
+            on.iter().map(|p| p.1).max().unwrap(),
+        );
+        let in_box = |k: usize| (x0..=x1).contains(&(k % 28)) && (y0..=y1).contains(&(k / 28));
+        let total: f32 = cam.heatmap.iter().sum();
+        if total > 0.0 {
+            inside += (0..784)
+                .filter(|&k| in_box(k))
+                .map(|k| cam.heatmap[k])
+                .sum::<f32>() as f64
+                / total as f64;
+        } else {
+            inside += 1.0; // an all-zero map puts nothing outside the box
+        }
+        area += ((x1 - x0 + 1) * (y1 - y0 + 1)) as f64 / 784.0;
+    }
+    let (inside, area) = (inside / n as f64, area / n as f64);
+    eprintln!(
+        "Grad-CAM mass inside the bounding box: {inside:.3}; the box's share of the image: {area:.3}"
+    );
+    assert!(
+        inside > 0.5,
+        "most of the heatmap's mass should fall on the object: {inside}"
+    );
+    assert!(
+        inside > area + 0.05,
+        "the heatmap should concentrate on the object beyond chance: {inside} vs {area}"
+    );
+}
