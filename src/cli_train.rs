@@ -160,7 +160,23 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     )
     .map_err(|e| CliError::Usage(e.to_string()))?;
     let (train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
+    // Ctrl-C stops after the current batch and keeps the best epoch so far (a second Ctrl-C kills).
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupted: stopping after this batch and keeping the best epoch so far (Ctrl-C again to abort)"
+            );
+        });
+    }
     for kind in kinds {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         let (mut model_config, mut config) = recipe(kind, args.faithful);
         if let DeepModelConfig::Cnn(c) = &mut model_config {
             c.batch_norm |= args.batch_norm;
@@ -186,6 +202,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
             config.batch_size
         );
         let summary = train_one(
+            &interrupted,
             kind,
             &model_config,
             config,
@@ -210,6 +227,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
 
 #[allow(clippy::too_many_arguments)]
 fn train_one(
+    interrupted: &std::sync::atomic::AtomicBool,
     kind: DeepModelKind,
     model_config: &DeepModelConfig,
     config: TrainConfig,
@@ -249,6 +267,9 @@ fn train_one(
             .progress_chars("=> "),
     );
     loop {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         match block_on(trainer.step())? {
             Step::Batch(p) => {
                 batch_bar.set_length(p.batches as u64);
@@ -316,6 +337,7 @@ fn train_one(
         params: burn::module::Module::num_params(&shipped),
         history: outcome.history,
         best_epoch: outcome.best_epoch,
+        cancelled: outcome.cancelled,
         test: TestResults::new(report),
         train_seconds: outcome.seconds,
         images_per_second,

@@ -52,6 +52,9 @@ pub struct ModelSummary {
     pub history: Vec<EpochRecord>,
     /// The epoch whose weights were kept (0 when not applicable).
     pub best_epoch: usize,
+    /// Whether training was stopped before its last epoch (Ctrl-C, or a cancel in the page).
+    #[serde(default)]
+    pub cancelled: bool,
     /// Results on the test set, computed from the saved weights.
     pub test: TestResults,
     /// Wall-clock seconds of training.
@@ -177,6 +180,7 @@ mod tests {
                 train_seconds: 0.9,
             }],
             best_epoch: 1,
+            cancelled: false,
             test: TestResults::new(report),
             train_seconds: 1.0,
             images_per_second: 100.0,
