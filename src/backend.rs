@@ -154,6 +154,18 @@ pub async fn init_device(kind: BackendKind) -> Result<Device, BackendError> {
     Ok(device)
 }
 
+/// Reads a float tensor back as `f32` values, asynchronously (the only way WebGPU allows). The error is
+/// the backend's message; callers wrap it in their own error type.
+pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
+    let data = tensor
+        .into_data_async()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    data.convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
 /// Computes `sum([1, 2, 3, 4])` on `device` and checks the answer, read back asynchronously.
 pub async fn self_test(device: &Device, kind: BackendKind) -> Result<(), BackendError> {
     // [4] -> [1]

@@ -7,6 +7,7 @@ use burn::tensor::activation::{relu, softmax};
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::backend::read_f32;
 use crate::data::{NUM_CLASSES, PIXELS, SIDE};
 use crate::metrics::argmax_rows;
 use crate::models::DeepModel;
@@ -58,7 +59,6 @@ pub async fn grad_cam(
     if let Some(c) = class.filter(|&c| c >= NUM_CLASSES) {
         return Err(ExplainError::BadClass(c));
     }
-    let read = |e: burn::tensor::ExecutionError| ExplainError::Readback(format!("{e:?}"));
     let device = device.clone().without_autodiff();
     let x = to_image_tensor(normalize(pixels, norm), &device); // [1, 1, 28, 28]
     let features = model
@@ -68,12 +68,9 @@ pub async fn grad_cam(
     // Gradients flow from the class score back to the activations only; the weights stay constants.
     let features = features.autodiff().require_grad();
     let logits = model.head(features.clone()); // [1, 10]
-    let probabilities: Vec<f32> = softmax(logits.clone().without_autodiff(), 1)
-        .into_data_async()
+    let probabilities = read_f32(softmax(logits.clone().without_autodiff(), 1))
         .await
-        .map_err(read)?
-        .try_to_vec()
-        .map_err(|e| ExplainError::Readback(format!("{e:?}")))?;
+        .map_err(ExplainError::Readback)?;
     let class = class.unwrap_or_else(|| argmax_rows(&probabilities, NUM_CLASSES)[0] as usize);
     let score = logits.slice([0..1, class..class + 1]).sum(); // [1]
     let grads = score.backward();
@@ -82,13 +79,7 @@ pub async fn grad_cam(
         .ok_or_else(|| ExplainError::Readback("no gradient reached the activations".into()))?; // [1, C, H, W]
     let weights = grad.mean_dim(3).mean_dim(2); // [1, C, 1, 1]
     let cam = relu((features.without_autodiff() * weights).sum_dim(1)); // [1, 1, H, W]
-    let coarse: Vec<f32> = cam
-        .into_data_async()
-        .await
-        .map_err(read)?
-        .try_to_vec()
-        .map_err(|e| ExplainError::Readback(format!("{e:?}")))?;
-    let coarse = scale_to_unit(coarse);
+    let coarse = scale_to_unit(read_f32(cam).await.map_err(ExplainError::Readback)?);
     let heatmap = scale_to_unit(upsample_bilinear(&coarse, w, h, SIDE, SIDE));
     Ok(GradCam {
         class,

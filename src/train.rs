@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use web_time::Instant;
 
+use crate::backend::read_f32;
 use crate::data::{Dataset, NUM_CLASSES, PIXELS};
 use crate::metrics::argmax_rows;
 use crate::models::{DeepModel, DeepModelConfig, ModelError};
@@ -514,14 +515,7 @@ pub async fn predict_probabilities(
     for chunk in pixels.chunks(batch.max(1) * PIXELS) {
         let x = to_image_tensor(normalize(chunk, norm), &device); // [b, 1, 28, 28]
         let probs = softmax(model.forward(x), 1); // [b, 10]
-        let data = probs
-            .into_data_async()
-            .await
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-        out.extend(
-            data.try_to_vec::<f32>()
-                .map_err(|e| TrainError::Readback(format!("{e:?}")))?,
-        );
+        out.extend(read_f32(probs).await.map_err(TrainError::Readback)?);
     }
     Ok(out)
 }

@@ -118,14 +118,10 @@ pub async fn to_cpu(
     model.valid().visit(&mut collect);
     let mut values = Vec::with_capacity(collect.0.len());
     for t in collect.0 {
-        let data = t
-            .into_data_async()
-            .await
-            .map_err(|e| WeightsError::Record(format!("readback failed: {e:?}")))?;
         values.push(
-            data.convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| WeightsError::Record(format!("{e:?}")))?,
+            crate::backend::read_f32(t)
+                .await
+                .map_err(|e| WeightsError::Record(format!("readback failed: {e}")))?,
         );
     }
     let cpu = Device::flex();
