@@ -23,8 +23,9 @@ pub struct Cli {
 /// CLI subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Trains deep models on the full training set and writes pretrained/<model>.weights and .json.
-    Train(TrainArgs),
+    /// Trains models on the full training set and writes pretrained/<model>.weights (.model for the
+    /// classical models) and .json.
+    Train(Box<TrainArgs>),
     /// Reloads shipped weights and reproduces the recorded test metrics exactly.
     Evaluate {
         /// Model to evaluate: cnn, resnet or mlp.
@@ -122,9 +123,24 @@ pub enum Command {
 /// Options of `train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// cnn, resnet, mlp, or all (the three in turn).
+    /// cnn, resnet, mlp, or all (the three in turn); logreg, svm, rf, knn, or classical (the four in turn).
     #[arg(long, default_value = "cnn")]
     pub model: String,
+    /// Classical models: features, `pixels` or `hog` (default: the model's recipe).
+    #[arg(long)]
+    pub features: Option<String>,
+    /// Classical models: PCA components, 0 for none (default: the model's recipe).
+    #[arg(long)]
+    pub pca: Option<usize>,
+    /// SVM: training images per class in each pairwise machine (default 2000).
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Random forest: number of trees (default 100).
+    #[arg(long)]
+    pub trees: Option<usize>,
+    /// k-NN: neighbours (default 5).
+    #[arg(long)]
+    pub k: Option<usize>,
     /// Epochs (default: the model's recipe).
     #[arg(long)]
     pub epochs: Option<usize>,

@@ -108,7 +108,7 @@ fn device(backend: &str) -> Result<(BackendKind, Device), CliError> {
 }
 
 /// The git revision of the working tree ("-dirty" when it has uncommitted changes), or "unknown".
-fn git_rev() -> String {
+pub(crate) fn git_rev() -> String {
     std::process::Command::new("git")
         .args(["describe", "--always", "--dirty", "--abbrev=12"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -137,6 +137,9 @@ pub fn machine() -> String {
 
 /// `fashionlab train`.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
+    if let Some(kinds) = crate::cli_classical::classical_kinds(&args.model) {
+        return crate::cli_classical::train(&kinds, args);
+    }
     let kinds = model_kinds(&args.model)?;
     let (backend, device) = device(&args.backend)?;
     let dir = local::locate(args.data.as_deref())?;
@@ -345,6 +348,7 @@ fn train_one(
         seed: args.seed,
         git_rev,
         machine: machine(),
+        timings: None,
     };
     write_atomic(&weights_path, &bytes)?;
     let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
@@ -438,11 +442,11 @@ fn round4(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
-fn weights_dir(dir: &Path) -> PathBuf {
+pub(crate) fn weights_dir(dir: &Path) -> PathBuf {
     if dir.is_dir() || dir.is_absolute() {
         dir.to_path_buf()
     } else {
@@ -469,6 +473,9 @@ pub fn evaluate(
     dir: &Path,
     backend: &str,
 ) -> Result<(), CliError> {
+    if let Some(kind) = crate::classical::ClassicalKind::parse(model) {
+        return crate::cli_classical::evaluate(kind, data, dir);
+    }
     let kind: DeepModelKind = model
         .parse()
         .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;

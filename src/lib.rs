@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod classical;
 pub mod data;
 pub mod explain;
 pub mod metrics;
@@ -29,5 +30,7 @@ pub mod web;
 /// The native command-line interface.
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod cli;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+mod cli_classical;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 mod cli_train;

@@ -69,6 +69,9 @@ pub struct ModelSummary {
     pub git_rev: String,
     /// The machine, in words (CPU model and threads).
     pub machine: String,
+    /// Classical models: seconds spent on features, fitting and predicting the test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Value>,
 }
 
 /// Figures of one model: training curves (when there is a history), confusion matrix, report table and
@@ -188,6 +191,7 @@ mod tests {
             seed: 0,
             git_rev: "abc".into(),
             machine: "test".into(),
+            timings: None,
         };
         let figs = model_figures(&s);
         let ids: Vec<_> = figs.iter().map(|f| f.id.as_str()).collect();

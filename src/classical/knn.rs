@@ -1,0 +1,233 @@
+//! k-nearest neighbours by blocked brute force: squared distances come from one matrix product per
+//! block of queries (‖q‖² + ‖t‖² − 2 q·t), then each query keeps its k nearest and votes.
+//!
+//! In 784 dimensions tree indexes barely prune (a linfa-nn KD-tree or ball tree visits most leaves),
+//! while the product runs at GEMM speed; on PCA features it is smaller still. `fashionlab bench
+//! --classical` compares this with linfa-nn's indexes.
+
+use ndarray::{Array2, ArrayView2, s};
+use serde::{Deserialize, Serialize};
+
+use super::{ClassicalError, NUM_CLASSES};
+
+/// How neighbours vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// One vote each.
+    Uniform,
+    /// Votes weighted by 1 / distance (an exact match takes all the weight).
+    Distance,
+}
+
+/// k-NN settings. Defaults: k = 5, distance weighting (as scikit-learn's `weights="distance"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnnConfig {
+    /// Neighbours that vote (default 5).
+    pub k: usize,
+    /// Vote weighting (default distance).
+    pub weighting: Weighting,
+}
+
+impl Default for KnnConfig {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            weighting: Weighting::Distance,
+        }
+    }
+}
+
+impl KnnConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), ClassicalError> {
+        if self.k == 0 || self.k > 100 {
+            return Err(ClassicalError::InvalidConfig(format!(
+                "k-NN k = {} must be in 1..=100",
+                self.k
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A fitted k-NN classifier: the training features and labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Knn {
+    /// Its settings.
+    pub config: KnnConfig,
+    /// Feature count.
+    dims: usize,
+    /// Training features, n × dims, row-major, as little-endian f16 bytes (half the size; k-NN on PCA features loses
+    /// nothing measurable at this precision, and the model is fitted from the rounded values so that
+    /// what is saved predicts exactly as what was fitted).
+    points: Vec<u8>,
+    /// Training labels.
+    labels: Vec<u8>,
+}
+
+/// Queries per block: the block's distance matrix is `BLOCK × n` floats.
+const BLOCK: usize = 128;
+
+impl Knn {
+    /// Stores the training set.
+    pub fn fit(
+        config: KnnConfig,
+        x: ArrayView2<f32>,
+        labels: &[u8],
+    ) -> Result<Self, ClassicalError> {
+        config.validate()?;
+        if x.nrows() < config.k {
+            return Err(ClassicalError::InvalidConfig(format!(
+                "k-NN needs at least k = {} training images, got {}",
+                config.k,
+                x.nrows()
+            )));
+        }
+        Ok(Self {
+            config,
+            dims: x.ncols(),
+            points: x
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect(),
+            labels: labels.to_vec(),
+        })
+    }
+
+    /// Number of stored training points.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether no points are stored.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Feature count.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Checks a deserialised model.
+    pub fn check(&self) -> Result<(), ClassicalError> {
+        self.config.validate()?;
+        if self.points.len() != 2 * self.labels.len() * self.dims
+            || self.labels.len() < self.config.k
+            || self.labels.iter().any(|l| *l as usize >= NUM_CLASSES)
+        {
+            return Err(ClassicalError::Corrupt(
+                "k-NN points and labels disagree".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Class probabilities (vote shares) of each query: n × 10.
+    pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let n = x.nrows();
+        let points: Vec<f32> = self
+            .points
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect();
+        let points = ArrayView2::from_shape((self.len(), self.dims), &points).expect("shape");
+        let point_norms: Vec<f32> = points.rows().into_iter().map(|r| r.dot(&r)).collect();
+        let mut out = vec![0f32; n * NUM_CLASSES];
+        super::par_chunks(&mut out, BLOCK * NUM_CLASSES, |block, probs| {
+            let start = block * BLOCK;
+            let queries = x.slice(s![start..start + probs.len() / NUM_CLASSES, ..]);
+            let products = queries.dot(&points.t()); // [b, n]
+            for (i, p) in probs.chunks_mut(NUM_CLASSES).enumerate() {
+                let (q, row) = (queries.row(i), products.row(i));
+                let q_norm = q.dot(&q);
+                let mut best: Vec<(f32, u8)> = Vec::with_capacity(self.config.k + 1);
+                for ((product, norm), label) in row.iter().zip(&point_norms).zip(&self.labels) {
+                    // The expansion loses precision near zero: a relative residue is an exact match.
+                    let d2 = q_norm + norm - 2.0 * product;
+                    let d2 = if d2 <= 1e-6 * (q_norm + norm) {
+                        0.0
+                    } else {
+                        d2
+                    };
+                    if best.len() < self.config.k || d2 < best[best.len() - 1].0 {
+                        let at = best.partition_point(|(d, _)| *d <= d2);
+                        best.insert(at, (d2, *label));
+                        best.truncate(self.config.k);
+                    }
+                }
+                vote(&best, self.config.weighting, p);
+            }
+        });
+        Array2::from_shape_vec((n, NUM_CLASSES), out).expect("shape")
+    }
+}
+
+/// Turns the nearest `(squared distance, label)` pairs into class shares.
+fn vote(best: &[(f32, u8)], weighting: Weighting, probs: &mut [f32]) {
+    probs.fill(0.0);
+    let exact = best.iter().any(|(d2, _)| *d2 == 0.0);
+    for (d2, label) in best {
+        let w = match weighting {
+            Weighting::Uniform => 1.0,
+            Weighting::Distance if exact => f32::from(*d2 == 0.0),
+            Weighting::Distance => 1.0 / d2.sqrt(),
+        };
+        probs[*label as usize] += w;
+    }
+    let total: f32 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn nearest_neighbours_vote() {
+        let x = array![
+            [0.0f32, 0.0],
+            [0.1, 0.0],
+            [0.0, 0.125],
+            [5.0, 5.0],
+            [5.1, 5.0]
+        ];
+        let labels = [1u8, 1, 2, 3, 3];
+        let knn = Knn::fit(
+            KnnConfig {
+                k: 3,
+                weighting: Weighting::Uniform,
+            },
+            x.view(),
+            &labels,
+        )
+        .unwrap();
+        let q = array![[0.02f32, 0.01], [4.9, 5.0]];
+        let p = knn.predict_proba(q.view());
+        assert!((p[[0, 1]] - 2.0 / 3.0).abs() < 1e-6 && (p[[0, 2]] - 1.0 / 3.0).abs() < 1e-6);
+        assert!((p[[1, 3]] - 2.0 / 3.0).abs() < 1e-6, "{p:?}");
+        // Distance weighting: an exact match decides alone.
+        let knn = Knn::fit(KnnConfig::default().with_k(3), x.view(), &labels).unwrap();
+        // (0.125 is exact in f16, the points' storage precision.)
+        let p = knn.predict_proba(array![[0.0f32, 0.125]].view());
+        assert_eq!(p[[0, 2]], 1.0);
+    }
+
+    #[test]
+    fn bad_k_is_a_typed_error() {
+        let x = array![[0.0f32], [1.0]];
+        assert!(matches!(
+            Knn::fit(KnnConfig::default(), x.view(), &[0, 1]),
+            Err(ClassicalError::InvalidConfig(_))
+        ));
+        assert!(KnnConfig::default().with_k(0).validate().is_err());
+    }
+
+    impl KnnConfig {
+        fn with_k(self, k: usize) -> Self {
+            Self { k, ..self }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The CLI's classical-model commands: `train --model logreg|svm|rf|knn|classical` and their evaluation.
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::classical::features::HogConfig;
+use crate::classical::{
+    ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, EstimatorConfig,
+};
+use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
+use crate::cli_train::{git_rev, machine, read_file, weights_dir};
+use crate::data::{Dataset, Split, local};
+use crate::metrics::Report;
+use crate::plot::html_report;
+use crate::summary::{ModelSummary, TestResults, model_figures};
+
+impl From<ClassicalError> for CliError {
+    fn from(e: ClassicalError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+/// The classical models named by `--model`, or `None` when it names deep models.
+pub fn classical_kinds(name: &str) -> Option<Vec<ClassicalKind>> {
+    if name == "classical" {
+        return Some(ClassicalKind::ALL.to_vec());
+    }
+    ClassicalKind::parse(name).map(|k| vec![k])
+}
+
+/// The recipe with the command line's overrides.
+fn configure(kind: ClassicalKind, args: &TrainArgs) -> Result<ClassicalConfig, CliError> {
+    let mut config = ClassicalConfig::recipe(kind);
+    match args.features.as_deref() {
+        None => {}
+        Some("pixels") => config.features.hog = None,
+        Some("hog") => config.features.hog = Some(HogConfig::default()),
+        Some(other) => {
+            return Err(CliError::Usage(format!(
+                "--features {other}: expected pixels or hog"
+            )));
+        }
+    }
+    if let Some(k) = args.pca {
+        config.features.pca = (k > 0).then_some(k);
+    }
+    match &mut config.estimator {
+        EstimatorConfig::Svm(c) => {
+            c.seed = args.seed;
+            if let Some(n) = args.per_class {
+                c.per_class = n;
+            }
+        }
+        EstimatorConfig::Rf(c) => {
+            c.seed = args.seed;
+            if let Some(n) = args.trees {
+                c.trees = n;
+            }
+        }
+        EstimatorConfig::Knn(c) => {
+            if let Some(k) = args.k {
+                c.k = k;
+            }
+        }
+        EstimatorConfig::LogReg(_) => {}
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Trains each classical model on the training set (all of it, or `--train-size`), saves
+/// `<out>/<model>.model`, reloads it, scores the test set and writes `<out>/<model>.json` and the report.
+pub fn train(kinds: &[ClassicalKind], args: &TrainArgs) -> Result<(), CliError> {
+    let dir = local::locate(args.data.as_deref())?;
+    let mut train_set = local::load_split(&dir, Split::Train)?;
+    if let Some(n) = args.train_size {
+        if !(100..=train_set.len()).contains(&n) {
+            return Err(CliError::Usage(format!(
+                "--train-size must be 100..={}",
+                train_set.len()
+            )));
+        }
+        train_set = train_set.subset(&(0..n).collect::<Vec<_>>());
+    }
+    let test = local::load_split(&dir, Split::Test)?;
+    for &kind in kinds {
+        let config = configure(kind, args)?;
+        eprintln!(
+            "training {} on {} images: {}",
+            kind.name(),
+            train_set.len(),
+            config.features.describe()
+        );
+        let summary = train_one(kind, &config, &train_set, &test, args)?;
+        eprintln!(
+            "{}: test accuracy {:.2}%, fit {:.1} s, predict {:.1} s",
+            kind.name(),
+            100.0 * summary.test.accuracy,
+            summary.train_seconds,
+            summary
+                .timings
+                .as_ref()
+                .and_then(|t| t["predict_seconds"].as_f64())
+                .unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
+fn train_one(
+    kind: ClassicalKind,
+    config: &ClassicalConfig,
+    train_set: &Dataset,
+    test: &Dataset,
+    args: &TrainArgs,
+) -> Result<ModelSummary, CliError> {
+    let git_rev = git_rev();
+    let bar = ProgressBar::new(1000);
+    if args.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>6} {msg:9} [{bar:30}] {percent}% elapsed {elapsed} ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(kind.name());
+    let (model, times) = ClassicalModel::fit(config, train_set, &mut |p| {
+        bar.set_message(p.stage);
+        // Features take the first tenth of the bar, the estimator the rest.
+        let done = if p.stage == "features" {
+            0.0
+        } else {
+            0.1 + 0.9 * p.fraction
+        };
+        bar.set_position((done * 1000.0) as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+    // Save, reload from those very bytes, and score the test set with what is shipped.
+    let bytes = model.to_bytes();
+    let shipped = ClassicalModel::from_bytes(&bytes, Some(kind))?;
+    let started = web_time::Instant::now();
+    let predicted = shipped.predict(test.pixels())?;
+    let predict_seconds = started.elapsed().as_secs_f64();
+    let report =
+        Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
+    let summary = ModelSummary {
+        model: kind.name().into(),
+        config: shipped.config_json(),
+        train_config: json!({ "train_size": train_set.len(), "recipe": config }),
+        params: shipped.params(),
+        history: Vec::new(),
+        best_epoch: 0,
+        cancelled: false,
+        test: TestResults::new(report),
+        train_seconds: times.features + times.estimator,
+        images_per_second: 0.0,
+        backend: "cpu (ndarray + linfa)".into(),
+        seed: args.seed,
+        git_rev,
+        machine: machine(),
+        timings: Some(json!({
+            "features_seconds": times.features,
+            "estimator_seconds": times.estimator,
+            "fit_seconds": times.features + times.estimator,
+            "predict_seconds": predict_seconds,
+            "predict_images": test.len(),
+            "model_bytes": bytes.len(),
+        })),
+    };
+    write_atomic(&args.out.join(format!("{}.model", kind.name())), &bytes)?;
+    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    write_atomic(
+        &args.out.join(format!("{}.json", kind.name())),
+        json.as_bytes(),
+    )?;
+    let html = html_report(
+        &format!("Fashion Lab: {}", kind.title()),
+        &model_figures(&summary),
+        find_plotly(None)?.as_deref(),
+    );
+    write_atomic(
+        &args.reports.join(format!("{}.html", kind.name())),
+        html.as_bytes(),
+    )?;
+    print!("{}", summary.test.report.to_text());
+    for c in &summary.test.top_confusions[..summary.test.top_confusions.len().min(5)] {
+        println!("  {}", c.text);
+    }
+    Ok(summary)
+}
+
+/// `fashionlab evaluate --model logreg|svm|rf|knn`: reloads the shipped model and checks that it
+/// reproduces the recorded test metrics exactly.
+pub fn evaluate(kind: ClassicalKind, data: Option<&Path>, dir: &Path) -> Result<(), CliError> {
+    let dir = weights_dir(dir);
+    let path = dir.join(format!("{}.model", kind.name()));
+    let model = ClassicalModel::from_bytes(&read_file(&path)?, Some(kind))
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    let json_path = dir.join(format!("{}.json", kind.name()));
+    let recorded: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
+    let test = local::load_split(&local::locate(data)?, Split::Test)?;
+    let report = Report::new(test.labels(), &model.predict(test.pixels())?)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    print!("{}", report.to_text());
+    println!(
+        "recorded accuracy {:.4}, reproduced {:.4}",
+        recorded.test.accuracy, report.accuracy
+    );
+    if report.confusion_matrix != recorded.test.confusion_matrix {
+        return Err(CliError::Mismatch(format!(
+            "reproduced metrics differ from {}: accuracy {:.4} vs recorded {:.4}",
+            json_path.display(),
+            report.accuracy,
+            recorded.test.accuracy
+        )));
+    }
+    println!(
+        "{}: reproduced exactly ({} test images)",
+        kind.name(),
+        test.len()
+    );
+    Ok(())
+}
