@@ -5,10 +5,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::classical::features::HogConfig;
-use crate::classical::{
-    ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, EstimatorConfig,
-};
+use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
 use crate::cli_train::{git_rev, machine, read_file, weights_dir};
 use crate::data::{Dataset, Split, local};
@@ -32,42 +29,15 @@ pub fn classical_kinds(name: &str) -> Option<Vec<ClassicalKind>> {
 
 /// The recipe with the command line's overrides.
 fn configure(kind: ClassicalKind, args: &TrainArgs) -> Result<ClassicalConfig, CliError> {
-    let mut config = ClassicalConfig::recipe(kind);
-    match args.features.as_deref() {
-        None => {}
-        Some("pixels") => config.features.hog = None,
-        Some("hog") => config.features.hog = Some(HogConfig::default()),
-        Some(other) => {
-            return Err(CliError::Usage(format!(
-                "--features {other}: expected pixels or hog"
-            )));
-        }
-    }
-    if let Some(k) = args.pca {
-        config.features.pca = (k > 0).then_some(k);
-    }
-    match &mut config.estimator {
-        EstimatorConfig::Svm(c) => {
-            c.seed = args.seed;
-            if let Some(n) = args.per_class {
-                c.per_class = n;
-            }
-        }
-        EstimatorConfig::Rf(c) => {
-            c.seed = args.seed;
-            if let Some(n) = args.trees {
-                c.trees = n;
-            }
-        }
-        EstimatorConfig::Knn(c) => {
-            if let Some(k) = args.k {
-                c.k = k;
-            }
-        }
-        EstimatorConfig::LogReg(_) => {}
-    }
-    config.validate()?;
-    Ok(config)
+    let overrides = Overrides {
+        features: args.features.clone(),
+        pca: args.pca,
+        per_class: args.per_class,
+        trees: args.trees,
+        k: args.k,
+        seed: Some(args.seed),
+    };
+    Ok(ClassicalConfig::with_overrides(kind, &overrides)?)
 }
 
 /// Trains each classical model on the training set (all of it, or `--train-size`), saves

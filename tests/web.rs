@@ -191,3 +191,103 @@ async fn the_same_training_loop_runs_in_the_browser() {
     let err = message(web::WebModel::from_bytes(&[1, 2, 3]).err().unwrap());
     assert!(err.contains("not a Fashion Lab weight file"), "{err}");
 }
+
+/// Each classical model fits on 70 sample images per class in the browser (wasm, one thread) and
+/// scores the other 30 per class as natively (tests/classical.rs states the same floors).
+#[wasm_bindgen_test]
+fn classical_models_fit_in_the_browser() {
+    use fashionlab::data::{Dataset, encode_images, encode_labels};
+    let sample = Dataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS).unwrap();
+    let mut seen = [0usize; 10];
+    let held_out: Vec<usize> = (0..sample.len())
+        .filter(|i| {
+            let c = sample.label(*i) as usize;
+            seen[c] += 1;
+            seen[c] > 70
+        })
+        .collect();
+    let held_out = sample.subset(&held_out);
+    let held_out = WebDataset::from_idx(
+        &encode_images(held_out.pixels()),
+        &encode_labels(held_out.labels()),
+        "held out".into(),
+    )
+    .unwrap();
+    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    let options = js_sys::JSON::parse(r#"{"train_size": 700}"#).unwrap();
+    for (kind, floor) in [("logreg", 0.72), ("svm", 0.75), ("rf", 0.70), ("knn", 0.72)] {
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = calls.clone();
+        let progress = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue) -> bool>::new(
+            move |_p: JsValue| {
+                counter.set(counter.get() + 1);
+                true
+            },
+        );
+        let model = web::WebClassical::fit(
+            kind,
+            &ds,
+            options.clone(),
+            Some(
+                progress
+                    .as_ref()
+                    .unchecked_ref::<js_sys::Function>()
+                    .clone(),
+            ),
+        )
+        .unwrap();
+        assert!(
+            calls.get() >= 2,
+            "{kind}: progress called {} times",
+            calls.get()
+        );
+        let scores = model.evaluate(&held_out).unwrap();
+        let accuracy = js_sys::Reflect::get(&scores, &"accuracy".into())
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        assert!(accuracy >= floor, "{kind}: {accuracy}");
+        // Save, reload, same probabilities.
+        let reloaded = web::WebClassical::from_bytes(&model.to_bytes(), Some(kind.into())).unwrap();
+        let pixels = ds.image(5).unwrap();
+        assert_eq!(
+            model.probabilities(&pixels).unwrap(),
+            reloaded.probabilities(&pixels).unwrap()
+        );
+    }
+    // Cancelling from the progress callback, bad options, bad files: readable errors.
+    let cancel =
+        wasm_bindgen::closure::Closure::<dyn FnMut(JsValue) -> bool>::new(|_p: JsValue| false);
+    let err = web::WebClassical::fit(
+        "knn",
+        &ds,
+        options.clone(),
+        Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone()),
+    )
+    .err()
+    .unwrap();
+    assert!(message(err).contains("cancelled"));
+    let bad = js_sys::JSON::parse(r#"{"train_size": 5}"#).unwrap();
+    assert!(
+        message(web::WebClassical::fit("rf", &ds, bad, None).err().unwrap()).contains("train_size")
+    );
+    let bad = js_sys::JSON::parse(r#"{"trees": 0}"#).unwrap();
+    assert!(message(web::WebClassical::fit("rf", &ds, bad, None).err().unwrap()).contains("trees"));
+    assert!(
+        message(
+            web::WebClassical::fit("xgboost", &ds, JsValue::NULL, None)
+                .err()
+                .unwrap()
+        )
+        .contains("unknown")
+    );
+    let err = message(
+        web::WebClassical::from_bytes(&[1, 2, 3], None)
+            .err()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("not a Fashion Lab classical-model file"),
+        "{err}"
+    );
+}

@@ -182,6 +182,38 @@ impl ClassicalConfig {
         }
     }
 
+    /// The recipe with some settings changed (the command line's and the page's options), validated.
+    pub fn with_overrides(kind: ClassicalKind, o: &Overrides) -> Result<Self, ClassicalError> {
+        let mut config = Self::recipe(kind);
+        match o.features.as_deref() {
+            None => {}
+            Some("pixels") => config.features.hog = None,
+            Some("hog") => config.features.hog = Some(HogConfig::default()),
+            Some(other) => {
+                return Err(ClassicalError::InvalidConfig(format!(
+                    "features {other:?}: expected \"pixels\" or \"hog\""
+                )));
+            }
+        }
+        if let Some(k) = o.pca {
+            config.features.pca = (k > 0).then_some(k);
+        }
+        match &mut config.estimator {
+            EstimatorConfig::Svm(c) => {
+                c.seed = o.seed.unwrap_or(c.seed);
+                c.per_class = o.per_class.unwrap_or(c.per_class);
+            }
+            EstimatorConfig::Rf(c) => {
+                c.seed = o.seed.unwrap_or(c.seed);
+                c.trees = o.trees.unwrap_or(c.trees);
+            }
+            EstimatorConfig::Knn(c) => c.k = o.k.unwrap_or(c.k),
+            EstimatorConfig::LogReg(_) => {}
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks every setting.
     pub fn validate(&self) -> Result<(), ClassicalError> {
         self.features.validate()?;
@@ -192,6 +224,25 @@ impl ClassicalConfig {
             EstimatorConfig::Knn(c) => c.validate(),
         }
     }
+}
+
+/// Changes to a recipe; `None` keeps the recipe's value. Options that do not apply to the model are
+/// ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Overrides {
+    /// `pixels` or `hog`.
+    pub features: Option<String>,
+    /// PCA components (0: none).
+    pub pca: Option<usize>,
+    /// SVM: training images per class in each pairwise machine.
+    pub per_class: Option<usize>,
+    /// Random forest: trees.
+    pub trees: Option<usize>,
+    /// k-NN: neighbours.
+    pub k: Option<usize>,
+    /// SVM subsample and forest seed.
+    pub seed: Option<u64>,
 }
 
 /// A fitted estimator.
