@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use burn::tensor::Device;
+use fashionlab::classical::{ClassicalKind, ClassicalModel};
 use fashionlab::data::{NUM_CLASSES, Split, local};
 use fashionlab::metrics::{Report, argmax_rows};
 use fashionlab::models::DeepModelKind;
@@ -74,6 +75,61 @@ fn shipped_weights_reproduce_their_recorded_metrics() {
         checked >= 2,
         "pretrained/ should ship the CNN and the MLP at least"
     );
+}
+
+/// Zalando's published scikit-learn baselines on the same test set, which each shipped classical model
+/// must beat.
+fn zalando_baseline(kind: ClassicalKind) -> f64 {
+    match kind {
+        ClassicalKind::LogReg => 0.842,
+        ClassicalKind::Svm => 0.897,
+        ClassicalKind::Rf => 0.873,
+        ClassicalKind::Knn => 0.860,
+    }
+}
+
+#[test]
+fn shipped_classical_models_reproduce_their_recorded_metrics() {
+    let test =
+        local::load_split(&local::locate(None).expect("run .ci/setup"), Split::Test).unwrap();
+    let mut total_bytes = 0;
+    for kind in ClassicalKind::ALL {
+        let bytes = std::fs::read(pretrained(&format!("{}.model", kind.name()))).unwrap();
+        total_bytes += bytes.len();
+        let model = ClassicalModel::from_bytes(&bytes, Some(kind)).unwrap();
+        let recorded: ModelSummary = serde_json::from_slice(
+            &std::fs::read(pretrained(&format!("{}.json", kind.name()))).unwrap(),
+        )
+        .unwrap();
+        let report = Report::new(test.labels(), &model.predict(test.pixels()).unwrap()).unwrap();
+        assert_eq!(
+            report.confusion_matrix,
+            recorded.test.confusion_matrix,
+            "{}",
+            kind.name()
+        );
+        assert!(
+            report.accuracy > zalando_baseline(kind),
+            "{}: {}",
+            kind.name(),
+            report.accuracy
+        );
+        assert_eq!(recorded.params, model.params());
+        assert_eq!(recorded.config, model.config_json());
+    }
+    assert!(
+        total_bytes < 20_000_000,
+        "classical models take {total_bytes} bytes"
+    );
+}
+
+#[test]
+fn pretrained_fits_its_size_budget() {
+    let total: u64 = std::fs::read_dir(pretrained(""))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(total <= 25 * 1024 * 1024, "pretrained/ is {total} bytes");
 }
 
 #[test]

