@@ -1,9 +1,9 @@
 //! k-nearest neighbours by blocked brute force: squared distances come from one matrix product per
 //! block of queries (‖q‖² + ‖t‖² − 2 q·t), then each query keeps its k nearest and votes.
 //!
-//! In 784 dimensions tree indexes barely prune (a linfa-nn KD-tree or ball tree visits most leaves),
-//! while the product runs at GEMM speed; on PCA features it is smaller still. `fashionlab bench
-//! --classical` compares this with linfa-nn's indexes.
+//! Tree indexes barely prune in many dimensions, while the product runs at GEMM speed. Measured on the
+//! 64 HOG-PCA features (1,000 test queries among 60,000, 2 cores, see BENCHMARKS.md): linfa-nn's
+//! LinearSearch 3.0 s, KdTree 1.7 s, BallTree 1.5 s; this search does all 10,000 queries in 1.2 s.
 
 use ndarray::{Array2, ArrayView2, s};
 use serde::{Deserialize, Serialize};
