@@ -479,6 +479,20 @@ impl Dataset {
         }
         self.subset(&by_class.concat())
     }
+
+    /// The images [`Self::balanced_slice`] leaves out: all but the first `per_class` of each class,
+    /// in order (a held-out set for a model fitted on the slice).
+    pub fn after_balanced_slice(&self, per_class: usize) -> Dataset {
+        let mut seen = [0usize; NUM_CLASSES];
+        let rest: Vec<usize> = (0..self.len())
+            .filter(|i| {
+                let c = self.labels[*i] as usize;
+                seen[c] += 1;
+                seen[c] > per_class
+            })
+            .collect();
+        self.subset(&rest)
+    }
 }
 
 /// Native file access: finding the data directory and reading the official files from it.

@@ -220,6 +220,16 @@ impl WebDataset {
         Ok(WebDataset { inner, label })
     }
 
+    /// The images a `train_size` fit leaves out (all but the first `train_size / 10` of each class):
+    /// a held-out set to score that fit on.
+    #[wasm_bindgen(js_name = heldOut)]
+    pub fn held_out(&self, train_size: usize) -> WebDataset {
+        WebDataset {
+            inner: self.inner.after_balanced_slice(train_size / NUM_CLASSES),
+            label: format!("{} (held out)", self.label),
+        }
+    }
+
     /// Number of images.
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> usize {

@@ -14,16 +14,7 @@ const SAMPLE_LABELS: &[u8] = include_bytes!("../www/data/sample-labels-idx1-ubyt
 /// The browser's setup: the shipped 1,000-image sample, 70 images per class to fit, 30 to score.
 fn sample_split() -> (Dataset, Dataset) {
     let sample = Dataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS).unwrap();
-    let train = sample.balanced_slice(70);
-    let mut seen = [0usize; 10];
-    let held_out: Vec<usize> = (0..sample.len())
-        .filter(|i| {
-            let c = sample.label(*i) as usize;
-            seen[c] += 1;
-            seen[c] > 70
-        })
-        .collect();
-    (train, sample.subset(&held_out))
+    (sample.balanced_slice(70), sample.after_balanced_slice(70))
 }
 
 fn accuracy(model: &ClassicalModel, ds: &Dataset) -> f64 {

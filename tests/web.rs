@@ -198,15 +198,7 @@ async fn the_same_training_loop_runs_in_the_browser() {
 fn classical_models_fit_in_the_browser() {
     use fashionlab::data::{Dataset, encode_images, encode_labels};
     let sample = Dataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS).unwrap();
-    let mut seen = [0usize; 10];
-    let held_out: Vec<usize> = (0..sample.len())
-        .filter(|i| {
-            let c = sample.label(*i) as usize;
-            seen[c] += 1;
-            seen[c] > 70
-        })
-        .collect();
-    let held_out = sample.subset(&held_out);
+    let held_out = sample.after_balanced_slice(70);
     let held_out = WebDataset::from_idx(
         &encode_images(held_out.pixels()),
         &encode_labels(held_out.labels()),

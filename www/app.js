@@ -45,7 +45,14 @@ function drawFigures(container, figures) {
   document.body.dataset.figures = String(figures.length);
 }
 
-function showDataset(wasm, dataset) {
+// The dataset shown in the page, as the bytes the worker needs to rebuild it: {images, labels, split, length}.
+let current = null;
+
+function showDataset(wasm, dataset, source) {
+  current = { ...source, length: dataset.length };
+  const size = $("classical-size");
+  size.max = String(dataset.length);
+  if (Number(size.value) > dataset.length) size.value = String(Math.floor(dataset.length * 0.7));
   const stats = dataset.stats();
   setStatus(`${dataset.label}: ${dataset.length.toLocaleString()} images, pixel mean ${stats.mean.toFixed(2)}, ` +
             `median ${stats.median}, std ${stats.std.toFixed(2)}.`);
@@ -72,10 +79,124 @@ async function loadOfficial(wasm, files) {
   for (const split of ["train", "test"]) {
     const pick = (kind) => Object.keys(files).find((n) => OFFICIAL[n]?.[0] === split && OFFICIAL[n][1] === kind);
     const [imgName, labName] = [pick("images"), pick("labels")];
-    if (imgName && labName) return wasm.WebDataset.fromOfficial(split, files[imgName], files[labName]);
+    if (imgName && labName) {
+      const source = { images: files[imgName], labels: files[labName], split };
+      return [wasm.WebDataset.fromOfficial(split, source.images, source.labels), source];
+    }
   }
   const names = Object.keys(files).join(", ") || "none";
   throw new Error(`need an images file and a labels file of the same split with their official names; got: ${names}`);
+}
+
+const pct = (x) => `${(100 * x).toFixed(2)}%`;
+const secs = (s) => (s >= 120 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
+const cell = (row, text) => { const td = document.createElement("td"); td.textContent = text; row.append(td); return td; };
+
+async function showShippedModels() {
+  const names = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM (RBF)", rf: "Random forest", knn: "k-NN" };
+  const body = $("shipped-models").tBodies[0];
+  for (const name of Object.keys(names)) {
+    try {
+      const s = await (await fetch(`pretrained/${name}.json`)).json();
+      const row = body.insertRow();
+      cell(row, names[name]);
+      cell(row, pct(s.test.accuracy));
+      cell(row, s.config.pipeline || "pixels (the network learns its own)");
+      cell(row, s.params.toLocaleString());
+      cell(row, secs(s.train_seconds));
+    } catch { /* a model not shipped in this build */ }
+  }
+  document.body.dataset.shipped = String(body.rows.length);
+}
+
+// The background worker that fits classical models. Cancelling terminates it; the next fit starts a new one.
+function classicalTrainer() {
+  const glue = document.querySelector("link[rel=modulepreload][href$='.js']")?.href;
+  const wasmUrl = document.querySelector("link[rel=preload][href$='.wasm']")?.href;
+  let worker = null, ready = null, nextId = 1;
+  const start = () => {
+    worker = new Worker("worker.js", { type: "module" });
+    ready = new Promise((resolve, reject) => {
+      worker.onmessage = (ev) => (ev.data.type === "ready" ? resolve() : reject(new Error(ev.data.message)));
+      worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
+    });
+    worker.postMessage({ type: "init", glue, wasm: wasmUrl });
+  };
+  return {
+    async fit(model, trainSize, dataset, onProgress) {
+      if (!glue || !wasmUrl) throw new Error("cannot find the wasm module's URLs in the page");
+      if (!worker) start();
+      await ready;
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        this.reject = reject;
+        worker.onmessage = (ev) => {
+          const m = ev.data;
+          if (m.id !== id) return;
+          if (m.type === "progress") onProgress(m);
+          else if (m.type === "done") resolve(m);
+          else if (m.type === "error") reject(new Error(m.message));
+        };
+        worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed"));
+        worker.postMessage({ type: "fit-classical", id, model, trainSize,
+          dataset: { images: dataset.images.slice(), labels: dataset.labels.slice(), split: dataset.split } });
+      });
+    },
+    cancel() {
+      if (worker) worker.terminate();
+      worker = null;
+      if (this.reject) this.reject(new Error("cancelled"));
+    },
+  };
+}
+
+function wireClassical() {
+  const trainer = classicalTrainer();
+  const [form, status, bar, trainBtn, cancelBtn] =
+    ["classical-form", "classical-status", "classical-progress", "classical-train", "classical-cancel"].map($);
+  const setBusy = (busy) => { trainBtn.disabled = busy; cancelBtn.disabled = !busy; bar.hidden = !busy; };
+  cancelBtn.addEventListener("click", () => trainer.cancel());
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!current) { status.textContent = "Load a dataset first."; return; }
+    const model = $("classical-model").value;
+    const size = Math.floor(Number($("classical-size").value));
+    if (!(size >= 10 && size <= current.length)) {
+      status.textContent = `Choose between 10 and ${current.length.toLocaleString()} training images.`;
+      status.classList.add("error");
+      return;
+    }
+    status.classList.remove("error");
+    setBusy(true);
+    bar.value = 0;
+    const label = $("classical-model").selectedOptions[0].textContent;
+    status.textContent = `Fitting ${label} on ${size.toLocaleString()} images in the background…`;
+    try {
+      const r = await trainer.fit(model, size, current, (p) => {
+        bar.value = p.stage === "features" ? 0.05 : 0.1 + 0.9 * p.fraction;
+        status.textContent = `Fitting ${label}: ${p.stage === "features" ? "computing features" : `${Math.round(100 * p.fraction)}%`}`;
+      });
+      const row = $("classical-results").tBodies[0].insertRow(0);
+      cell(row, label);
+      cell(row, r.trainSize.toLocaleString());
+      cell(row, r.accuracy === null ? "–" : pct(r.accuracy)).className = "accuracy";
+      cell(row, `${r.heldOut.toLocaleString()} images`);
+      cell(row, secs(r.fitSeconds));
+      cell(row, r.config.pipeline);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([r.bytes], { type: "application/octet-stream" }));
+      link.download = `${model}.model`;
+      link.textContent = `${(r.bytes.length / 1024).toFixed(0)} KB`;
+      row.insertCell().append(link);
+      status.textContent = `${label}: ${r.accuracy === null ? "fitted" : `${pct(r.accuracy)} on ${r.heldOut.toLocaleString()} held-out images`}.`;
+      document.body.dataset.classical = String(Number(document.body.dataset.classical || 0) + 1);
+    } catch (e) {
+      status.textContent = e.message === "cancelled" ? "Cancelled." : `Training failed: ${e.message || e}`;
+      status.classList.toggle("error", e.message !== "cancelled");
+    } finally {
+      setBusy(false);
+    }
+  });
 }
 
 async function main() {
@@ -93,7 +214,7 @@ async function main() {
     const [images, labels] = await Promise.all([
       fetchBytes("data/sample-images-idx3-ubyte.gz"), fetchBytes("data/sample-labels-idx1-ubyte.gz")]);
     const sample = wasm.WebDataset.fromIdx(images, labels, "Built-in sample (balanced slice of the test set)");
-    showDataset(wasm, sample);
+    showDataset(wasm, sample, { images, labels, split: null });
   } catch (e) {
     setStatus(`Could not load the built-in sample: ${e.message || e}`, true);
   }
@@ -104,7 +225,7 @@ async function main() {
       const names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"];
       const bytes = await Promise.all(names.map((n) => fetchBytes(`data/${n}`)));
       setStatus("Verifying checksums and parsing…");
-      showDataset(wasm, await loadOfficial(wasm, Object.fromEntries(names.map((n, i) => [n, bytes[i]]))));
+      showDataset(wasm, ...(await loadOfficial(wasm, Object.fromEntries(names.map((n, i) => [n, bytes[i]])))));
     } catch (e) {
       setStatus(`The full dataset is not available here: ${e.message || e}. You can drop the files instead.`, true);
     }
@@ -115,7 +236,7 @@ async function main() {
       const files = {};
       for (const f of fileList) files[f.name] = new Uint8Array(await f.arrayBuffer());
       setStatus("Verifying checksums and parsing…");
-      showDataset(wasm, await loadOfficial(wasm, files));
+      showDataset(wasm, ...(await loadOfficial(wasm, files)));
     } catch (e) {
       setStatus(`Those files could not be used: ${e.message || e}`, true);
     }
@@ -129,6 +250,8 @@ async function main() {
     zone.classList.remove("over");
     takeFiles(ev.dataTransfer.files);
   });
+  wireClassical();
+  await showShippedModels();
   document.body.dataset.ready = "true";
 }
 

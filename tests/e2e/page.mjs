@@ -4,6 +4,8 @@
 //  - the wasm loads and the backend badge names the backend actually picked (WebGPU / CPU);
 //  - the five dataset-analysis charts render from the built-in sample;
 //  - the full training set served beside the site loads, passes its checksums and is analysed (CPU run);
+//  - the shipped models' table lists all seven models from pretrained/*.json;
+//  - a classical model (k-NN) trains in the background worker on the sample and scores its held-out part;
 //  - no request leaves the page's own origin.
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -58,7 +60,17 @@ for (const cfg of configs) {
     const status = await page.textContent("#dataset-status");
     check(/1,000 images/.test(status), `status describes the sample: "${status}"`);
     check(foreign.length === 0, `no request left the origin ${foreign.length ? foreign.join(", ") : ""}`);
+    const shipped = await page.getAttribute("body", "data-shipped");
+    check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
     if (cfg.name === "cpu") {
+      // A classical model fitted in the worker, off the UI thread, on 700 sample images; 300 held out.
+      await page.selectOption("#classical-model", "knn");
+      await page.fill("#classical-size", "700");
+      await page.click("#classical-train");
+      await page.waitForSelector("body[data-classical='1']", { timeout: 120_000 });
+      const acc = await page.textContent("#classical-results tbody tr td.accuracy");
+      const scored = await page.textContent("#classical-results tbody tr td:nth-child(4)");
+      check(parseFloat(acc) >= 72 && /300 images/.test(scored), `k-NN trained in the worker: ${acc} on ${scored}`);
       // The full training set served beside the site: downloaded, checksummed and analysed in wasm.
       await page.click("#load-full");
       await page.waitForFunction(() => /60,000 images/.test(document.getElementById("dataset-status").textContent), null, { timeout: 180_000 });
