@@ -301,6 +301,15 @@ pub fn prepare_image_file(bytes: &[u8]) -> Result<JsValue, JsError> {
     to_js(&prepare(&image))
 }
 
+/// The ten class names, in class-index order ("T-shirt/top", "Trouser", …).
+#[wasm_bindgen(js_name = classNames)]
+pub fn class_names() -> Vec<String> {
+    crate::data::CLASS_NAMES
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
 /// Prepares an RGBA frame (a canvas's `ImageData`, e.g. from the webcam) as the 28×28 model input.
 #[wasm_bindgen(js_name = prepareRgba)]
 pub fn prepare_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<JsValue, JsError> {

@@ -199,6 +199,107 @@ function wireClassical() {
   });
 }
 
+// The shipped models, loaded once: deep ones on the active backend (reloaded when it changes).
+const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
+const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
+const shippedModels = { deep: null, classical: null };
+
+async function loadShippedModels(wasm) {
+  if (!shippedModels.classical) {
+    shippedModels.classical = {};
+    for (const name of CLASSICAL) {
+      try { shippedModels.classical[name] = wasm.WebClassical.fromBytes(await fetchBytes(`pretrained/${name}.model`), name); }
+      catch (e) { console.warn(`${name}: ${e.message || e}`); }
+    }
+  }
+  if (!shippedModels.deep) {
+    shippedModels.deep = {};
+    for (const name of DEEP) {
+      try { shippedModels.deep[name] = wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)); }
+      catch (e) { console.warn(`${name}: ${e.message || e}`); }
+    }
+  }
+  return shippedModels;
+}
+
+function drawInput28(pixels) {
+  const canvas = $("classify-input28");
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(28, 28);
+  pixels.forEach((v, i) => { img.data.set([v, v, v, 255], 4 * i); });
+  ctx.putImageData(img, 0, 0);
+}
+
+async function classifyBytes(wasm, bytes, name) {
+  const status = $("classify-status");
+  status.classList.remove("error");
+  let prepared;
+  try {
+    prepared = wasm.prepareImageFile(bytes);
+  } catch (e) {
+    status.textContent = `${name}: ${e.message || e}`;
+    status.classList.add("error");
+    return;
+  }
+  const original = $("classify-original");
+  if (original.src) URL.revokeObjectURL(original.src);
+  original.src = URL.createObjectURL(new Blob([bytes]));
+  original.hidden = false;
+  drawInput28(prepared.pixels);
+  status.textContent = `${name}: ${prepared.inverted ? "light background detected and inverted; " : ""}classifying…`;
+  const models = await loadShippedModels(wasm);
+  const pixels = Uint8Array.from(prepared.pixels);
+  const classes = wasm.classNames();
+  const results = [];
+  for (const [name, m] of Object.entries(models.deep)) {
+    results.push([name, Array.from(await m.probabilities(pixels))]);
+  }
+  for (const [name, m] of Object.entries(models.classical)) {
+    results.push([name, Array.from(m.probabilities(pixels))]);
+  }
+  const answers = $("classify-answers");
+  answers.replaceChildren();
+  for (const [model, p] of results) {
+    const top = p.indexOf(Math.max(...p));
+    const li = document.createElement("li");
+    li.dataset.model = model;
+    li.dataset.classIndex = String(top);
+    li.innerHTML = `<strong></strong>: <span></span>`;
+    li.firstChild.textContent = TITLES[model];
+    li.lastChild.textContent = `${classes[top]}, ${Math.round(100 * p[top])}%`;
+    answers.append(li);
+  }
+  const traces = results.map(([model, p]) => ({ type: "bar", name: TITLES[model], x: classes, y: p }));
+  Plotly.react($("classify-chart"), traces, {
+    barmode: "group", title: { text: "Class probabilities (SVM: share of its duels won; forest: share of trees; k-NN: weighted share of neighbours)", font: { size: 13 } },
+    yaxis: { range: [0, 1], tickformat: ".0%" }, margin: { t: 40, b: 80 }, height: 360,
+  }, { responsive: true, displaylogo: false });
+  status.textContent = `${name}: ${results.length} models answered.`;
+  document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
+}
+
+function wireClassify(wasm) {
+  const take = async (file) => {
+    if (!file) return;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    if (bytes.length === 0) {
+      $("classify-status").textContent = `${file.name || "That file"} is empty.`;
+      $("classify-status").classList.add("error");
+      return;
+    }
+    await classifyBytes(wasm, bytes, file.name || "pasted picture");
+  };
+  $("classify-input").addEventListener("change", (ev) => take(ev.target.files[0]));
+  const zone = $("classify-drop");
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (ev) => { ev.preventDefault(); zone.classList.remove("over"); take(ev.dataTransfer.files[0]); });
+  document.addEventListener("paste", (ev) => {
+    const item = [...(ev.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
+    if (item) take(item.getAsFile());
+  });
+}
+
 async function main() {
   const wasm = await whenWasmReady();
   const choice = $("backend-choice");
@@ -208,6 +309,7 @@ async function main() {
   choice.addEventListener("change", async () => {
     localStorage.setItem("fashionlab.backend", choice.value);
     await selectBackend(wasm, choice.value);
+    shippedModels.deep = null; // the deep models live on a device: load them again on the new one
   });
 
   try {
@@ -251,7 +353,13 @@ async function main() {
     takeFiles(ev.dataTransfer.files);
   });
   wireClassical();
+  wireClassify(wasm);
   await showShippedModels();
+  loadShippedModels(wasm).then((m) => {
+    const n = Object.keys(m.deep).length + Object.keys(m.classical).length;
+    $("classify-status").textContent = `${n} models ready. Choose a picture.`;
+    document.body.dataset.models = String(n);
+  });
   document.body.dataset.ready = "true";
 }
 

@@ -247,8 +247,10 @@ impl OvoSvm {
         }
     }
 
-    /// Class scores from one-vs-one voting (votes plus a tie-breaking confidence in (−⅓, ⅓), as
-    /// libsvm), normalised to sum to one: n × 10.
+    /// Class scores from one-vs-one voting: the share of its 9 duels each class won, with libsvm's
+    /// tie-breaking confidence (in (−⅓, ⅓) of a vote) folded in and mapped into (0, 1): n × 10. A class
+    /// that won all its duels scores about 1. They are not probabilities and do not sum to one; the
+    /// highest is the prediction.
     pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
         const BLOCK: usize = 128;
         let n = x.nrows();
@@ -290,14 +292,11 @@ impl OvoSvm {
                     confidence[winner as usize] += decision.abs();
                     confidence[loser as usize] -= decision.abs();
                 }
-                let mut total = 0.0;
+                let duels = (NUM_CLASSES - 1) as f32;
                 for c in 0..NUM_CLASSES {
                     let conf = confidence[c] / (3.0 * (confidence[c].abs() + 1.0));
-                    out[c] = (votes[c] + conf).max(0.0);
-                    total += out[c];
+                    out[c] = (votes[c] + conf + 1.0 / 3.0) / (duels + 2.0 / 3.0);
                 }
-                out.iter_mut()
-                    .for_each(|v| *v /= total.max(f32::MIN_POSITIVE));
             }
         });
         Array2::from_shape_vec((n, NUM_CLASSES), out).expect("shape")

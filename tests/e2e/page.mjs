@@ -11,7 +11,40 @@ import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { deflateSync, gunzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
+
+// A minimal grayscale PNG encoder, for "photos" made from sample images.
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+const crc32 = (buf) => { let c = 0xffffffff; for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+function png(width, height, gray) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4); ihdr[8] = 8; ihdr[9] = 0;
+  const raw = Buffer.alloc((width + 1) * height);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw[y * (width + 1) + 1 + x] = gray[y * width + x];
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+// The first sample image of a class, enlarged 8× and inverted: a dark item on a white background, 224×224.
+const sampleImages = gunzipSync(readFileSync(new URL("../../www/data/sample-images-idx3-ubyte.gz", import.meta.url))).subarray(16);
+const sampleLabels = gunzipSync(readFileSync(new URL("../../www/data/sample-labels-idx1-ubyte.gz", import.meta.url))).subarray(8);
+function photoOf(label) {
+  const i = sampleLabels.indexOf(label);
+  const out = new Uint8Array(224 * 224);
+  for (let y = 0; y < 224; y++) for (let x = 0; x < 224; x++) out[y * 224 + x] = 255 - sampleImages[i * 784 + (y >> 3) * 28 + (x >> 3)];
+  return png(224, 224, out);
+}
 
 const dist = resolve(process.argv[2] || "dist");
 const shots = resolve(process.env.SCREENSHOT_DIR || "target/screenshots");
@@ -60,6 +93,21 @@ for (const cfg of configs) {
     const status = await page.textContent("#dataset-status");
     check(/1,000 images/.test(status), `status describes the sample: "${status}"`);
     check(foreign.length === 0, `no request left the origin ${foreign.length ? foreign.join(", ") : ""}`);
+    // Classify uploaded "photos" with every shipped model; a non-image file is refused, the page goes on.
+    await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
+    await page.setInputFiles("#classify-input", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not an image") });
+    await page.waitForFunction(() => document.getElementById("classify-status").classList.contains("error"), null, { timeout: 30_000 });
+    check(/notes\.txt/.test(await page.textContent("#classify-status")), `a text file is refused: "${await page.textContent("#classify-status")}"`);
+    for (const [label, name] of [[1, "Trouser"], [8, "Bag"], [9, "Ankle boot"]]) {
+      const before = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.setInputFiles("#classify-input", { name: `${name}.png`, mimeType: "image/png", buffer: photoOf(label) });
+      await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
+      const answers = await page.$$eval("#classify-answers li", (lis) => lis.map((li) => [li.dataset.model, Number(li.dataset.classIndex), li.textContent]));
+      const right = answers.filter(([, c]) => c === label).map(([m]) => m);
+      const cnn = answers.find(([m]) => m === "cnn");
+      check(answers.length === 7 && cnn && cnn[1] === label && right.length >= 5,
+        `${name} photo: ${right.length}/7 models right (${answers.map(([, , t]) => t).join("; ")})`);
+    }
     const shipped = await page.getAttribute("body", "data-shipped");
     check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
     if (cfg.name === "cpu") {
