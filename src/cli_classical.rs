@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
-use crate::cli_train::{git_rev, machine, read_file, weights_dir};
+use crate::cli_train::{check_reproduced, git_rev, machine, read_file, weights_dir};
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
 use crate::plot::html_report;
@@ -176,25 +176,11 @@ pub fn evaluate(kind: ClassicalKind, data: Option<&Path>, dir: &Path) -> Result<
     let recorded: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
         .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;
-    let report = Report::new(test.labels(), &model.predict(test.pixels())?)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    print!("{}", report.to_text());
-    println!(
-        "recorded accuracy {:.4}, reproduced {:.4}",
-        recorded.test.accuracy, report.accuracy
-    );
-    if report.confusion_matrix != recorded.test.confusion_matrix {
-        return Err(CliError::Mismatch(format!(
-            "reproduced metrics differ from {}: accuracy {:.4} vs recorded {:.4}",
-            json_path.display(),
-            report.accuracy,
-            recorded.test.accuracy
-        )));
-    }
-    println!(
-        "{}: reproduced exactly ({} test images)",
+    check_reproduced(
         kind.name(),
-        test.len()
-    );
-    Ok(())
+        &json_path,
+        &recorded,
+        test.labels(),
+        &model.predict(test.pixels())?,
+    )
 }

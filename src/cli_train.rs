@@ -493,8 +493,25 @@ pub fn evaluate(
         &device,
         500,
     ))?;
-    let report = Report::new(test.labels(), &argmax_rows(&probs, NUM_CLASSES))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    check_reproduced(
+        kind.name(),
+        &json_path,
+        &recorded,
+        test.labels(),
+        &argmax_rows(&probs, NUM_CLASSES),
+    )
+}
+
+/// Scores predictions of the test set, prints the report and checks that it matches the recorded
+/// summary exactly (`evaluate`, for every model).
+pub(crate) fn check_reproduced(
+    name: &str,
+    json_path: &Path,
+    recorded: &ModelSummary,
+    truth: &[u8],
+    predicted: &[u8],
+) -> Result<(), CliError> {
+    let report = Report::new(truth, predicted).map_err(|e| CliError::Usage(e.to_string()))?;
     print!("{}", report.to_text());
     println!(
         "recorded accuracy {:.4}, reproduced {:.4}",
@@ -508,11 +525,7 @@ pub fn evaluate(
             recorded.test.accuracy
         )));
     }
-    println!(
-        "{}: reproduced exactly ({} test images)",
-        kind.name(),
-        test.len()
-    );
+    println!("{name}: reproduced exactly ({} test images)", truth.len());
     Ok(())
 }
 

@@ -482,6 +482,21 @@ impl WebModel {
         })
     }
 
+    /// Grad-CAM of `class` (default: the predicted class) for one prepared image (784 pixels), on the
+    /// active backend: resolves to `{class, probabilities, coarse, side, heatmap}`, `heatmap` being
+    /// 28 × 28 values in [0, 1]. Rejects with a readable error for the MLP (it has no convolution).
+    #[wasm_bindgen(js_name = gradCam)]
+    pub fn grad_cam(&self, pixels: Vec<u8>, class: Option<usize>) -> Promise {
+        let (model, norm) = (self.model.clone(), self.normalization);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+            let cam = crate::explain::grad_cam(&model, &pixels, norm, class, &device)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            to_js(&cam).map_err(JsValue::from)
+        })
+    }
+
     /// Class probabilities of `n` prepared images (`n × 784` pixels, 0..=255): resolves to a
     /// `Float32Array` of `n × 10`.
     pub fn probabilities(&self, pixels: Vec<u8>) -> Promise {

@@ -222,6 +222,47 @@ async function loadShippedModels(wasm) {
   return shippedModels;
 }
 
+// The jet-like colour of a heat value in [0, 1].
+const heat = (v) => [Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - 3)))),
+  Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - 2)))),
+  Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - 1))))];
+
+function paint28(id, rgbOf) {
+  const ctx = $(id).getContext("2d");
+  const img = ctx.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) img.data.set([...rgbOf(i), 255], 4 * i);
+  ctx.putImageData(img, 0, 0);
+}
+
+let lastPixels = null;
+
+async function explain(wasm) {
+  const status = $("explain-status");
+  const model = shippedModels.deep?.[$("explain-model").value];
+  if (!lastPixels || !model) return;
+  status.classList.remove("error");
+  status.textContent = "Computing Grad-CAM…";
+  try {
+    const cls = Number($("explain-class").value);
+    const cam = await model.gradCam(lastPixels, cls);
+    const px = lastPixels;
+    paint28("explain-input", (i) => [px[i], px[i], px[i]]);
+    paint28("explain-heatmap", (i) => heat(cam.heatmap[i]));
+    paint28("explain-overlay", (i) => {
+      const [r, g, b] = heat(cam.heatmap[i]);
+      const a = 0.55;
+      return [Math.round(a * r + (1 - a) * px[i]), Math.round(a * g + (1 - a) * px[i]), Math.round(a * b + (1 - a) * px[i])];
+    });
+    const classes = wasm.classNames();
+    status.textContent = `${TITLES[$("explain-model").value]}: evidence for "${classes[cam.class]}" ` +
+      `(its probability ${Math.round(100 * cam.probabilities[cam.class])}%), from the ${cam.side}×${cam.side} last convolutional layer.`;
+    document.body.dataset.explained = String(Number(document.body.dataset.explained || 0) + 1);
+  } catch (e) {
+    status.textContent = `Grad-CAM failed: ${e.message || e}`;
+    status.classList.add("error");
+  }
+}
+
 function drawInput28(pixels) {
   const canvas = $("classify-input28");
   const ctx = canvas.getContext("2d");
@@ -275,10 +316,20 @@ async function classifyBytes(wasm, bytes, name) {
     yaxis: { range: [0, 1], tickformat: ".0%" }, margin: { t: 40, b: 80 }, height: 360,
   }, { responsive: true, displaylogo: false });
   status.textContent = `${name}: ${results.length} models answered.`;
+  // Explain the CNN's answer by default.
+  lastPixels = pixels;
+  const select = $("explain-class");
+  if (!select.options.length) classes.forEach((c, i) => select.add(new Option(c, String(i))));
+  const cnn = results.find(([m]) => m === "cnn");
+  if (cnn) select.value = String(cnn[1].indexOf(Math.max(...cnn[1])));
+  $("explain").hidden = false;
+  await explain(wasm);
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
 }
 
 function wireClassify(wasm) {
+  $("explain-model").addEventListener("change", () => explain(wasm));
+  $("explain-class").addEventListener("change", () => explain(wasm));
   const take = async (file) => {
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());

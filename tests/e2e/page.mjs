@@ -107,6 +107,15 @@ for (const cfg of configs) {
       const cnn = answers.find(([m]) => m === "cnn");
       check(answers.length === 7 && cnn && cnn[1] === label && right.length >= 5,
         `${name} photo: ${right.length}/7 models right (${answers.map(([, , t]) => t).join("; ")})`);
+      // Grad-CAM of the CNN's answer is drawn (three canvases) and described.
+      await page.waitForSelector(`body[data-explained='${before + 1}']`, { timeout: 120_000 });
+      const explained = await page.textContent("#explain-status");
+      const lit = await page.$eval("#explain-heatmap", (c) => {
+        const d = c.getContext("2d").getImageData(0, 0, 28, 28).data;
+        let red = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 2] < 100) red++;
+        return red;
+      });
+      check(new RegExp(name).test(explained) && lit > 0 && lit < 784, `Grad-CAM for ${name}: ${lit} hot pixels; "${explained}"`);
     }
     const shipped = await page.getAttribute("body", "data-shipped");
     check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
