@@ -286,6 +286,23 @@ async function classifyBytes(wasm, bytes, name) {
   if (original.src) URL.revokeObjectURL(original.src);
   original.src = URL.createObjectURL(new Blob([bytes]));
   original.hidden = false;
+  await classifyPrepared(wasm, prepared, name);
+}
+
+let classifying = false;
+
+async function classifyPrepared(wasm, prepared, name) {
+  if (classifying) return; // a live camera frame while the last one is still being classified
+  classifying = true;
+  try {
+    await classifyPreparedNow(wasm, prepared, name);
+  } finally {
+    classifying = false;
+  }
+}
+
+async function classifyPreparedNow(wasm, prepared, name) {
+  const status = $("classify-status");
   drawInput28(prepared.pixels);
   status.textContent = `${name}: ${prepared.inverted ? "light background detected and inverted; " : ""}classifying…`;
   const models = await loadShippedModels(wasm);
@@ -327,7 +344,69 @@ async function classifyBytes(wasm, bytes, name) {
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
 }
 
+// The webcam: a live mode (a frame a second) and a capture button, through the same preparation as uploads.
+function wireCamera(wasm) {
+  const video = $("camera-video"), status = $("classify-status");
+  let stream = null, timer = null;
+  const frame = async () => {
+    if (!stream || video.videoWidth === 0) return;
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(video, 0, 0);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    try {
+      const prepared = wasm.prepareRgba(canvas.width, canvas.height, new Uint8Array(data.buffer));
+      const original = $("classify-original");
+      if (original.src) URL.revokeObjectURL(original.src);
+      original.src = canvas.toDataURL("image/jpeg", 0.8);
+      original.hidden = false;
+      await classifyPrepared(wasm, prepared, "camera frame");
+    } catch (e) {
+      status.textContent = `Camera frame: ${e.message || e}`;
+      status.classList.add("error");
+    }
+  };
+  const stop = () => {
+    clearInterval(timer); timer = null;
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    stream = null; video.hidden = true;
+    $("camera-start").disabled = false; $("camera-capture").disabled = true; $("camera-stop").disabled = true;
+  };
+  const setLive = () => {
+    clearInterval(timer); timer = null;
+    if (stream && $("camera-live").checked) timer = setInterval(frame, 1000);
+  };
+  $("camera-start").addEventListener("click", async () => {
+    status.classList.remove("error");
+    if (!navigator.mediaDevices?.getUserMedia) {
+      status.textContent = "This browser offers no camera access (it needs a secure context: https or localhost).";
+      status.classList.add("error");
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+    } catch (e) {
+      const why = e.name === "NotAllowedError" ? "permission was denied"
+        : e.name === "NotFoundError" ? "no camera was found" : (e.message || e.name);
+      status.textContent = `The camera is not available: ${why}. Uploads still work.`;
+      status.classList.add("error");
+      document.body.dataset.camera = "denied";
+      return;
+    }
+    video.srcObject = stream; video.hidden = false;
+    $("camera-start").disabled = true; $("camera-capture").disabled = false; $("camera-stop").disabled = false;
+    document.body.dataset.camera = "on";
+    video.addEventListener("loadeddata", frame, { once: true });
+    setLive();
+  });
+  $("camera-live").addEventListener("change", setLive);
+  $("camera-capture").addEventListener("click", frame);
+  $("camera-stop").addEventListener("click", stop);
+}
+
 function wireClassify(wasm) {
+  wireCamera(wasm);
   $("explain-model").addEventListener("change", () => explain(wasm));
   $("explain-class").addEventListener("change", () => explain(wasm));
   const take = async (file) => {

@@ -5,13 +5,15 @@
 //  - the five dataset-analysis charts render from the built-in sample;
 //  - the full training set served beside the site loads, passes its checksums and is analysed (CPU run);
 //  - the shipped models' table lists all seven models from pretrained/*.json;
+//  - uploads ("photos" made from sample images) are classified by all seven models, with Grad-CAM; a text
+//    file is refused; the fake camera's frames are classified, and a refused camera is explained;
 //  - a classical model (k-NN) trains in the background worker on the sample and scores its held-out part;
 //  - no request leaves the page's own origin.
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { readFileSync } from "node:fs";
 import { deflateSync, gunzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 
@@ -62,11 +64,28 @@ for (let i = 0; i < 50; i++) {
   try { await fetch(origin + "/"); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
 }
 
+// A fake camera for Chromium: a Y4M clip of the bag "photo" (dark bag on white, 224×224, two frames).
+const cameraFile = join(tmpdir(), "fashionlab-camera.y4m");
+{
+  const bag = (() => {
+    const i = sampleLabels.indexOf(8);
+    const y = Buffer.alloc(224 * 224);
+    for (let r = 0; r < 224; r++) for (let c = 0; c < 224; c++) y[r * 224 + c] = 255 - sampleImages[i * 784 + (r >> 3) * 28 + (c >> 3)];
+    return y;
+  })();
+  const chroma = Buffer.alloc(2 * 112 * 112, 128);
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), bag, chroma]);
+  writeFileSync(cameraFile, Buffer.concat([Buffer.from("YUV4MPEG2 W224 H224 F5:1 Ip A1:1 C420jpeg\n"), frame, frame]));
+}
+
 const BASE_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"];
 const configs = [
-  { name: "webgpu", args: ["--enable-unsafe-webgpu"], backend: "wgpu", badge: /WebGPU/ },
-  { name: "cpu", args: [], backend: "flex", badge: /CPU/ },
+  // With WebGPU: a camera exists but permission is refused (the page must say so and keep working).
+  { name: "webgpu", args: ["--enable-unsafe-webgpu", "--use-fake-device-for-media-stream"], backend: "wgpu", badge: /WebGPU/, camera: "denied" },
+  // CPU: the fake camera plays the bag clip and permission is granted.
+  { name: "cpu", args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", `--use-file-for-fake-video-capture=${cameraFile}`],
+    backend: "flex", badge: /CPU/, camera: "on" },
 ];
 
 let passed = 0, failed = 0;
@@ -76,7 +95,7 @@ for (const cfg of configs) {
   console.log(`page with ${cfg.name}:`);
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: [...BASE_ARGS, ...cfg.args] });
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, permissions: cfg.camera === "on" ? ["camera"] : [] });
     const foreign = [];
     const errors = [];
     page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) foreign.push(r.url()); });
@@ -116,6 +135,21 @@ for (const cfg of configs) {
         return red;
       });
       check(new RegExp(name).test(explained) && lit > 0 && lit < 784, `Grad-CAM for ${name}: ${lit} hot pixels; "${explained}"`);
+    }
+    // The webcam path: live frames through the same preparation, or a clear message when refused.
+    {
+      const before = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.click("#camera-start");
+      await page.waitForSelector(`body[data-camera='${cfg.camera}']`, { timeout: 30_000 });
+      if (cfg.camera === "on") {
+        await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
+        const cnn = await page.$eval("#classify-answers li[data-model='cnn']", (li) => [Number(li.dataset.classIndex), li.textContent]);
+        check(cnn[0] === 8, `a fake-camera frame of a bag is classified by the CNN as: "${cnn[1]}"`);
+        await page.click("#camera-stop");
+      } else {
+        const msg = await page.textContent("#classify-status");
+        check(/camera is not available/.test(msg), `a refused camera is explained: "${msg}"`);
+      }
     }
     const shipped = await page.getAttribute("body", "data-shipped");
     check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
