@@ -8,6 +8,7 @@
 //  - uploads ("photos" made from sample images) are classified by all seven models, with Grad-CAM; a text
 //    file is refused; the fake camera's frames are classified, and a refused camera is explained;
 //  - a classical model (k-NN) trains in the background worker on the sample and scores its held-out part;
+//  - a strict Content-Security-Policy is in the page and nothing violates it;
 //  - no request leaves the page's own origin.
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -100,6 +101,7 @@ for (const cfg of configs) {
     const errors = [];
     page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) foreign.push(r.url()); });
     page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (/Content Security Policy|Content-Security-Policy/.test(m.text())) errors.push(`CSP: ${m.text()}`); });
     await page.goto(origin + "/", { waitUntil: "load" });
     await page.waitForSelector("body[data-ready='true']", { timeout: 240_000 });
     await page.waitForSelector("body[data-figures='5']", { timeout: 60_000 });
@@ -111,6 +113,9 @@ for (const cfg of configs) {
     check(plots === 5, `five analysis charts rendered (got ${plots})`);
     const status = await page.textContent("#dataset-status");
     check(/1,000 images/.test(status), `status describes the sample: "${status}"`);
+    const csp = await page.getAttribute("meta[http-equiv='Content-Security-Policy']", "content");
+    check(/default-src 'self'/.test(csp || "") && !/unsafe-eval'/.test((csp || "").replace("wasm-unsafe-eval", "")),
+      `a strict Content-Security-Policy is in force: "${(csp || "none").slice(0, 80)}…"`);
     check(foreign.length === 0, `no request left the origin ${foreign.length ? foreign.join(", ") : ""}`);
     // Classify uploaded "photos" with every shipped model; a non-image file is refused, the page goes on.
     await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });

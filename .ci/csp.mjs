@@ -1,0 +1,30 @@
+// Trunk post-build hook: adds a strict Content-Security-Policy to the built index.html.
+// Trunk injects an inline module script (it imports the hashed wasm-bindgen glue), so the policy allows
+// exactly that script by its SHA-256, computed here on every build; nothing else inline runs, and nothing
+// may be fetched from another origin. Run by trunk with TRUNK_STAGING_DIR set (see Trunk.toml).
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const file = join(process.env.TRUNK_STAGING_DIR || process.argv[2] || "dist", "index.html");
+let html = readFileSync(file, "utf8");
+const hashes = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)]
+  .map((m) => `'sha256-${createHash("sha256").update(m[1], "utf8").digest("base64")}'`);
+const policy = [
+  "default-src 'self'",
+  // 'wasm-unsafe-eval' lets the page compile its own WebAssembly; no eval of JavaScript.
+  `script-src 'self' 'wasm-unsafe-eval' ${hashes.join(" ")}`.trim(),
+  // Plotly.js positions its charts with inline style attributes.
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "media-src 'self' blob: mediastream:",
+  "connect-src 'self'",
+  "worker-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");
+html = html.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>\s*/g, "");
+html = html.replace("<head>", `<head>\n  <meta http-equiv="Content-Security-Policy" content="${policy}">`);
+writeFileSync(file, html);
+console.log(`csp: ${hashes.length} inline script(s) allowed by hash in ${file}`);
