@@ -350,3 +350,45 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
         "with {a_with}, without {a_without}"
     );
 }
+
+/// The native predictions the browser parity test (`tests/web.rs`) compares with: the shipped CNN's labels
+/// for every tenth image of the built-in sample (10 of each class, grouped by class in the sample), kept in `tests/fixtures/cnn-sample-labels.json`.
+/// This test fails if the fixture no longer matches the native build; `FASHIONLAB_WRITE_FIXTURES=1`
+/// rewrites it.
+#[test]
+fn browser_parity_fixture_matches_native_predictions() {
+    let sample = fashionlab::data::Dataset::from_idx(
+        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
+        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let (cnn, header) = weights::load(
+        &std::fs::read(pretrained("cnn.weights")).unwrap(),
+        Some(DeepModelKind::Cnn),
+        &device,
+    )
+    .unwrap();
+    let pixels: Vec<u8> = (0..100)
+        .flat_map(|i| sample.image(i * 10).to_vec())
+        .collect();
+    let probs = block_on(predict_probabilities(
+        &cnn,
+        &pixels,
+        header.normalization,
+        &device,
+        100,
+    ))
+    .unwrap();
+    let labels = argmax_rows(&probs, NUM_CLASSES);
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cnn-sample-labels.json");
+    if std::env::var_os("FASHIONLAB_WRITE_FIXTURES").is_some() {
+        std::fs::write(&path, serde_json::to_string(&labels).unwrap()).unwrap();
+    }
+    let recorded: Vec<u8> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        labels, recorded,
+        "rerun with FASHIONLAB_WRITE_FIXTURES=1 after retraining the CNN"
+    );
+}

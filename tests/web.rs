@@ -283,3 +283,30 @@ fn classical_models_fit_in_the_browser() {
         "{err}"
     );
 }
+
+/// Parity: the shipped CNN in the browser predicts the labels the native build predicts on the same 100
+/// sample images, every tenth (tests/fixtures, checked against the native build by tests/pretrained.rs): all 100 on
+/// the CPU backend, at least 99 on WebGPU.
+#[wasm_bindgen_test]
+async fn shipped_cnn_matches_native_predictions() {
+    let backend = web::select_backend_inner(None).await.unwrap();
+    let native: Vec<u8> =
+        serde_json::from_str(include_str!("fixtures/cnn-sample-labels.json")).unwrap();
+    let model = web::WebModel::from_bytes(include_bytes!("../pretrained/cnn.weights")).unwrap();
+    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    let pixels: Vec<u8> = (0..100).flat_map(|i| ds.image(i * 10).unwrap()).collect();
+    let probs = js_sys::Float32Array::from(
+        wasm_bindgen_futures::JsFuture::from(model.probabilities(pixels))
+            .await
+            .unwrap(),
+    )
+    .to_vec();
+    let browser = fashionlab::metrics::argmax_rows(&probs, 10);
+    let same = browser.iter().zip(&native).filter(|(a, b)| a == b).count();
+    let needed = if backend.kind == BackendKind::Flex {
+        100
+    } else {
+        99
+    };
+    assert!(same >= needed, "{same}/100 on {:?}", backend.kind);
+}
