@@ -160,14 +160,83 @@ pub fn model_figures(s: &ModelSummary) -> Vec<Figure> {
     figs
 }
 
+/// Reference accuracies beside ours: the original study (Keras and scikit-learn) and Zalando's published
+/// scikit-learn baselines, where they exist (`None` when the source has no such model).
+pub fn reference_accuracy(model: &str) -> (Option<f64>, Option<f64>) {
+    match model {
+        "cnn" | "resnet" => (Some(0.91), None),
+        "mlp" => (None, Some(0.871)),
+        "logreg" => (Some(0.83), Some(0.842)),
+        // The study reports 87–89% for both; the midpoint is drawn.
+        "svm" => (Some(0.88), Some(0.897)),
+        "rf" => (Some(0.88), Some(0.873)),
+        "knn" => (None, Some(0.860)),
+        _ => (None, None),
+    }
+}
+
+/// The comparison of several models: test accuracy beside the study's and Zalando's figures, and test
+/// accuracy against training time (marker area ∝ parameters).
+pub fn comparison_figures(summaries: &[ModelSummary]) -> Vec<Figure> {
+    let names: Vec<String> = summaries.iter().map(|s| s.model.to_uppercase()).collect();
+    let refs: Vec<(Option<f64>, Option<f64>)> = summaries
+        .iter()
+        .map(|s| reference_accuracy(&s.model))
+        .collect();
+    let bars = vec![
+        json!({"type": "bar", "name": "Fashion Lab (this site)", "x": names,
+               "y": summaries.iter().map(|s| s.test.accuracy).collect::<Vec<_>>()}),
+        json!({"type": "bar", "name": "the original study", "x": names,
+               "y": refs.iter().map(|r| r.0).collect::<Vec<_>>()}),
+        json!({"type": "bar", "name": "Zalando's scikit-learn baselines", "x": names,
+               "y": refs.iter().map(|r| r.1).collect::<Vec<_>>()}),
+    ];
+    let max_params = summaries.iter().map(|s| s.params).max().unwrap_or(1).max(1) as f64;
+    let scatter = vec![json!({
+        "type": "scatter", "mode": "markers+text", "x": summaries.iter().map(|s| s.train_seconds).collect::<Vec<_>>(),
+        "y": summaries.iter().map(|s| s.test.accuracy).collect::<Vec<_>>(), "text": names, "textposition": "top center",
+        "marker": {"size": summaries.iter().map(|s| 10.0 + 40.0 * (s.params as f64 / max_params).sqrt()).collect::<Vec<_>>()},
+        "customdata": summaries.iter().map(|s| s.params).collect::<Vec<_>>(),
+        "hovertemplate": "%{text}: %{y:.2%} in %{x:.0f} s, %{customdata:,} parameters<extra></extra>",
+    })];
+    vec![
+        Figure::new(
+            "compare-accuracy",
+            "Test accuracy: ours, the study's, Zalando's",
+            bars,
+            json!({"barmode": "group", "yaxis": {"title": {"text": "test accuracy"}, "range": [0.8, 0.96], "tickformat": ".0%"},
+                   "legend": {"orientation": "h", "y": -0.2}}),
+        ),
+        Figure::new(
+            "compare-time",
+            "Test accuracy against training time (marker area: parameters)",
+            scatter,
+            json!({"xaxis": {"title": {"text": "training time, s (log)"}, "type": "log"},
+                   "yaxis": {"title": {"text": "test accuracy"}, "tickformat": ".1%"}}),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn comparison_lines_ours_up_with_the_references() {
+        let mut a = sample_summary();
+        a.model = "svm".into();
+        let figs = comparison_figures(&[a]);
+        assert_eq!(figs.len(), 2);
+        let bars = &figs[0].data;
+        assert_eq!(bars[0]["x"][0], "SVM");
+        assert_eq!(bars[1]["y"][0], 0.88);
+        assert_eq!(bars[2]["y"][0], 0.897);
+        assert_eq!(reference_accuracy("knn"), (None, Some(0.86)));
+    }
+
     use super::*;
 
-    #[test]
-    fn figures_of_a_summary() {
+    fn sample_summary() -> ModelSummary {
         let report = Report::new(&[0, 1, 6, 6], &[0, 1, 0, 6]).unwrap();
-        let s = ModelSummary {
+        ModelSummary {
             model: "cnn".into(),
             config: json!({}),
             train_config: json!({}),
@@ -192,7 +261,12 @@ mod tests {
             git_rev: "abc".into(),
             machine: "test".into(),
             timings: None,
-        };
+        }
+    }
+
+    #[test]
+    fn figures_of_a_summary() {
+        let s = sample_summary();
         let figs = model_figures(&s);
         let ids: Vec<_> = figs.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(

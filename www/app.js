@@ -27,7 +27,9 @@ async function fetchBytes(url) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-function drawFigures(container, figures) {
+// Draws Rust-built figures into a container; `key` names the body data attribute that counts them
+// (for tests): "figures" for the dataset analysis.
+function drawFigures(container, figures, key = "figures") {
   // Lay out every chart's box first, then plot: each chart then sizes itself to its final grid cell.
   container.replaceChildren();
   const divs = figures.map((f) => {
@@ -42,7 +44,7 @@ function drawFigures(container, figures) {
     return div;
   });
   figures.forEach((f, i) => Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false }));
-  document.body.dataset.figures = String(figures.length);
+  document.body.dataset[key] = String(figures.length);
 }
 
 // The dataset shown in the page, as the bytes the worker needs to rebuild it: {images, labels, split, length}.
@@ -92,12 +94,21 @@ const pct = (x) => `${(100 * x).toFixed(2)}%`;
 const secs = (s) => (s >= 120 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
 const cell = (row, text) => { const td = document.createElement("td"); td.textContent = text; row.append(td); return td; };
 
-async function showShippedModels() {
+const summaries = {};
+
+function showModelDetail(wasm) {
+  const s = summaries[$("detail-model").value];
+  if (!s) { $("model-figures").replaceChildren(); return; }
+  drawFigures($("model-figures"), wasm.modelFigures(s), "detail");
+}
+
+async function showShippedModels(wasm) {
   const names = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM (RBF)", rf: "Random forest", knn: "k-NN" };
   const body = $("shipped-models").tBodies[0];
   for (const name of Object.keys(names)) {
     try {
       const s = await (await fetch(`pretrained/${name}.json`)).json();
+      summaries[name] = s;
       const row = body.insertRow();
       cell(row, names[name]);
       cell(row, pct(s.test.accuracy));
@@ -107,6 +118,10 @@ async function showShippedModels() {
     } catch { /* a model not shipped in this build */ }
   }
   document.body.dataset.shipped = String(body.rows.length);
+  const shipped = Object.values(summaries);
+  if (shipped.length) drawFigures($("comparison"), wasm.comparisonFigures(shipped), "comparison");
+  $("detail-model").addEventListener("change", () => showModelDetail(wasm));
+  showModelDetail(wasm);
 }
 
 // The background worker that fits classical models. Cancelling terminates it; the next fit starts a new one.
@@ -484,7 +499,7 @@ async function main() {
   });
   wireClassical();
   wireClassify(wasm);
-  await showShippedModels();
+  await showShippedModels(wasm);
   loadShippedModels(wasm).then((m) => {
     const n = Object.keys(m.deep).length + Object.keys(m.classical).length;
     $("classify-status").textContent = `${n} models ready. Choose a picture.`;

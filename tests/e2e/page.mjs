@@ -158,6 +158,14 @@ for (const cfg of configs) {
     }
     const shipped = await page.getAttribute("body", "data-shipped");
     check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
+    // Dashboards: the comparison charts and one model's figures (the CNN's four, then the k-NN's three).
+    const comparison = await page.locator("#comparison .js-plotly-plot").count();
+    check(comparison === 2, `two comparison charts rendered (got ${comparison})`);
+    check(await page.getAttribute("body", "data-detail") === "4", "the CNN's curves, confusion matrix, report and confusions rendered");
+    await page.selectOption("#detail-model", "knn");
+    await page.waitForSelector("body[data-detail='3']", { timeout: 30_000 });
+    const cmTitle = await page.textContent("#model-figures");
+    check(/KNN: confusion matrix \(88\.92% test accuracy\)/.test(cmTitle), "the k-NN's confusion matrix (88.92%) rendered");
     if (cfg.name === "cpu") {
       // A classical model fitted in the worker, off the UI thread, on 700 sample images; 300 held out.
       await page.selectOption("#classical-model", "knn");
