@@ -102,8 +102,11 @@ for (const cfg of configs) {
     page.on("request", (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) foreign.push(r.url()); });
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => { if (/Content Security Policy|Content-Security-Policy/.test(m.text())) errors.push(`CSP: ${m.text()}`); });
+    const navigated = Date.now();
     await page.goto(origin + "/", { waitUntil: "load" });
     await page.waitForSelector("body[data-ready='true']", { timeout: 240_000 });
+    await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
+    console.log(`  speed (${cfg.name}): page ready with all 7 models loaded ${Date.now() - navigated} ms after navigation began (cold cache, localhost)`);
     await page.waitForSelector("body[data-figures='5']", { timeout: 60_000 });
     const backend = await page.getAttribute("body", "data-backend");
     check(backend === cfg.backend, `backend picked is ${cfg.backend} (got ${backend})`);
@@ -156,6 +159,30 @@ for (const cfg of configs) {
         check(/camera is not available/.test(msg), `a refused camera is explained: "${msg}"`);
       }
     }
+    // Speed figures (printed for BENCHMARKS.md, not asserted: machines are noisy). CNN inference on the
+    // 1,000 sample images in one batch, after one warm-up image, on the active backend.
+    const speed = await page.evaluate(async () => {
+      const w = window.wasmBindings;
+      const bytes = new Uint8Array(await (await fetch("pretrained/cnn.weights")).arrayBuffer());
+      const images = new Uint8Array(await (await fetch("data/sample-images-idx3-ubyte.gz")).arrayBuffer());
+      const labels = new Uint8Array(await (await fetch("data/sample-labels-idx1-ubyte.gz")).arrayBuffer());
+      const ds = w.WebDataset.fromIdx(images, labels, "bench");
+      const pixels = new Uint8Array(1000 * 784);
+      for (let i = 0; i < 1000; i++) pixels.set(ds.image(i), i * 784);
+      let t = performance.now();
+      const model = w.WebModel.fromBytes(bytes);
+      await model.probabilities(pixels.slice(0, 784));
+      const first = performance.now() - t;
+      t = performance.now();
+      await model.probabilities(pixels);
+      const batch = performance.now() - t;
+      t = performance.now();
+      for (let i = 0; i < 20; i++) await model.probabilities(pixels.slice(i * 784, (i + 1) * 784));
+      const single = (performance.now() - t) / 20;
+      return { first, perImage: batch / 1000, single, sinceNavigation: performance.now() };
+    });
+    console.log(`  speed (${cfg.name}): CNN loaded + first prediction ${speed.first.toFixed(0)} ms; ` +
+      `${speed.perImage.toFixed(2)} ms/image in a batch of 1,000; ${speed.single.toFixed(1)} ms for one image alone`);
     const shipped = await page.getAttribute("body", "data-shipped");
     check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
     // Dashboards: the comparison charts and one model's figures (the CNN's four, then the k-NN's three).
