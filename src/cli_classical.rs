@@ -7,7 +7,9 @@ use serde_json::json;
 
 use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
-use crate::cli_train::{check_reproduced, git_rev, machine, read_file, weights_dir};
+use crate::cli_train::{
+    check_reproduced, git_rev, load_train_test, machine, read_file, weights_dir,
+};
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
 use crate::plot::html_report;
@@ -43,18 +45,7 @@ fn configure(kind: ClassicalKind, args: &TrainArgs) -> Result<ClassicalConfig, C
 /// Trains each classical model on the training set (all of it, or `--train-size`), saves
 /// `<out>/<model>.model`, reloads it, scores the test set and writes `<out>/<model>.json` and the report.
 pub fn train(kinds: &[ClassicalKind], args: &TrainArgs) -> Result<(), CliError> {
-    let dir = local::locate(args.data.as_deref())?;
-    let mut train_set = local::load_split(&dir, Split::Train)?;
-    if let Some(n) = args.train_size {
-        if !(100..=train_set.len()).contains(&n) {
-            return Err(CliError::Usage(format!(
-                "--train-size must be 100..={}",
-                train_set.len()
-            )));
-        }
-        train_set = train_set.subset(&(0..n).collect::<Vec<_>>());
-    }
-    let test = local::load_split(&dir, Split::Test)?;
+    let (train_set, test) = load_train_test(args)?;
     for &kind in kinds {
         let config = configure(kind, args)?;
         eprintln!(

@@ -136,6 +136,22 @@ pub fn machine() -> String {
     format!("{cpu} ({threads} threads)")
 }
 
+/// The training set (all of it, or the first `--train-size` images) and the test set.
+pub(crate) fn load_train_test(args: &TrainArgs) -> Result<(Dataset, Dataset), CliError> {
+    let dir = local::locate(args.data.as_deref())?;
+    let mut train = local::load_split(&dir, Split::Train)?;
+    if let Some(n) = args.train_size {
+        if !(100..=train.len()).contains(&n) {
+            return Err(CliError::Usage(format!(
+                "--train-size must be 100..={}",
+                train.len()
+            )));
+        }
+        train = train.subset(&(0..n).collect::<Vec<_>>());
+    }
+    Ok((train, local::load_split(&dir, Split::Test)?))
+}
+
 /// `fashionlab train`.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     if let Some(kinds) = crate::cli_classical::classical_kinds(&args.model) {
@@ -143,18 +159,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     }
     let kinds = model_kinds(&args.model)?;
     let (backend, device) = device(&args.backend)?;
-    let dir = local::locate(args.data.as_deref())?;
-    let mut full = local::load_split(&dir, Split::Train)?;
-    if let Some(n) = args.train_size {
-        if !(100..=full.len()).contains(&n) {
-            return Err(CliError::Usage(format!(
-                "--train-size must be 100..={}",
-                full.len()
-            )));
-        }
-        full = full.subset(&(0..n).collect::<Vec<_>>());
-    }
-    let test = local::load_split(&dir, Split::Test)?;
+    let (full, test) = load_train_test(args)?;
     let split = stratified_split(
         full.labels(),
         &SplitConfig {

@@ -14,6 +14,16 @@ use fashionlab::summary::ModelSummary;
 use fashionlab::train::{block_on, predict_probabilities};
 use fashionlab::weights::{self, WeightsError};
 
+/// The shipped CNN, loaded on `device`.
+fn shipped_cnn(device: &Device) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
+    weights::load(
+        &std::fs::read(pretrained("cnn.weights")).unwrap(),
+        Some(DeepModelKind::Cnn),
+        device,
+    )
+    .unwrap()
+}
+
 fn pretrained(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("pretrained")
@@ -220,8 +230,7 @@ fn cli_classifies_image_files_like_the_browser() {
 fn grad_cam_mass_falls_on_the_object() {
     let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
     let device = Device::flex();
-    let bytes = std::fs::read(pretrained("cnn.weights")).unwrap();
-    let (model, header) = weights::load(&bytes, Some(DeepModelKind::Cnn), &device).unwrap();
+    let (model, header) = shipped_cnn(&device);
     let (mut inside, mut area) = (0.0, 0.0);
     let n = 300;
     for i in 0..n {
@@ -283,12 +292,7 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
     use fashionlab::preprocess::{GrayImage, PrepareConfig, prepare_image};
     let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
     let device = Device::flex();
-    let (cnn, header) = weights::load(
-        &std::fs::read(pretrained("cnn.weights")).unwrap(),
-        Some(DeepModelKind::Cnn),
-        &device,
-    )
-    .unwrap();
+    let (cnn, header) = shipped_cnn(&device);
     let n = 1000;
     let side = 160usize;
     let mut with = Vec::with_capacity(n * 784);
@@ -363,12 +367,7 @@ fn browser_parity_fixture_matches_native_predictions() {
     )
     .unwrap();
     let device = Device::flex();
-    let (cnn, header) = weights::load(
-        &std::fs::read(pretrained("cnn.weights")).unwrap(),
-        Some(DeepModelKind::Cnn),
-        &device,
-    )
-    .unwrap();
+    let (cnn, header) = shipped_cnn(&device);
     let pixels: Vec<u8> = (0..100)
         .flat_map(|i| sample.image(i * 10).to_vec())
         .collect();
