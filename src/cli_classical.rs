@@ -6,14 +6,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
-use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
+use crate::cli::{CliError, TrainArgs, write_atomic};
 use crate::cli_train::{
-    check_reproduced, git_rev, load_train_test, machine, read_file, weights_dir,
+    check_reproduced, git_rev, load_train_test, machine, read_file, weights_dir, write_summary,
 };
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
-use crate::plot::html_report;
-use crate::summary::{ModelSummary, TestResults, model_figures};
+use crate::summary::{ModelSummary, TestResults};
 
 impl From<ClassicalError> for CliError {
     fn from(e: ClassicalError) -> Self {
@@ -135,24 +134,7 @@ fn train_one(
         })),
     };
     write_atomic(&args.out.join(format!("{}.model", kind.name())), &bytes)?;
-    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
-    write_atomic(
-        &args.out.join(format!("{}.json", kind.name())),
-        json.as_bytes(),
-    )?;
-    let html = html_report(
-        &format!("Fashion Lab: {}", kind.title()),
-        &model_figures(&summary),
-        find_plotly(None)?.as_deref(),
-    );
-    write_atomic(
-        &args.reports.join(format!("{}.html", kind.name())),
-        html.as_bytes(),
-    )?;
-    print!("{}", summary.test.report.to_text());
-    for c in &summary.test.top_confusions[..summary.test.top_confusions.len().min(5)] {
-        println!("  {}", c.text);
-    }
+    write_summary(&summary, kind.title(), args)?;
     Ok(summary)
 }
 

@@ -357,25 +357,36 @@ fn train_one(
         timings: None,
     };
     write_atomic(&weights_path, &bytes)?;
-    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    write_summary(&summary, &kind.name().to_uppercase(), args)?;
+    Ok(summary)
+}
+
+/// Writes `<out>/<model>.json` and `<reports>/<model>.html`, and prints the report and the top five
+/// confusions (`train`, for every model).
+pub(crate) fn write_summary(
+    summary: &ModelSummary,
+    title: &str,
+    args: &TrainArgs,
+) -> Result<(), CliError> {
+    let json = serde_json::to_string_pretty(summary).expect("summary serialises");
     write_atomic(
-        &args.out.join(format!("{}.json", kind.name())),
+        &args.out.join(format!("{}.json", summary.model)),
         json.as_bytes(),
     )?;
     let html = html_report(
-        &format!("Fashion Lab: {}", kind.name().to_uppercase()),
-        &model_figures(&summary),
+        &format!("Fashion Lab: {title}"),
+        &model_figures(summary),
         find_plotly(None)?.as_deref(),
     );
     write_atomic(
-        &args.reports.join(format!("{}.html", kind.name())),
+        &args.reports.join(format!("{}.html", summary.model)),
         html.as_bytes(),
     )?;
     print!("{}", summary.test.report.to_text());
     for c in &summary.test.top_confusions[..summary.test.top_confusions.len().min(5)] {
         println!("  {}", c.text);
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// `fashionlab bench`: the Keras reference's settings, one JSON line per epoch.
