@@ -220,6 +220,14 @@ impl WebDataset {
         Ok(WebDataset { inner, label })
     }
 
+    /// A class-balanced subset: the first `size / 10` images of each class (what a `train_size` fit uses).
+    pub fn balanced(&self, size: usize) -> WebDataset {
+        WebDataset {
+            inner: self.inner.balanced_slice(size / NUM_CLASSES),
+            label: format!("{} ({size} balanced)", self.label),
+        }
+    }
+
     /// The images a `train_size` fit leaves out (all but the first `train_size / 10` of each class):
     /// a held-out set to score that fit on.
     #[wasm_bindgen(js_name = heldOut)]

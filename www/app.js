@@ -165,6 +165,98 @@ function classicalTrainer() {
   };
 }
 
+// Deep training in its own worker, one batch at a time: live curves, pause, stop.
+function wireDeep() {
+  const glue = document.querySelector("link[rel=modulepreload][href$='.js']")?.href;
+  const wasmUrl = document.querySelector("link[rel=preload][href$='.wasm']")?.href;
+  const [form, status, bar, trainBtn, pauseBtn, stopBtn] =
+    ["deep-form", "deep-status", "deep-progress", "deep-train", "deep-pause", "deep-stop"].map($);
+  let worker = null, ready = null, paused = false, id = 0;
+  const start = () => {
+    worker = new Worker("worker.js", { type: "module" });
+    ready = new Promise((resolve, reject) => {
+      worker.onmessage = (ev) => (ev.data.type === "ready" ? resolve() : reject(new Error(ev.data.message)));
+      worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
+    });
+    worker.postMessage({ type: "init", glue, wasm: wasmUrl });
+  };
+  const setBusy = (busy) => {
+    trainBtn.disabled = busy; pauseBtn.disabled = !busy; stopBtn.disabled = !busy; bar.hidden = !busy;
+    paused = false; pauseBtn.textContent = "Pause";
+  };
+  pauseBtn.addEventListener("click", () => {
+    paused = !paused;
+    worker.postMessage({ type: paused ? "pause" : "resume", id });
+    pauseBtn.textContent = paused ? "Resume" : "Pause";
+    status.textContent = paused ? "Paused." : "Resumed.";
+  });
+  stopBtn.addEventListener("click", () => worker.postMessage({ type: "stop", id }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!current) { status.textContent = "Load a dataset first."; return; }
+    const model = $("deep-model").value, label = $("deep-model").selectedOptions[0].textContent;
+    const size = Math.min(Math.floor(Number($("deep-size").value)), current.length);
+    const epochs = Math.floor(Number($("deep-epochs").value)), batch = Math.floor(Number($("deep-batch").value));
+    if (!(size >= 100 && epochs >= 1 && epochs <= 100 && batch >= 8 && batch <= 512)) {
+      status.textContent = "Choose at least 100 images, 1–100 epochs and a batch of 8–512.";
+      status.classList.add("error");
+      return;
+    }
+    status.classList.remove("error");
+    setBusy(true);
+    const chart = $("deep-curves");
+    Plotly.newPlot(chart, [
+      { type: "scatter", mode: "lines", name: "training loss (batch)", x: [], y: [] },
+      { type: "scatter", mode: "lines+markers", name: "validation accuracy", x: [], y: [], yaxis: "y2" },
+    ], { title: { text: `${label}: live training`, font: { size: 14 } }, height: 340,
+      xaxis: { title: { text: "epoch" } }, yaxis: { title: { text: "loss" } },
+      yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%" },
+      legend: { orientation: "h", y: -0.25 } }, { responsive: true, displaylogo: false });
+    document.body.dataset.deepPoints = "0";
+    try {
+      if (!worker) start();
+      await ready;
+      id += 1;
+      const result = await new Promise((resolve, reject) => {
+        worker.onmessage = (e) => {
+          const m = e.data;
+          if (m.id !== id) return;
+          if (m.type === "backend") status.textContent = `Training ${label} on ${m.report.description}…`;
+          else if (m.type === "batch") {
+            const p = m.progress;
+            const x = p.epoch - 1 + p.batch / p.batches;
+            Plotly.extendTraces(chart, { x: [[x]], y: [[p.loss]] }, [0]);
+            document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
+            bar.value = (p.epoch - 1 + p.batch / p.batches) / p.epochs;
+            if (!paused) status.textContent = `${label}: epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}, ` +
+              `loss ${p.loss.toFixed(3)}, ${Math.round(p.images_per_second)} images/s, ETA ${Math.round(p.eta_seconds)} s`;
+          } else if (m.type === "epoch") {
+            Plotly.extendTraces(chart, { x: [[m.record.epoch]], y: [[m.record.val_accuracy]] }, [1]);
+            document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
+          } else if (m.type === "trained") resolve(m);
+          else if (m.type === "error") reject(new Error(m.message));
+        };
+        worker.postMessage({ type: "train-deep", id, model, backend: document.body.dataset.backend || "auto",
+          epochs, batchSize: batch, trainSize: size,
+          dataset: { images: current.images.slice(), labels: current.labels.slice(), split: current.split } });
+      });
+      const best = result.history.reduce((a, r) => (a && a.val_accuracy >= r.val_accuracy ? a : r), null);
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(new Blob([result.bytes], { type: "application/octet-stream" }));
+      link.download = `${model}.weights`;
+      link.textContent = "download the weights";
+      status.replaceChildren(`${label}: ${result.stopped ? "stopped" : "finished"}` +
+        (best ? `, best validation accuracy ${pct(best.val_accuracy)} (epoch ${best.epoch}); ` : "; "), link);
+      document.body.dataset.deepTrained = String(result.history.length);
+    } catch (e) {
+      status.textContent = `Training failed: ${e.message || e}`;
+      status.classList.add("error");
+    } finally {
+      setBusy(false);
+    }
+  });
+}
+
 function wireClassical() {
   const trainer = classicalTrainer();
   const [form, status, bar, trainBtn, cancelBtn] =
@@ -498,6 +590,7 @@ async function main() {
     takeFiles(ev.dataTransfer.files);
   });
   wireClassical();
+  wireDeep();
   wireClassify(wasm);
   await showShippedModels(wasm);
   loadShippedModels(wasm).then((m) => {

@@ -10,7 +10,14 @@
 //   {type: "progress", id, stage, fraction}
 //   {type: "done", id, model, trainSize, accuracy, heldOut, fitSeconds, config, bytes}
 //   {type: "error", id, message}
-// Cancelling is terminating the worker: a fit is synchronous in wasm, so the page starts a fresh worker.
+//   {type: "train-deep", id, model, backend, epochs, batchSize, trainSize, dataset}
+//       trains the CNN, ResNet or MLP one batch at a time with the same loop as the native CLI;
+//       replies {type: "backend", id, report}, then {type: "batch", id, progress} (at most ~4 a second)
+//       and {type: "epoch", id, record}, then {type: "trained", id, model, history, bytes}
+//   {type: "pause", id} / {type: "resume", id} / {type: "stop", id}   between batches
+// A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
+// fresh one). Deep training yields between batches, so it can be paused and stopped (keeping the best
+// epoch so far).
 
 let wasm = null;
 
@@ -43,8 +50,43 @@ self.onmessage = async (event) => {
         fitSeconds: model.fitSeconds, config: model.config(), bytes,
       }, [bytes.buffer]);
       model.free(); heldOut.free(); dataset.free();
+    } else if (msg.type === "train-deep") {
+      await trainDeep(msg);
+    } else if (msg.type === "pause" || msg.type === "resume" || msg.type === "stop") {
+      control[msg.type === "resume" ? "paused" : msg.type === "pause" ? "paused" : "stopped"] = msg.type !== "resume";
+      if (msg.type !== "pause" && control.wake) control.wake();
     }
   } catch (e) {
     post({ type: "error", id: msg.id, message: String(e && e.message ? e.message : e) });
   }
 };
+
+const control = { paused: false, stopped: false, wake: null };
+
+async function trainDeep(msg) {
+  if (!wasm) throw new Error("the worker has not loaded the wasm module yet");
+  Object.assign(control, { paused: false, stopped: false, wake: null });
+  const report = await wasm.selectBackend(msg.backend || "auto");
+  post({ type: "backend", id: msg.id, report });
+  const { images, labels, split } = msg.dataset;
+  const all = split ? wasm.WebDataset.fromOfficial(split, images, labels) : wasm.WebDataset.fromIdx(images, labels, "dataset");
+  const dataset = msg.trainSize && msg.trainSize < all.length ? all.balanced(msg.trainSize) : all;
+  const trainer = new wasm.WebTrainer(msg.model, dataset, { epochs: msg.epochs, batch_size: msg.batchSize });
+  const history = [];
+  let lastPost = 0;
+  for (;;) {
+    while (control.paused && !control.stopped) await new Promise((resolve) => { control.wake = resolve; });
+    if (control.stopped) break;
+    const step = await trainer.step();
+    if (step.kind === "batch") {
+      const now = performance.now();
+      if (now - lastPost > 250) { post({ type: "batch", id: msg.id, progress: step.progress }); lastPost = now; }
+    } else if (step.kind === "epoch") {
+      history.push(step.record);
+      post({ type: "epoch", id: msg.id, record: step.record });
+    } else break;
+  }
+  const model = trainer.finish();
+  const bytes = await model.toBytes();
+  post({ type: "trained", id: msg.id, model: msg.model, history, stopped: control.stopped, bytes }, [bytes.buffer]);
+}

@@ -202,6 +202,18 @@ for (const cfg of configs) {
       const acc = await page.textContent("#classical-results tbody tr td.accuracy");
       const scored = await page.textContent("#classical-results tbody tr td:nth-child(4)");
       check(parseFloat(acc) >= 72 && /300 images/.test(scored), `k-NN trained in the worker: ${acc} on ${scored}`);
+      // A deep model (the CNN) trained in the worker for 3 epochs on 1,000 sample images: the curve grows.
+      await page.selectOption("#deep-model", "cnn");
+      await page.fill("#deep-size", "1000");
+      await page.fill("#deep-epochs", "3");
+      await page.click("#deep-train");
+      await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 120_000 });
+      const early = Number(await page.getAttribute("body", "data-deep-points"));
+      await page.waitForSelector("body[data-deep-trained='3']", { timeout: 300_000 });
+      const late = Number(await page.getAttribute("body", "data-deep-points"));
+      const done = await page.textContent("#deep-status");
+      const valAcc = parseFloat((done.match(/best validation accuracy ([\d.]+)%/) || [])[1] || "0");
+      check(late > early && valAcc >= 40, `CNN trained in the worker: curve grew from ${early} to ${late} points; "${done}"`);
       // The full training set served beside the site: downloaded, checksummed and analysed in wasm.
       await page.click("#load-full");
       await page.waitForFunction(() => /60,000 images/.test(document.getElementById("dataset-status").textContent), null, { timeout: 180_000 });
@@ -215,6 +227,10 @@ for (const cfg of configs) {
   } catch (e) {
     failed++;
     console.log(`  FAIL ${cfg.name}: ${e.message}`);
+    for (const id of ["dataset-status", "classify-status", "deep-status", "classical-status"]) {
+      const text = await browser.contexts()[0]?.pages()[0]?.textContent(`#${id}`).catch(() => null);
+      if (text) console.log(`       #${id}: ${text}`);
+    }
   } finally {
     await browser.close();
   }
