@@ -8,6 +8,9 @@
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
+// No unsafe code of our own: parsers, models and bindings are all safe Rust. (deny rather than forbid:
+// ndarray's `s!` macro allows it inside its own expansion.)
+#![deny(unsafe_code)]
 
 pub mod analysis;
 pub mod backend;

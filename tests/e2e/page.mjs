@@ -125,6 +125,11 @@ for (const cfg of configs) {
     await page.setInputFiles("#classify-input", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not an image") });
     await page.waitForFunction(() => document.getElementById("classify-status").classList.contains("error"), null, { timeout: 30_000 });
     check(/notes\.txt/.test(await page.textContent("#classify-status")), `a text file is refused: "${await page.textContent("#classify-status")}"`);
+    // From here on, classifying must not cause a single request, even to the site itself: the picture
+    // stays in the tab.
+    const duringClassify = [];
+    const watch = (r) => duringClassify.push(r.url());
+    page.on("request", watch);
     for (const [label, name] of [[1, "Trouser"], [8, "Bag"], [9, "Ankle boot"]]) {
       const before = Number(await page.getAttribute("body", "data-classified") || 0);
       await page.setInputFiles("#classify-input", { name: `${name}.png`, mimeType: "image/png", buffer: photoOf(label) });
@@ -144,6 +149,10 @@ for (const cfg of configs) {
       });
       check(new RegExp(name).test(explained) && lit > 0 && lit < 784, `Grad-CAM for ${name}: ${lit} hot pixels; "${explained}"`);
     }
+    page.off("request", watch);
+    // blob: URLs of the picture's own preview are local; anything else would be a leak.
+    const leaks = duringClassify.filter((u) => !u.startsWith("blob:") && !u.startsWith("data:"));
+    check(leaks.length === 0, `classifying and explaining 3 pictures made no network request ${leaks.join(", ")}`);
     // The webcam path: live frames through the same preparation, or a clear message when refused.
     {
       const before = Number(await page.getAttribute("body", "data-classified") || 0);
