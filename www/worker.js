@@ -73,8 +73,14 @@ async function trainDeep(msg) {
   const dataset = msg.trainSize && msg.trainSize < all.length ? all.balanced(msg.trainSize) : all;
   const trainer = new wasm.WebTrainer(msg.model, dataset, { epochs: msg.epochs, batch_size: msg.batchSize });
   const history = [];
-  let lastPost = 0;
+  let lastPost = 0, lastYield = performance.now();
   for (;;) {
+    // A CPU step resolves without ever leaving the task, so pause/stop messages would wait until the end:
+    // give the event loop a turn at least every 50 ms.
+    if (performance.now() - lastYield > 50) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = performance.now();
+    }
     while (control.paused && !control.stopped) await new Promise((resolve) => { control.wake = resolve; });
     if (control.stopped) break;
     const step = await trainer.step();

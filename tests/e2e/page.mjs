@@ -222,6 +222,21 @@ for (const cfg of configs) {
       const late = Number(await page.getAttribute("body", "data-deep-points"));
       const done = await page.textContent("#deep-status");
       const valAcc = parseFloat((done.match(/best validation accuracy ([\d.]+)%/) || [])[1] || "0");
+      // Pause holds it between batches, resume goes on, stop ends it keeping the best epoch.
+      await page.fill("#deep-epochs", "20");
+      await page.click("#deep-train");
+      await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 120_000 });
+      await page.click("#deep-pause");
+      await page.waitForTimeout(1500); // a batch already running finishes
+      const pausedAt = Number(await page.getAttribute("body", "data-deep-points"));
+      await page.waitForTimeout(2000);
+      const stillAt = Number(await page.getAttribute("body", "data-deep-points"));
+      check(stillAt === pausedAt && /Resume/.test(await page.textContent("#deep-pause")), `pause holds training (${pausedAt} → ${stillAt} points)`);
+      await page.click("#deep-pause");
+      await page.waitForFunction((n) => Number(document.body.dataset.deepPoints) > n, stillAt, { timeout: 60_000 });
+      await page.click("#deep-stop");
+      await page.waitForFunction(() => /stopped/.test(document.getElementById("deep-status").textContent), null, { timeout: 120_000 });
+      check(!(await page.isDisabled("#deep-train")), `stop ends the run and the page can train again: "${await page.textContent("#deep-status")}"`);
       check(late > early && valAcc >= 40, `CNN trained in the worker: curve grew from ${early} to ${late} points; "${done}"`);
       // The full training set served beside the site: downloaded, checksummed and analysed in wasm.
       await page.click("#load-full");
