@@ -124,22 +124,27 @@ async function showShippedModels(wasm) {
   showModelDetail(wasm);
 }
 
+// Starts a worker running www/worker.js with this page's wasm module: {worker, ready}, `ready` resolving
+// once the worker has loaded the module.
+function startWorker() {
+  const glue = document.querySelector("link[rel=modulepreload][href$='.js']")?.href;
+  const wasm = document.querySelector("link[rel=preload][href$='.wasm']")?.href;
+  if (!glue || !wasm) return { worker: null, ready: Promise.reject(new Error("cannot find the wasm module's URLs in the page")) };
+  const worker = new Worker("worker.js", { type: "module" });
+  const ready = new Promise((resolve, reject) => {
+    worker.onmessage = (ev) => (ev.data.type === "ready" ? resolve() : reject(new Error(ev.data.message)));
+    worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
+  });
+  worker.postMessage({ type: "init", glue, wasm });
+  return { worker, ready };
+}
+
 // The background worker that fits classical models. Cancelling terminates it; the next fit starts a new one.
 function classicalTrainer() {
-  const glue = document.querySelector("link[rel=modulepreload][href$='.js']")?.href;
-  const wasmUrl = document.querySelector("link[rel=preload][href$='.wasm']")?.href;
   let worker = null, ready = null, nextId = 1;
-  const start = () => {
-    worker = new Worker("worker.js", { type: "module" });
-    ready = new Promise((resolve, reject) => {
-      worker.onmessage = (ev) => (ev.data.type === "ready" ? resolve() : reject(new Error(ev.data.message)));
-      worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
-    });
-    worker.postMessage({ type: "init", glue, wasm: wasmUrl });
-  };
+  const start = () => ({ worker, ready } = startWorker());
   return {
     async fit(model, trainSize, dataset, onProgress) {
-      if (!glue || !wasmUrl) throw new Error("cannot find the wasm module's URLs in the page");
       if (!worker) start();
       await ready;
       const id = nextId++;
@@ -167,19 +172,10 @@ function classicalTrainer() {
 
 // Deep training in its own worker, one batch at a time: live curves, pause, stop.
 function wireDeep() {
-  const glue = document.querySelector("link[rel=modulepreload][href$='.js']")?.href;
-  const wasmUrl = document.querySelector("link[rel=preload][href$='.wasm']")?.href;
   const [form, status, bar, trainBtn, pauseBtn, stopBtn] =
     ["deep-form", "deep-status", "deep-progress", "deep-train", "deep-pause", "deep-stop"].map($);
   let worker = null, ready = null, paused = false, id = 0;
-  const start = () => {
-    worker = new Worker("worker.js", { type: "module" });
-    ready = new Promise((resolve, reject) => {
-      worker.onmessage = (ev) => (ev.data.type === "ready" ? resolve() : reject(new Error(ev.data.message)));
-      worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
-    });
-    worker.postMessage({ type: "init", glue, wasm: wasmUrl });
-  };
+  const start = () => ({ worker, ready } = startWorker());
   const setBusy = (busy) => {
     trainBtn.disabled = busy; pauseBtn.disabled = !busy; stopBtn.disabled = !busy; bar.hidden = !busy;
     paused = false; pauseBtn.textContent = "Pause";
