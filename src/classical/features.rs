@@ -201,6 +201,15 @@ pub struct FeaturePipeline {
 impl FeaturePipeline {
     /// Fits the pipeline on training images (`pixels`: n × 784).
     pub fn fit(config: FeatureConfig, pixels: &[u8]) -> Result<Self, ClassicalError> {
+        Self::fit_transform(config, pixels).map(|(pipeline, _)| pipeline)
+    }
+
+    /// Fits the pipeline on training images (`pixels`: n × 784) and returns their features too, the
+    /// same values [`Self::transform`] gives, without computing the HOG descriptors a second time.
+    pub fn fit_transform(
+        config: FeatureConfig,
+        pixels: &[u8],
+    ) -> Result<(Self, Array2<f32>), ClassicalError> {
         config.validate()?;
         check_pixels(pixels)?;
         let mut pipeline = Self {
@@ -224,15 +233,9 @@ impl FeaturePipeline {
             let (mean, components, ratio) = fit_pca(&x, k)?;
             pipeline.pca = Some((mean, components));
             pipeline.explained_variance_ratio = ratio;
+            x = pipeline.project(x);
         }
-        Ok(pipeline)
-    }
-
-    /// Number of output features.
-    pub fn output_len(&self) -> usize {
-        self.config
-            .pca
-            .unwrap_or_else(|| self.config.hog.map_or(PIXELS, |h| h.len()))
+        Ok((pipeline, x))
     }
 
     /// Number of fitted numbers (scaler and PCA).
@@ -241,22 +244,27 @@ impl FeaturePipeline {
             + self.pca.as_ref().map_or(0, |(m, c)| m.len() + c.len())
     }
 
-    /// Transforms images (`pixels`: n × 784) into features (n × [`Self::output_len`]).
+    /// Transforms images (`pixels`: n × 784) into features (n × the PCA components, or n × the input features
+    /// without PCA).
     pub fn transform(&self, pixels: &[u8]) -> Result<Array2<f32>, ClassicalError> {
         check_pixels(pixels)?;
         let mut x = self.base_features(pixels);
         if self.scaler.is_some() {
             self.apply_scaler(&mut x);
         }
-        if let Some((mean, components)) = &self.pca {
-            let input = mean.len();
-            let k = components.len() / input;
-            let mean = Array1::from(mean.clone());
-            x -= &mean;
-            let w = ndarray::ArrayView2::from_shape((k, input), components).expect("shape");
-            x = x.dot(&w.t()); // [n, input] · [input, k] = [n, k]
-        }
-        Ok(x)
+        Ok(self.project(x))
+    }
+
+    /// Projects scaled features onto the principal components, when there is a PCA: [n, input] → [n, k].
+    fn project(&self, mut x: Array2<f32>) -> Array2<f32> {
+        let Some((mean, components)) = &self.pca else {
+            return x;
+        };
+        let input = mean.len();
+        let k = components.len() / input;
+        x -= &ndarray::ArrayView1::from(mean.as_slice());
+        let w = ndarray::ArrayView2::from_shape((k, input), components).expect("shape");
+        x.dot(&w.t()) // [n, input] · [input, k] = [n, k]
     }
 
     /// Pixels / 255 or HOG descriptors: [n, input].
@@ -514,6 +522,20 @@ mod tests {
         assert_eq!(x.dim(), (n, 2));
         // Projections are centred.
         assert!(x.column(0).mean().unwrap().abs() < 1e-3);
+    }
+
+    #[test]
+    fn fit_transform_gives_exactly_what_transform_gives() {
+        let mut rng = crate::rng::Rng::new(5);
+        let pixels: Vec<u8> = (0..60 * PIXELS).map(|_| rng.below(256) as u8).collect();
+        let config = FeatureConfig {
+            hog: Some(HogConfig::default()),
+            standardize: true,
+            pca: Some(8),
+        };
+        let (pipeline, x) = FeaturePipeline::fit_transform(config, &pixels).unwrap();
+        assert_eq!(x.dim(), (60, 8));
+        assert_eq!(x, pipeline.transform(&pixels).unwrap());
     }
 
     #[test]

@@ -309,8 +309,7 @@ impl ClassicalModel {
         }) {
             return Err(ClassicalError::Cancelled);
         }
-        let pipeline = FeaturePipeline::fit(config.features, train.pixels())?;
-        let x = pipeline.transform(train.pixels())?;
+        let (pipeline, x) = FeaturePipeline::fit_transform(config.features, train.pixels())?;
         let features = started.elapsed().as_secs_f64();
         let labels = train.labels();
         let mut step = |fraction: f64| {
