@@ -58,10 +58,12 @@ pub struct Knn {
     pub config: KnnConfig,
     /// Feature count.
     dims: usize,
-    /// Training features, n × dims, row-major, as little-endian f16 bytes (half the size; k-NN on PCA features loses
-    /// nothing measurable at this precision, and the model is fitted from the rounded values so that
-    /// what is saved predicts exactly as what was fitted).
-    points: Vec<u8>,
+    /// Training features, n × dims, row-major, rounded to f16 and stored on disk as little-endian f16
+    /// bytes (half the size; k-NN on PCA features loses nothing measurable at this precision). They are
+    /// rounded when fitted, so what is saved predicts exactly as what was fitted, and decoded once when
+    /// loaded rather than at every prediction.
+    #[serde(with = "f16_bytes")]
+    points: Vec<f32>,
     /// Training labels.
     labels: Vec<u8>,
 }
@@ -87,10 +89,7 @@ impl Knn {
         Ok(Self {
             config,
             dims: x.ncols(),
-            points: x
-                .iter()
-                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                .collect(),
+            points: x.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect(),
             labels: labels.to_vec(),
         })
     }
@@ -113,7 +112,7 @@ impl Knn {
     /// Checks a deserialised model.
     pub fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
-        if self.points.len() != 2 * self.labels.len() * self.dims
+        if self.points.len() != self.labels.len() * self.dims
             || self.labels.len() < self.config.k
             || self.labels.iter().any(|l| *l as usize >= NUM_CLASSES)
         {
@@ -127,12 +126,7 @@ impl Knn {
     /// Class probabilities (vote shares) of each query: n × 10.
     pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let n = x.nrows();
-        let points: Vec<f32> = self
-            .points
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect();
-        let points = ArrayView2::from_shape((self.len(), self.dims), &points).expect("shape");
+        let points = ArrayView2::from_shape((self.len(), self.dims), &self.points).expect("shape");
         let point_norms: Vec<f32> = points.rows().into_iter().map(|r| r.dot(&r)).collect();
         let mut out = vec![0f32; n * NUM_CLASSES];
         super::par_chunks(&mut out, BLOCK * NUM_CLASSES, |block, probs| {
@@ -161,6 +155,31 @@ impl Knn {
             }
         });
         Array2::from_shape_vec((n, NUM_CLASSES), out).expect("shape")
+    }
+}
+
+/// Serde for f32 values held at f16 precision: written as little-endian f16 bytes (the same bytes, on the
+/// wire, as a plain `Vec<u8>` field), read back into f32.
+mod f16_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
+        bytes.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
+        let bytes = Vec::<u8>::deserialize(deserializer)?;
+        if bytes.len() % 2 != 0 {
+            return Err(D::Error::custom("f16 data of odd length"));
+        }
+        Ok(bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect())
     }
 }
 
