@@ -305,24 +305,23 @@ function wireClassical() {
 // The shipped models, loaded once: deep ones on the active backend (reloaded when it changes).
 const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
 const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
-const shippedModels = { deep: null, classical: null };
+const shippedModels = { deep: null, classical: null }; // promises of {name: model}, started once
 
+// Loads models by name, all at the same time; a model that fails to load is left out with a warning.
+async function loadAll(names, load) {
+  const entries = await Promise.all(names.map(async (name) => {
+    try { return [name, await load(name)]; } catch (e) { console.warn(`${name}: ${e.message || e}`); return null; }
+  }));
+  return Object.fromEntries(entries.filter(Boolean));
+}
+
+// The shipped models, loaded once however many callers ask while they load.
 async function loadShippedModels(wasm) {
-  if (!shippedModels.classical) {
-    shippedModels.classical = {};
-    for (const name of CLASSICAL) {
-      try { shippedModels.classical[name] = wasm.WebClassical.fromBytes(await fetchBytes(`pretrained/${name}.model`), name); }
-      catch (e) { console.warn(`${name}: ${e.message || e}`); }
-    }
-  }
-  if (!shippedModels.deep) {
-    shippedModels.deep = {};
-    for (const name of DEEP) {
-      try { shippedModels.deep[name] = wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)); }
-      catch (e) { console.warn(`${name}: ${e.message || e}`); }
-    }
-  }
-  return shippedModels;
+  shippedModels.classical ??= loadAll(CLASSICAL,
+    async (name) => wasm.WebClassical.fromBytes(await fetchBytes(`pretrained/${name}.model`), name));
+  shippedModels.deep ??= loadAll(DEEP,
+    async (name) => wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)));
+  return { classical: await shippedModels.classical, deep: await shippedModels.deep };
 }
 
 // The jet-like colour of a heat value in [0, 1].
@@ -341,8 +340,9 @@ let lastPixels = null;
 
 async function explain(wasm) {
   const status = $("explain-status");
-  const model = shippedModels.deep?.[$("explain-model").value];
-  if (!lastPixels || !model) return;
+  if (!lastPixels) return;
+  const model = (await loadShippedModels(wasm)).deep[$("explain-model").value];
+  if (!model) return;
   status.classList.remove("error");
   status.textContent = "Computing Grad-CAM…";
   try {

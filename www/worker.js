@@ -23,6 +23,12 @@ let wasm = null;
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 
+// The page's dataset from its IDX bytes: official files are checksummed, the built-in sample is not.
+function datasetOf({ images, labels, split }) {
+  if (!wasm) throw new Error("the worker has not loaded the wasm module yet");
+  return split ? wasm.WebDataset.fromOfficial(split, images, labels) : wasm.WebDataset.fromIdx(images, labels, "dataset");
+}
+
 self.onmessage = async (event) => {
   const msg = event.data;
   try {
@@ -31,11 +37,7 @@ self.onmessage = async (event) => {
       await wasm.default({ module_or_path: msg.wasm });
       post({ type: "ready" });
     } else if (msg.type === "fit-classical") {
-      if (!wasm) throw new Error("the worker has not loaded the wasm module yet");
-      const { images, labels, split } = msg.dataset;
-      const dataset = split
-        ? wasm.WebDataset.fromOfficial(split, images, labels)
-        : wasm.WebDataset.fromIdx(images, labels, "dataset");
+      const dataset = datasetOf(msg.dataset);
       const progress = (p) => {
         post({ type: "progress", id: msg.id, stage: p.stage, fraction: p.fraction });
         return true;
@@ -64,12 +66,10 @@ self.onmessage = async (event) => {
 const control = { paused: false, stopped: false, wake: null };
 
 async function trainDeep(msg) {
-  if (!wasm) throw new Error("the worker has not loaded the wasm module yet");
   Object.assign(control, { paused: false, stopped: false, wake: null });
+  const all = datasetOf(msg.dataset);
   const report = await wasm.selectBackend(msg.backend || "auto");
   post({ type: "backend", id: msg.id, report });
-  const { images, labels, split } = msg.dataset;
-  const all = split ? wasm.WebDataset.fromOfficial(split, images, labels) : wasm.WebDataset.fromIdx(images, labels, "dataset");
   const dataset = msg.trainSize && msg.trainSize < all.length ? all.balanced(msg.trainSize) : all;
   const trainer = new wasm.WebTrainer(msg.model, dataset, { epochs: msg.epochs, batch_size: msg.batchSize });
   const history = [];
