@@ -28,7 +28,7 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Reloads shipped weights and reproduces the recorded test metrics exactly.
     Evaluate {
-        /// Model to evaluate: cnn, resnet or mlp.
+        /// Model to evaluate: cnn, resnet, mlp, logreg, svm, rf or knn.
         #[arg(long, default_value = "cnn")]
         model: String,
         /// Directory with the four official .gz files.
@@ -40,6 +40,10 @@ pub enum Command {
         /// Backend: flex, wgpu or ndarray.
         #[arg(long, default_value = "flex")]
         backend: String,
+        /// Once the metrics are reproduced, write the per-image test predictions into a summary that
+        /// lacks them (summaries from before they were recorded); nothing else in it changes.
+        #[arg(long)]
+        record_predictions: bool,
     },
     /// Classifies image files (PNG, JPEG, WebP, any size) through the same preprocessing as the browser.
     Classify {
@@ -279,7 +283,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             data,
             weights,
             backend,
-        } => crate::cli_train::evaluate(&model, data.as_deref(), &weights, &backend),
+            record_predictions,
+        } => crate::cli_train::evaluate(
+            &model,
+            data.as_deref(),
+            &weights,
+            &backend,
+            record_predictions,
+        ),
         Command::Bench {
             model,
             epochs,

@@ -117,7 +117,7 @@ fn train_one(
         history: Vec::new(),
         best_epoch: 0,
         cancelled: false,
-        test: TestResults::new(report),
+        test: TestResults::with_predictions(report, &predicted),
         train_seconds: times.features + times.estimator,
         images_per_second: 0.0,
         backend: "cpu (ndarray + linfa)".into(),
@@ -140,7 +140,12 @@ fn train_one(
 
 /// `fashionlab evaluate --model logreg|svm|rf|knn`: reloads the shipped model and checks that it
 /// reproduces the recorded test metrics exactly.
-pub fn evaluate(kind: ClassicalKind, data: Option<&Path>, dir: &Path) -> Result<(), CliError> {
+pub fn evaluate(
+    kind: ClassicalKind,
+    data: Option<&Path>,
+    dir: &Path,
+    record: bool,
+) -> Result<(), CliError> {
     let dir = weights_dir(dir);
     let path = dir.join(format!("{}.model", kind.name()));
     let model = ClassicalModel::from_bytes(&read_file(&path)?, Some(kind))
@@ -155,5 +160,6 @@ pub fn evaluate(kind: ClassicalKind, data: Option<&Path>, dir: &Path) -> Result<
         &recorded,
         test.labels(),
         &model.predict(test.pixels())?,
+        record,
     )
 }

@@ -337,8 +337,9 @@ fn train_one(
         device,
         500,
     ))?;
-    let report = Report::new(test.labels(), &argmax_rows(&probs, NUM_CLASSES))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let predicted = argmax_rows(&probs, NUM_CLASSES);
+    let report =
+        Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
     let summary = ModelSummary {
         model: kind.name().into(),
         config: serde_json::to_value(model_config).expect("config serialises"),
@@ -347,7 +348,7 @@ fn train_one(
         history: outcome.history,
         best_epoch: outcome.best_epoch,
         cancelled: outcome.cancelled,
-        test: TestResults::new(report),
+        test: TestResults::with_predictions(report, &predicted),
         train_seconds: outcome.seconds,
         images_per_second,
         backend: backend.name().into(),
@@ -489,9 +490,10 @@ pub fn evaluate(
     data: Option<&Path>,
     dir: &Path,
     backend: &str,
+    record: bool,
 ) -> Result<(), CliError> {
     if let Some(kind) = crate::classical::ClassicalKind::parse(model) {
-        return crate::cli_classical::evaluate(kind, data, dir);
+        return crate::cli_classical::evaluate(kind, data, dir, record);
     }
     let kind: DeepModelKind = model
         .parse()
@@ -515,17 +517,22 @@ pub fn evaluate(
         &recorded,
         test.labels(),
         &argmax_rows(&probs, NUM_CLASSES),
+        record,
     )
 }
 
 /// Scores predictions of the test set, prints the report and checks that it matches the recorded
-/// summary exactly (`evaluate`, for every model).
+/// summary exactly (`evaluate`, for every model): the confusion matrix, and the per-image predictions
+/// where the summary has them. With `record`, a summary without per-image predictions gets them
+/// written in once its matrix is reproduced (summaries written before the field existed); nothing else
+/// in it changes.
 pub(crate) fn check_reproduced(
     name: &str,
     json_path: &Path,
     recorded: &ModelSummary,
     truth: &[u8],
     predicted: &[u8],
+    record: bool,
 ) -> Result<(), CliError> {
     let report = Report::new(truth, predicted).map_err(|e| CliError::Usage(e.to_string()))?;
     print!("{}", report.to_text());
@@ -540,6 +547,32 @@ pub(crate) fn check_reproduced(
             report.accuracy,
             recorded.test.accuracy
         )));
+    }
+    let encoded = crate::summary::encode_predictions(predicted);
+    match &recorded.test.predictions {
+        Some(p) if *p != encoded => {
+            let differing = p
+                .chars()
+                .zip(encoded.chars())
+                .filter(|(a, b)| a != b)
+                .count();
+            return Err(CliError::Mismatch(format!(
+                "same confusion matrix as {}, but {differing} per-image predictions differ",
+                json_path.display()
+            )));
+        }
+        Some(_) => {}
+        None if record => {
+            let mut updated = recorded.clone();
+            updated.test.predictions = Some(encoded);
+            let json = serde_json::to_string_pretty(&updated).expect("summary serialises");
+            crate::cli::write_atomic(json_path, json.as_bytes())?;
+            println!(
+                "{name}: per-image predictions written into {}",
+                json_path.display()
+            );
+        }
+        None => {}
     }
     println!("{name}: reproduced exactly ({} test images)", truth.len());
     Ok(())

@@ -22,6 +22,10 @@ pub struct TestResults {
     pub report: Report,
     /// The most frequent mistakes, largest first.
     pub top_confusions: Vec<Confusion>,
+    /// The predicted class of every scored image, in order, one digit each: the page shows the images
+    /// behind a confusion-matrix cell from it. Absent in summaries written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<String>,
 }
 
 impl TestResults {
@@ -33,8 +37,25 @@ impl TestResults {
             confusion_matrix: report.confusion_matrix.clone(),
             top_confusions: report.top_confusions.clone(),
             report,
+            predictions: None,
         }
     }
+
+    /// Wraps a report and records the predictions it was computed from (classes 0..=9).
+    pub fn with_predictions(report: Report, predicted: &[u8]) -> Self {
+        Self {
+            predictions: Some(encode_predictions(predicted)),
+            ..Self::new(report)
+        }
+    }
+}
+
+/// Predicted classes (0..=9) as one digit each.
+pub fn encode_predictions(predicted: &[u8]) -> String {
+    predicted
+        .iter()
+        .map(|p| char::from_digit(u32::from(*p), 10).unwrap_or('?'))
+        .collect()
 }
 
 /// Everything recorded about one trained model: `pretrained/<model>.json`.

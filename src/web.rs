@@ -531,6 +531,30 @@ impl WebModel {
         })
     }
 
+    /// Scores a labelled dataset on the active backend: resolves to `{accuracy, images,
+    /// confusion_matrix, report, top_confusions, predictions}`, the same shape as the `test` part of
+    /// `pretrained/*.json`, so a model trained or loaded here compares with the shipped ones.
+    pub fn evaluate(&self, dataset: &WebDataset) -> Promise {
+        let (model, norm) = (self.model.clone(), self.normalization);
+        let (pixels, labels) = {
+            let ds = dataset.dataset();
+            (ds.pixels().to_vec(), ds.labels().to_vec())
+        };
+        wasm_bindgen_futures::future_to_promise(async move {
+            if labels.is_empty() {
+                return Err(JsError::new("the dataset has no images to score").into());
+            }
+            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+            let probs = predict_probabilities(&model, &pixels, norm, &device, 256)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            let predicted = crate::metrics::argmax_rows(&probs, NUM_CLASSES);
+            let report =
+                Report::new(&labels, &predicted).map_err(|e| JsValue::from(js_error(e)))?;
+            to_js(&TestResults::with_predictions(report, &predicted)).map_err(JsValue::from)
+        })
+    }
+
     /// Class probabilities of `n` prepared images (`n × 784` pixels, 0..=255): resolves to a
     /// `Float32Array` of `n × 10`.
     pub fn probabilities(&self, pixels: Vec<u8>) -> Promise {
@@ -668,11 +692,12 @@ impl WebClassical {
         Ok(p.into_raw_vec_and_offset().0)
     }
 
-    /// Scores a labelled dataset: `{accuracy, images, confusion_matrix, report, top_confusions}`.
+    /// Scores a labelled dataset: `{accuracy, images, confusion_matrix, report, top_confusions,
+    /// predictions}` (`predictions`: one digit per image, as in `pretrained/*.json`).
     pub fn evaluate(&self, dataset: &WebDataset) -> Result<JsValue, JsError> {
         let ds = dataset.dataset();
         let predicted = self.model.predict(ds.pixels()).map_err(js_error)?;
         let report = Report::new(ds.labels(), &predicted).map_err(js_error)?;
-        to_js(&TestResults::new(report))
+        to_js(&TestResults::with_predictions(report, &predicted))
     }
 }
