@@ -1,12 +1,14 @@
-// Trunk post-build hook: adds a strict Content-Security-Policy to the built index.html.
+// Trunk post-build hook: adds a strict Content-Security-Policy to the built index.html, and stamps the
+// service worker (sw.js) with a hash of this build so that a new deployment replaces its offline cache.
 // Trunk injects an inline module script (it imports the hashed wasm-bindgen glue), so the policy allows
 // exactly that script by its SHA-256, computed here on every build; nothing else inline runs, and nothing
 // may be fetched from another origin. Run by trunk with TRUNK_STAGING_DIR set (see Trunk.toml).
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const file = join(process.env.TRUNK_STAGING_DIR || process.argv[2] || "dist", "index.html");
+const dir = process.env.TRUNK_STAGING_DIR || process.argv[2] || "dist";
+const file = join(dir, "index.html");
 let html = readFileSync(file, "utf8");
 const hashes = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)]
   .map((m) => `'sha256-${createHash("sha256").update(m[1], "utf8").digest("base64")}'`);
@@ -28,3 +30,13 @@ html = html.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>\s*/g, "");
 html = html.replace("<head>", `<head>\n  <meta http-equiv="Content-Security-Policy" content="${policy}">`);
 writeFileSync(file, html);
 console.log(`csp: ${hashes.length} inline script(s) allowed by hash in ${file}`);
+
+// The build's identity: the page (which names the hashed wasm and glue), the unhashed scripts and the
+// shipped models' summaries.
+const build = createHash("sha256").update(html);
+for (const f of ["app.js", "worker.js"]) build.update(readFileSync(join(dir, f)));
+for (const f of readdirSync(join(dir, "pretrained")).sort()) if (f.endsWith(".json")) build.update(readFileSync(join(dir, "pretrained", f)));
+const stamp = build.digest("hex").slice(0, 16);
+const sw = join(dir, "sw.js");
+writeFileSync(sw, readFileSync(sw, "utf8").replace('"__BUILD__"', `"${stamp}"`));
+console.log(`sw: build ${stamp} stamped in ${sw}`);

@@ -250,6 +250,11 @@ impl WebDataset {
         self.label.clone()
     }
 
+    /// The label of every image, in order.
+    pub fn labels(&self) -> Vec<u8> {
+        self.inner.labels().to_vec()
+    }
+
     /// Images per class, as an array of 10 counts.
     #[wasm_bindgen(js_name = classCounts)]
     pub fn class_counts(&self) -> Vec<u32> {
@@ -574,6 +579,37 @@ impl WebModel {
             Ok(js_sys::Float32Array::from(probs.as_slice()).into())
         })
     }
+}
+
+/// What a model file holds, read from its header: `{family: "deep" | "classical", kind}` (`kind`: `cnn`,
+/// `resnet`, `mlp`, `logreg`, `svm`, `rf` or `knn`). Anything else is a readable error: not a model
+/// file, another format version, truncated or damaged.
+#[wasm_bindgen(js_name = modelFileKind)]
+pub fn model_file_kind(bytes: &[u8]) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct FileKind {
+        family: &'static str,
+        kind: String,
+    }
+    let kind = if bytes.starts_with(weights::MAGIC) {
+        let (header, _) = weights::read_header(bytes).map_err(js_error)?;
+        FileKind {
+            family: "deep",
+            kind: header.config.kind().name().into(),
+        }
+    } else {
+        let model = ClassicalModel::from_bytes(bytes, None).map_err(|e| match e {
+            crate::classical::ClassicalError::NotAModelFile => JsError::new(
+                "not a Fashion Lab model file (expected a .weights or .model file saved by this site or its CLI)",
+            ),
+            e => js_error(e),
+        })?;
+        FileKind {
+            family: "classical",
+            kind: model.kind().name().into(),
+        }
+    };
+    to_js(&kind)
 }
 
 /// Options of an in-browser classical fit (all optional): `{train_size, features, pca, per_class,

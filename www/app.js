@@ -97,9 +97,168 @@ const cell = (row, text) => { const td = document.createElement("td"); td.textCo
 const summaries = {};
 
 function showModelDetail(wasm) {
-  const s = summaries[$("detail-model").value];
+  const name = $("detail-model").value, s = summaries[name];
+  $("cell-images").replaceChildren();
+  $("cell-status").textContent = "";
   if (!s) { $("model-figures").replaceChildren(); return; }
   drawFigures($("model-figures"), wasm.modelFigures(s), "detail");
+  const classes = wasm.classNames();
+  $(`fig-${name}-confusion`)?.on("plotly_click", (ev) => {
+    const p = ev.points?.[0];
+    if (p) showCell(wasm, classes.indexOf(p.y), classes.indexOf(p.x));
+  });
+}
+
+// The official test set, loaded once when first needed: the test files dropped on the page if any, else
+// this site's data folder (checksummed either way). Resolves to {dataset: WebDataset, source}.
+let testSetPromise = null;
+function testSet(wasm) {
+  testSetPromise ??= (async () => {
+    const [images, labels] = await Promise.all([
+      fetchBytes("data/t10k-images-idx3-ubyte.gz"), fetchBytes("data/t10k-labels-idx1-ubyte.gz")]);
+    return { dataset: wasm.WebDataset.fromOfficial("test", images, labels), source: { images, labels, split: "test" } };
+  })();
+  testSetPromise.catch(() => { testSetPromise = null; }); // not served: try again next time
+  return testSetPromise;
+}
+
+const CELL_LIMIT = 120;
+
+// Shows the test images counted in one confusion-matrix cell of the model in detail.
+async function showCell(wasm, truth, predicted) {
+  const name = $("detail-model").value, s = summaries[name];
+  const status = $("cell-status"), box = $("cell-images"), classes = wasm.classNames();
+  if (!(truth >= 0 && predicted >= 0)) return;
+  $("cell-true").value = String(truth);
+  $("cell-pred").value = String(predicted);
+  status.classList.remove("error");
+  box.replaceChildren();
+  const fail = (text) => { status.textContent = text; status.classList.add("error"); };
+  if (!s?.test?.predictions) return fail(`${TITLES[name]}: its summary records no per-image predictions.`);
+  status.textContent = "Loading the test images…";
+  let test;
+  try {
+    test = await testSet(wasm);
+  } catch (e) {
+    return fail(`The test images are not available here (${e.message || e}). Drop t10k-images-idx3-ubyte.gz and ` +
+      `t10k-labels-idx1-ubyte.gz on "The dataset" above to see them.`);
+  }
+  const preds = s.test.predictions, labels = test.dataset.labels();
+  if (preds.length !== labels.length) return fail(`${TITLES[name]}'s predictions cover ${preds.length} images, the test set has ${labels.length}.`);
+  const hits = [];
+  for (let i = 0; i < labels.length; i++) if (labels[i] === truth && preds.charCodeAt(i) - 48 === predicted) hits.push(i);
+  if (hits.length !== s.test.confusion_matrix[truth][predicted]) return fail("These test images do not match the model's recorded results.");
+  const what = truth === predicted ? `${classes[truth]}, correctly classified` : `true ${classes[truth]}, predicted ${classes[predicted]}`;
+  status.textContent = `${TITLES[name]}: ${what}: ${hits.length.toLocaleString()} test images` +
+    (hits.length > CELL_LIMIT ? `, the first ${CELL_LIMIT} shown.` : ".");
+  for (const i of hits.slice(0, CELL_LIMIT)) {
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = 28;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `Test image ${i}: ${what}`);
+    canvas.title = `test image #${i}`;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(28, 28);
+    test.dataset.image(i).forEach((v, k) => img.data.set([v, v, v, 255], 4 * k));
+    ctx.putImageData(img, 0, 0);
+    box.append(canvas);
+  }
+  document.body.dataset.cellImages = String(Math.min(hits.length, CELL_LIMIT));
+}
+
+function wireCells(wasm) {
+  const classes = wasm.classNames();
+  for (const id of ["cell-true", "cell-pred"]) classes.forEach((c, i) => $(id).add(new Option(c, String(i))));
+  $("cell-pred").value = "6";
+  $("cell-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    showCell(wasm, Number($("cell-true").value), Number($("cell-pred").value));
+  });
+}
+
+// Scores a model file in a fresh worker (the page stays responsive), then ends the worker.
+async function evaluateInWorker(bytes, source) {
+  const { worker, ready } = startWorker();
+  try {
+    await ready;
+    return await new Promise((resolve, reject) => {
+      worker.onmessage = (ev) => {
+        if (ev.data.type === "evaluated") resolve(ev.data);
+        else if (ev.data.type === "error") reject(new Error(ev.data.message));
+      };
+      worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed"));
+      worker.postMessage({ type: "evaluate", id: 1, bytes, backend: document.body.dataset.backend || "auto",
+        dataset: { images: source.images.slice(), labels: source.labels.slice(), split: source.split } });
+    });
+  } finally {
+    worker?.terminate();
+  }
+}
+
+// Models trained on this page or loaded from a file: {key, title, family, kind, bytes, model}.
+const yours = [];
+let sampleSource = null; // the built-in sample's IDX bytes
+
+// Adds a model file to "Your models": scores it beside the shipped model of the same kind and lets it
+// classify. `from` says where it came from; `trainedOnSample`: it was trained on the built-in sample,
+// which is part of the test set.
+async function addYourModel(wasm, bytes, from, trainedOnSample = false) {
+  const status = $("yours-status");
+  status.classList.remove("error");
+  let info, model;
+  try {
+    info = wasm.modelFileKind(bytes);
+    model = info.family === "deep" ? wasm.WebModel.fromBytes(bytes) : wasm.WebClassical.fromBytes(bytes, info.kind);
+  } catch (e) {
+    status.textContent = `That file cannot be used: ${e.message || e}`;
+    status.classList.add("error");
+    return;
+  }
+  const same = yours.filter((y) => y.kind === info.kind).length;
+  const entry = { key: `yours-${yours.length + 1}`, title: `${TITLES[info.kind]} (yours${same ? ` ${same + 1}` : ""})`,
+    family: info.family, kind: info.kind, bytes, model };
+  yours.push(entry);
+  const row = $("yours-table").tBodies[0].insertRow();
+  cell(row, entry.title);
+  cell(row, from);
+  const [onCell, mineCell, shippedCell, diffCell] = [cell(row, "…"), cell(row, "scoring…"), cell(row, "…"), cell(row, "…")];
+  status.textContent = `${entry.title}: scoring it on the test images in the background…`;
+  try {
+    let set;
+    try {
+      set = { source: (await testSet(wasm)).source, label: "the 10,000 test images", full: true };
+    } catch {
+      set = { source: sampleSource, label: "the built-in sample (1,000 test images)", full: false };
+    }
+    const mine = (await evaluateInWorker(bytes, set.source)).results.accuracy;
+    const ext = info.family === "deep" ? "weights" : "model";
+    const shipped = set.full && summaries[info.kind] ? summaries[info.kind].test.accuracy
+      : (await evaluateInWorker(await fetchBytes(`pretrained/${info.kind}.${ext}`), set.source)).results.accuracy;
+    onCell.textContent = set.label + (trainedOnSample ? " (its training images are among them: optimistic)" : "");
+    mineCell.textContent = pct(mine);
+    mineCell.className = "accuracy";
+    shippedCell.textContent = pct(shipped);
+    const points = 100 * (mine - shipped);
+    diffCell.textContent = `${points >= 0 ? "+" : "−"}${Math.abs(points).toFixed(2)} points`;
+    status.textContent = `${entry.title}: ${pct(mine)} on ${set.label}, the shipped ${TITLES[info.kind]} ${pct(shipped)}. ` +
+      "It answers in \"Classify a picture\" too.";
+  } catch (e) {
+    mineCell.textContent = "failed";
+    status.textContent = `${entry.title}: scoring failed: ${e.message || e}`;
+    status.classList.add("error");
+  }
+  document.body.dataset.yours = String(yours.length);
+}
+
+function wireYours(wasm) {
+  const take = async (file) => {
+    if (!file) return;
+    await addYourModel(wasm, new Uint8Array(await file.arrayBuffer()), `file ${file.name}`);
+  };
+  $("yours-input").addEventListener("change", (ev) => take(ev.target.files[0]));
+  const zone = $("yours-drop");
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (ev) => { ev.preventDefault(); zone.classList.remove("over"); take(ev.dataTransfer.files[0]); });
 }
 
 async function showShippedModels(wasm) {
@@ -171,7 +330,7 @@ function classicalTrainer() {
 }
 
 // Deep training in its own worker, one batch at a time: live curves, pause, stop.
-function wireDeep() {
+function wireDeep(wasm) {
   const [form, status, bar, trainBtn, pauseBtn, stopBtn] =
     ["deep-form", "deep-status", "deep-progress", "deep-train", "deep-pause", "deep-stop"].map($);
   let worker = null, ready = null, paused = false, id = 0;
@@ -200,6 +359,7 @@ function wireDeep() {
     }
     status.classList.remove("error");
     setBusy(true);
+    const trainedOn = current;
     const chart = $("deep-curves");
     Plotly.newPlot(chart, [
       { type: "scatter", mode: "lines", name: "training loss (batch)", x: [], y: [] },
@@ -244,6 +404,10 @@ function wireDeep() {
       status.replaceChildren(`${label}: ${result.stopped ? "stopped" : "finished"}` +
         (best ? `, best validation accuracy ${pct(best.val_accuracy)} (epoch ${best.epoch}); ` : "; "), link);
       document.body.dataset.deepTrained = String(result.history.length);
+      if (result.history.length) {
+        addYourModel(wasm, result.bytes, `trained here: ${size.toLocaleString()} images, ${result.history.length} epoch(s)`,
+          trainedOn.split === null);
+      }
     } catch (e) {
       status.textContent = `Training failed: ${e.message || e}`;
       status.classList.add("error");
@@ -253,7 +417,7 @@ function wireDeep() {
   });
 }
 
-function wireClassical() {
+function wireClassical(wasm) {
   const trainer = classicalTrainer();
   const [form, status, bar, trainBtn, cancelBtn] =
     ["classical-form", "classical-status", "classical-progress", "classical-train", "classical-cancel"].map($);
@@ -272,6 +436,7 @@ function wireClassical() {
     status.classList.remove("error");
     setBusy(true);
     bar.value = 0;
+    const trainedOn = current;
     const label = $("classical-model").selectedOptions[0].textContent;
     status.textContent = `Fitting ${label} on ${size.toLocaleString()} images in the background…`;
     try {
@@ -293,6 +458,7 @@ function wireClassical() {
       row.insertCell().append(link);
       status.textContent = `${label}: ${r.accuracy === null ? "fitted" : `${pct(r.accuracy)} on ${r.heldOut.toLocaleString()} held-out images`}.`;
       document.body.dataset.classical = String(Number(document.body.dataset.classical || 0) + 1);
+      addYourModel(wasm, r.bytes, `trained here: ${size.toLocaleString()} images`, trainedOn.split === null);
     } catch (e) {
       status.textContent = e.message === "cancelled" ? "Cancelled." : `Training failed: ${e.message || e}`;
       status.classList.toggle("error", e.message !== "cancelled");
@@ -411,26 +577,30 @@ async function classifyPreparedNow(wasm, prepared, name) {
   const models = await loadShippedModels(wasm);
   const pixels = Uint8Array.from(prepared.pixels);
   const classes = wasm.classNames();
-  const results = [];
+  const results = []; // [key, title, probabilities]
   for (const [name, m] of Object.entries(models.deep)) {
-    results.push([name, Array.from(await m.probabilities(pixels))]);
+    results.push([name, TITLES[name], Array.from(await m.probabilities(pixels))]);
   }
   for (const [name, m] of Object.entries(models.classical)) {
-    results.push([name, Array.from(m.probabilities(pixels))]);
+    results.push([name, TITLES[name], Array.from(m.probabilities(pixels))]);
+  }
+  for (const y of yours) {
+    const p = y.family === "deep" ? await y.model.probabilities(pixels) : y.model.probabilities(pixels);
+    results.push([y.key, y.title, Array.from(p)]);
   }
   const answers = $("classify-answers");
   answers.replaceChildren();
-  for (const [model, p] of results) {
+  for (const [model, title, p] of results) {
     const top = p.indexOf(Math.max(...p));
     const li = document.createElement("li");
     li.dataset.model = model;
     li.dataset.classIndex = String(top);
     li.innerHTML = `<strong></strong>: <span></span>`;
-    li.firstChild.textContent = TITLES[model];
+    li.firstChild.textContent = title;
     li.lastChild.textContent = `${classes[top]}, ${Math.round(100 * p[top])}%`;
     answers.append(li);
   }
-  const traces = results.map(([model, p]) => ({ type: "bar", name: TITLES[model], x: classes, y: p }));
+  const traces = results.map(([, title, p]) => ({ type: "bar", name: title, x: classes, y: p }));
   Plotly.react($("classify-chart"), traces, {
     barmode: "group", title: { text: "Class probabilities (SVM: share of its duels won; forest: share of trees; k-NN: weighted share of neighbours)", font: { size: 13 } },
     yaxis: { range: [0, 1], tickformat: ".0%" }, margin: { t: 40, b: 80 }, height: 360,
@@ -441,7 +611,7 @@ async function classifyPreparedNow(wasm, prepared, name) {
   const select = $("explain-class");
   if (!select.options.length) classes.forEach((c, i) => select.add(new Option(c, String(i))));
   const cnn = results.find(([m]) => m === "cnn");
-  if (cnn) select.value = String(cnn[1].indexOf(Math.max(...cnn[1])));
+  if (cnn) select.value = String(cnn[2].indexOf(Math.max(...cnn[2])));
   $("explain").hidden = false;
   await explain(wasm);
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
@@ -533,7 +703,16 @@ function wireClassify(wasm) {
   });
 }
 
+// Offline after the first visit: the service worker keeps the page, the wasm and the shipped models.
+function registerOffline() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("sw.js").then(
+    () => navigator.serviceWorker.ready.then(() => { document.body.dataset.offline = "ready"; }),
+    (e) => console.warn(`offline use is not available: ${e.message || e}`));
+}
+
 async function main() {
+  registerOffline();
   const wasm = await whenWasmReady();
   const choice = $("backend-choice");
   choice.value = localStorage.getItem("fashionlab.backend") || "auto";
@@ -543,13 +722,15 @@ async function main() {
     localStorage.setItem("fashionlab.backend", choice.value);
     await selectBackend(wasm, choice.value);
     shippedModels.deep = null; // the deep models live on a device: load them again on the new one
+    for (const y of yours.filter((y) => y.family === "deep")) y.model = wasm.WebModel.fromBytes(y.bytes);
   });
 
   try {
     const [images, labels] = await Promise.all([
       fetchBytes("data/sample-images-idx3-ubyte.gz"), fetchBytes("data/sample-labels-idx1-ubyte.gz")]);
     const sample = wasm.WebDataset.fromIdx(images, labels, "Built-in sample (balanced slice of the test set)");
-    showDataset(wasm, sample, { images, labels, split: null });
+    sampleSource = { images, labels, split: null };
+    showDataset(wasm, sample, sampleSource);
   } catch (e) {
     setStatus(`Could not load the built-in sample: ${e.message || e}`, true);
   }
@@ -572,6 +753,11 @@ async function main() {
       for (const f of fileList) files[f.name] = new Uint8Array(await f.arrayBuffer());
       setStatus("Verifying checksums and parsing…");
       showDataset(wasm, ...(await loadOfficial(wasm, files)));
+      const [images, labels] = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"].map((n) => files[n]);
+      if (images && labels) {
+        const source = { images, labels, split: "test" };
+        testSetPromise = Promise.resolve({ dataset: wasm.WebDataset.fromOfficial("test", images, labels), source });
+      }
     } catch (e) {
       setStatus(`Those files could not be used: ${e.message || e}`, true);
     }
@@ -585,9 +771,11 @@ async function main() {
     zone.classList.remove("over");
     takeFiles(ev.dataTransfer.files);
   });
-  wireClassical();
-  wireDeep();
+  wireClassical(wasm);
+  wireDeep(wasm);
   wireClassify(wasm);
+  wireCells(wasm);
+  wireYours(wasm);
   await showShippedModels(wasm);
   loadShippedModels(wasm).then((m) => {
     const n = Object.keys(m.deep).length + Object.keys(m.classical).length;

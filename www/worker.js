@@ -15,6 +15,9 @@
 //       replies {type: "backend", id, report}, then {type: "batch", id, progress} (at most ~4 a second)
 //       and {type: "epoch", id, record}, then {type: "trained", id, model, history, bytes}
 //   {type: "pause", id} / {type: "resume", id} / {type: "stop", id}   between batches
+//   {type: "evaluate", id, bytes, backend, dataset}
+//       scores a model file (.weights or .model, as modelFileKind reads it) on a dataset; replies
+//       {type: "evaluated", id, family, kind, results} (results: the `test` shape of pretrained/*.json)
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
 // fresh one). Deep training yields between batches, so it can be paused and stopped (keeping the best
 // epoch so far).
@@ -52,6 +55,22 @@ self.onmessage = async (event) => {
         fitSeconds: model.fitSeconds, config: model.config(), bytes,
       }, [bytes.buffer]);
       model.free(); heldOut.free(); dataset.free();
+    } else if (msg.type === "evaluate") {
+      const dataset = datasetOf(msg.dataset);
+      const { family, kind } = wasm.modelFileKind(msg.bytes);
+      let results;
+      if (family === "deep") {
+        await wasm.selectBackend(msg.backend || "auto");
+        const model = wasm.WebModel.fromBytes(msg.bytes);
+        results = await model.evaluate(dataset);
+        model.free();
+      } else {
+        const model = wasm.WebClassical.fromBytes(msg.bytes, kind);
+        results = model.evaluate(dataset);
+        model.free();
+      }
+      dataset.free();
+      post({ type: "evaluated", id: msg.id, family, kind, results });
     } else if (msg.type === "train-deep") {
       await trainDeep(msg);
     } else if (msg.type === "pause" || msg.type === "resume" || msg.type === "stop") {

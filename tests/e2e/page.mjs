@@ -9,9 +9,11 @@
 //    file is refused; the fake camera's frames are classified, and a refused camera is explained;
 //  - a classical model (k-NN) trains in the background worker on the sample and scores its held-out part;
 //  - a strict Content-Security-Policy is in the page and nothing violates it;
-//  - no request leaves the page's own origin.
+//  - no request leaves the page's own origin;
+//  - the site works from a sub-folder (the CPU run serves it under /fashion/lab/), at phone width, and
+//    offline after the first visit (the CPU run stops its server and reloads).
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -57,13 +59,21 @@ const freePort = () => new Promise((res) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
 });
 
-const port = await freePort();
-const server = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dist],
-  { stdio: "ignore" });
-const origin = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 50; i++) {
-  try { await fetch(origin + "/"); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+// Static servers: one with the site at its root, one with it in a sub-folder.
+async function serve(directory, path) {
+  const port = await freePort();
+  const child = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
+    { stdio: "ignore" });
+  const origin = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 50; i++) {
+    try { await fetch(origin + path); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
+  }
+  return { process: child, origin, url: origin + path };
 }
+const nested = mkdtempSync(join(tmpdir(), "fashionlab-site-"));
+mkdirSync(join(nested, "fashion"));
+symlinkSync(dist, join(nested, "fashion", "lab"));
+const servers = { root: await serve(dist, "/"), nested: await serve(nested, "/fashion/lab/") };
 
 // A fake camera for Chromium: a Y4M clip of the bag "photo" (dark bag on white, 224×224, two frames).
 const cameraFile = join(tmpdir(), "fashionlab-camera.y4m");
@@ -83,17 +93,19 @@ const BASE_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--disable-backgroun
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"];
 const configs = [
   // With WebGPU: a camera exists but permission is refused (the page must say so and keep working).
-  { name: "webgpu", args: ["--enable-unsafe-webgpu", "--use-fake-device-for-media-stream"], backend: "wgpu", badge: /WebGPU/, camera: "denied" },
+  { name: "webgpu", args: ["--enable-unsafe-webgpu", "--use-fake-device-for-media-stream"], backend: "wgpu", badge: /WebGPU/, camera: "denied",
+    server: "root" },
   // CPU: the fake camera plays the bag clip and permission is granted.
   { name: "cpu", args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", `--use-file-for-fake-video-capture=${cameraFile}`],
-    backend: "flex", badge: /CPU/, camera: "on" },
+    backend: "flex", badge: /CPU/, camera: "on", server: "nested" },
 ];
 
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) { passed++; console.log(`  ok   ${what}`); } else { failed++; console.log(`  FAIL ${what}`); } };
 
 for (const cfg of configs) {
-  console.log(`page with ${cfg.name}:`);
+  const { origin, url } = servers[cfg.server];
+  console.log(`page with ${cfg.name}, at ${url}:`);
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: [...BASE_ARGS, ...cfg.args] });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, permissions: cfg.camera === "on" ? ["camera"] : [] });
@@ -103,7 +115,7 @@ for (const cfg of configs) {
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => { if (/Content Security Policy|Content-Security-Policy/.test(m.text())) errors.push(`CSP: ${m.text()}`); });
     const navigated = Date.now();
-    await page.goto(origin + "/", { waitUntil: "load" });
+    await page.goto(url, { waitUntil: "load" });
     await page.waitForSelector("body[data-ready='true']", { timeout: 240_000 });
     await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
     console.log(`  speed (${cfg.name}): page ready with all 7 models loaded ${Date.now() - navigated} ms after navigation began (cold cache, localhost)`);
@@ -202,6 +214,39 @@ for (const cfg of configs) {
     await page.waitForSelector("body[data-detail='3']", { timeout: 30_000 });
     const cmTitle = await page.textContent("#model-figures");
     check(/KNN: confusion matrix \(88\.92% test accuracy\)/.test(cmTitle), "the k-NN's confusion matrix (88.92%) rendered");
+    // The test images behind a confusion-matrix cell: a real click on the k-NN's "true Shirt, predicted
+    // T-shirt/top" cell (row 6, column 0) shows as many test images as the cell counts.
+    {
+      const count = await page.evaluate(async () => (await (await fetch("pretrained/knn.json")).json()).test.confusion_matrix[6][0]);
+      const plotArea = page.locator("#fig-knn-confusion .nsewdrag").first();
+      await plotArea.scrollIntoViewIfNeeded();
+      const box = await plotArea.boundingBox();
+      const [x, y] = [box.x + box.width * 0.5 / 10, box.y + box.height * 6.5 / 10];
+      await page.mouse.move(x, y);
+      await page.waitForTimeout(300);
+      await page.mouse.click(x, y);
+      await page.waitForFunction(() => Number(document.body.dataset.cellImages || 0) > 0, null, { timeout: 60_000 });
+      const text = await page.textContent("#cell-status");
+      const drawn = await page.locator("#cell-images canvas").count();
+      check(text.includes(`true Shirt, predicted T-shirt/top: ${count} test images`) && drawn === Math.min(count, 120),
+        `clicking a confusion-matrix cell shows its test images: "${text}" (${drawn} drawn)`);
+    }
+    // A model file loaded back is scored beside the shipped model of its kind: the shipped MLP's own file
+    // scores what its summary records; a file that is not a model is refused.
+    {
+      await page.setInputFiles("#yours-input", { name: "notes.weights", mimeType: "application/octet-stream", buffer: Buffer.from("no model here") });
+      await page.waitForFunction(() => document.getElementById("yours-status").classList.contains("error"), null, { timeout: 30_000 });
+      const refused = await page.textContent("#yours-status");
+      check(/not a Fashion Lab model file/.test(refused), `a file that is not a model is refused: "${refused}"`);
+      await page.setInputFiles("#yours-input", { name: "mlp.weights", mimeType: "application/octet-stream",
+        buffer: readFileSync(join(dist, "pretrained/mlp.weights")) });
+      await page.waitForFunction(() => /points/.test(document.querySelector("#yours-table tbody tr:last-child")?.textContent || ""),
+        null, { timeout: 300_000 });
+      const row = await page.$$eval("#yours-table tbody tr:last-child td", (tds) => tds.map((td) => td.textContent));
+      const gap = Math.abs(parseFloat(row[3]) - parseFloat(row[4]));
+      check(row[0] === "MLP (yours)" && row[2] === "the 10,000 test images" && row[4] === "89.89%" && gap <= (cfg.backend === "flex" ? 0 : 0.1),
+        `the shipped MLP's file, loaded back, scores ${row[3]} against the recorded ${row[4]} (${row[5]})`);
+    }
     if (cfg.name === "cpu") {
       // A classical model fitted in the worker, off the UI thread, on 700 sample images; 300 held out.
       await page.selectOption("#classical-model", "knn");
@@ -243,15 +288,46 @@ for (const cfg of configs) {
       await page.waitForFunction(() => /60,000 images/.test(document.getElementById("dataset-status").textContent), null, { timeout: 180_000 });
       const full = await page.textContent("#dataset-status");
       check(/pixel mean 72\.94, median 0, std 90\.02/.test(full), `full training set analysed in the page: "${full}"`);
+      // The models trained above joined "Your models" and were scored beside the shipped ones (the run
+      // stopped before its first epoch ended has no epoch to keep, so it does not join).
+      await page.waitForSelector("body[data-yours='3']", { timeout: 300_000 });
+      await page.waitForFunction(() => [...document.querySelectorAll("#yours-table tbody tr")].every((tr) => /points|failed/.test(tr.textContent)),
+        null, { timeout: 300_000 });
+      const rows = await page.$$eval("#yours-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+      const compared = rows.filter((r) => /points/.test(r[5])).map((r) => `${r[0]}: ${r[3]} vs ${r[4]}`);
+      check(compared.length === 3 && rows.some((r) => r[0].startsWith("k-NN (yours")) && rows.some((r) => r[0].startsWith("CNN (yours")),
+        `trained models scored beside the shipped ones: ${compared.join("; ")}`);
     }
     check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
     const file = join(shots, `analysis-${cfg.name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     console.log(`  screenshot: ${file}`);
+    // Phone width: nothing makes the page scroll sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(800);
+    const wide = await page.evaluate(() => [document.documentElement.scrollWidth,
+      [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > 391 && getComputedStyle(e).position !== "absolute")
+        .slice(0, 3).map((e) => e.id || e.tagName).join(", ")]);
+    check(wide[0] <= 390, `at phone width (390 px) the page is ${wide[0]} px wide ${wide[1]}`);
+    await page.screenshot({ path: join(shots, `phone-${cfg.name}.png`), fullPage: false });
+    if (cfg.server === "nested") {
+      // Offline: with the server gone, a reload still brings up the page and its seven models, which classify.
+      await page.waitForSelector("body[data-offline='ready']", { timeout: 120_000 });
+      await page.waitForTimeout(1000);
+      servers.nested.process.kill();
+      await new Promise((r) => setTimeout(r, 500));
+      const down = await fetch(url).then(() => false, () => true);
+      await page.reload({ waitUntil: "load" });
+      await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
+      await page.setInputFiles("#classify-input", { name: "Bag.png", mimeType: "image/png", buffer: photoOf(8) });
+      await page.waitForSelector("body[data-classified='1']", { timeout: 120_000 });
+      const answers = await page.$$eval("#classify-answers li", (lis) => lis.length);
+      check(down && answers === 7, `offline (server stopped: ${down}), the reloaded page classified with ${answers} models`);
+    }
   } catch (e) {
     failed++;
     console.log(`  FAIL ${cfg.name}: ${e.message}`);
-    for (const id of ["dataset-status", "classify-status", "deep-status", "classical-status"]) {
+    for (const id of ["dataset-status", "classify-status", "deep-status", "classical-status", "cell-status", "yours-status"]) {
       const text = await browser.contexts()[0]?.pages()[0]?.textContent(`#${id}`).catch(() => null);
       if (text) console.log(`       #${id}: ${text}`);
     }
@@ -259,6 +335,6 @@ for (const cfg of configs) {
     await browser.close();
   }
 }
-server.kill();
+for (const s of Object.values(servers)) s.process.kill();
 console.log(`\ne2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

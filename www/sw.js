@@ -1,0 +1,54 @@
+// Fashion Lab service worker: after the first visit the page works offline, shipped models included.
+//
+// On install it stores the page, everything the page links to (the hashed wasm module and its glue, the
+// scripts, the styles, Plotly), the worker, the built-in sample and the shipped models. Pages are served
+// network-first (a new deployment wins whenever the site can be reached), everything else cache-first;
+// files fetched later, such as the full dataset, are kept too. BUILD is stamped by the post-build hook
+// (.ci/csp.mjs) with a hash of the build, so each deployment installs a fresh cache and drops the old one.
+const BUILD = "__BUILD__";
+const CACHE = `fashionlab-${BUILD}`;
+const MODELS = ["cnn.weights", "resnet.weights", "mlp.weights", "logreg.model", "svm.model", "rf.model", "knn.model",
+  ...["cnn", "resnet", "mlp", "logreg", "svm", "rf", "knn"].map((m) => `${m}.json`)].map((f) => `pretrained/${f}`);
+
+self.addEventListener("install", (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    const page = await fetch("./", { cache: "no-cache" });
+    if (!page.ok) throw new Error(`the page answered HTTP ${page.status}`);
+    const html = await page.clone().text();
+    await cache.put("./", page);
+    const linked = [...html.matchAll(/\b(?:href|src)="([^"#]+)"/g)].map((m) => m[1]).filter((u) => !/^[a-z][a-z0-9+.-]*:/i.test(u));
+    await cache.addAll([...new Set([...linked, "worker.js", "data/sample-images-idx3-ubyte.gz",
+      "data/sample-labels-idx1-ubyte.gz", ...MODELS])]);
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) if (key.startsWith("fashionlab-") && key !== CACHE) await caches.delete(key);
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    if (request.mode === "navigate") {
+      try {
+        const response = await fetch(request);
+        if (response.ok) await cache.put("./", response.clone());
+        return response;
+      } catch {
+        return (await cache.match("./")) || Response.error();
+      }
+    }
+    const hit = await cache.match(request);
+    if (hit) return hit;
+    const response = await fetch(request);
+    if (response.status === 200 && response.type === "basic") await cache.put(request, response.clone());
+    return response;
+  })());
+});
