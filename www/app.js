@@ -712,7 +712,6 @@ function registerOffline() {
 }
 
 async function main() {
-  registerOffline();
   const wasm = await whenWasmReady();
   const choice = $("backend-choice");
   choice.value = localStorage.getItem("fashionlab.backend") || "auto";
@@ -781,6 +780,8 @@ async function main() {
     const n = Object.keys(m.deep).length + Object.keys(m.classical).length;
     $("classify-status").textContent = `${n} models ready. Choose a picture.`;
     document.body.dataset.models = String(n);
+    registerOffline(); // after the first load, so that storing the site for offline use does not slow it
+
   });
   document.body.dataset.ready = "true";
 }
