@@ -9,6 +9,20 @@ const OFFICIAL = {
   "t10k-labels-idx1-ubyte.gz": ["test", "labels"],
 };
 
+// The WebGPU devices this page opens (burn's wgpu backend asks through this very API) are watched: when
+// one is lost (a driver reset, a removed GPU, or `destroy()`), `onGpuLost` moves the page to the CPU.
+globalThis.fashionlabGpuDevices = [];
+let onGpuLost = null;
+if (globalThis.GPUAdapter?.prototype?.requestDevice) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    globalThis.fashionlabGpuDevices.push(device);
+    device.lost.then((info) => onGpuLost?.(info.message || info.reason || "no reason given"));
+    return device;
+  };
+}
+
 function whenWasmReady() {
   if (window.wasmBindings) return Promise.resolve(window.wasmBindings);
   return new Promise((resolve) =>
@@ -184,6 +198,10 @@ async function evaluateInWorker(bytes, source) {
       worker.onmessage = (ev) => {
         if (ev.data.type === "evaluated") resolve(ev.data);
         else if (ev.data.type === "error") reject(new Error(ev.data.message));
+        else if (ev.data.type === "device-lost") {
+          onGpuLost?.(ev.data.message);
+          reject(new Error(`the GPU device was lost (${ev.data.message}); score it again on the CPU`));
+        }
       };
       worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed"));
       worker.postMessage({ type: "evaluate", id: 1, bytes, backend: document.body.dataset.backend || "auto",
@@ -391,6 +409,10 @@ function wireDeep(wasm) {
             document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
           } else if (m.type === "trained") resolve(m);
           else if (m.type === "error") reject(new Error(m.message));
+          else if (m.type === "device-lost") {
+            onGpuLost?.(m.message);
+            reject(Object.assign(new Error(m.message), { deviceLost: true }));
+          }
         };
         worker.postMessage({ type: "train-deep", id, model, backend: document.body.dataset.backend || "auto",
           epochs, batchSize: batch, trainSize: size,
@@ -409,7 +431,15 @@ function wireDeep(wasm) {
           trainedOn.split === null);
       }
     } catch (e) {
-      status.textContent = `Training failed: ${e.message || e}`;
+      if (e.deviceLost) {
+        // The worker's GPU work can no longer finish: end that worker; the next run starts a fresh one.
+        worker.terminate();
+        worker = null;
+        status.textContent = `Training stopped: the GPU device was lost (${e.message}). The page now runs on the CPU; ` +
+          "press Train to train there.";
+      } else {
+        status.textContent = `Training failed: ${e.message || e}`;
+      }
       status.classList.add("error");
     } finally {
       setBusy(false);
@@ -717,12 +747,25 @@ async function main() {
   choice.value = localStorage.getItem("fashionlab.backend") || "auto";
   await selectBackend(wasm, choice.value);
   choice.disabled = false;
-  choice.addEventListener("change", async () => {
-    localStorage.setItem("fashionlab.backend", choice.value);
-    await selectBackend(wasm, choice.value);
+  const useBackend = async (preference) => {
+    await selectBackend(wasm, preference);
     shippedModels.deep = null; // the deep models live on a device: load them again on the new one
     for (const y of yours.filter((y) => y.family === "deep")) y.model = wasm.WebModel.fromBytes(y.bytes);
+  };
+  choice.addEventListener("change", async () => {
+    localStorage.setItem("fashionlab.backend", choice.value);
+    await useBackend(choice.value);
   });
+  // A lost GPU device (here or in a worker): go on with the CPU and say so. burn keeps one wgpu device per
+  // page, so WebGPU stays off until the page is reloaded.
+  onGpuLost = async (why) => {
+    if (document.body.dataset.deviceLost) return;
+    document.body.dataset.deviceLost = "true";
+    for (const option of choice.options) if (option.value !== "flex") option.disabled = true;
+    choice.value = "flex";
+    if (document.body.dataset.backend === "wgpu") await useBackend("flex");
+    $("backend-detail").textContent = `(the GPU device was lost: ${why}; the page now runs on the CPU. Reload it to try WebGPU again.)`;
+  };
 
   try {
     const [images, labels] = await Promise.all([

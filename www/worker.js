@@ -15,6 +15,8 @@
 //       replies {type: "backend", id, report}, then {type: "batch", id, progress} (at most ~4 a second)
 //       and {type: "epoch", id, record}, then {type: "trained", id, model, history, bytes}
 //   {type: "pause", id} / {type: "resume", id} / {type: "stop", id}   between batches
+//   {type: "device-lost", id, message}   this worker's WebGPU device was lost: its GPU work cannot finish,
+//       the page ends the worker and goes on with the CPU
 //   {type: "evaluate", id, bytes, backend, dataset}
 //       scores a model file (.weights or .model, as modelFileKind reads it) on a dataset; replies
 //       {type: "evaluated", id, family, kind, results} (results: the `test` shape of pretrained/*.json)
@@ -26,6 +28,29 @@ let wasm = null;
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 
+// The WebGPU devices this worker opens (burn's wgpu backend asks through this API), watched for loss.
+self.gpuDevices = [];
+let currentId = null;
+let gpuLost = null; // resolves with the reason once a device is lost
+const gpuLostReason = new Promise((resolve) => { gpuLost = resolve; });
+if (self.GPUAdapter?.prototype?.requestDevice) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    self.gpuDevices.push(device);
+    device.lost.then((info) => gpuLost(info.message || info.reason || "no reason given"));
+    return device;
+  };
+}
+gpuLostReason.then((message) => post({ type: "device-lost", id: currentId, message }));
+
+// An error from GPU work often arrives just before the device's loss is reported: wait a moment for it,
+// so that the page hears "device lost" (and falls back) rather than a bare failure.
+async function lostDevice() {
+  if (!self.gpuDevices.length) return null;
+  return Promise.race([gpuLostReason, new Promise((resolve) => setTimeout(() => resolve(null), 1000))]);
+}
+
 // The page's dataset from its IDX bytes: official files are checksummed, the built-in sample is not.
 function datasetOf({ images, labels, split }) {
   if (!wasm) throw new Error("the worker has not loaded the wasm module yet");
@@ -34,6 +59,7 @@ function datasetOf({ images, labels, split }) {
 
 self.onmessage = async (event) => {
   const msg = event.data;
+  if (msg.id !== undefined && msg.type !== "pause" && msg.type !== "resume" && msg.type !== "stop") currentId = msg.id;
   try {
     if (msg.type === "init") {
       wasm = await import(msg.glue);
@@ -78,6 +104,7 @@ self.onmessage = async (event) => {
       if (msg.type !== "pause" && control.wake) control.wake();
     }
   } catch (e) {
+    if (await lostDevice()) return; // reported as "device-lost"
     post({ type: "error", id: msg.id, message: String(e && e.message ? e.message : e) });
   }
 };

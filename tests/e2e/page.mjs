@@ -247,6 +247,43 @@ for (const cfg of configs) {
       check(row[0] === "MLP (yours)" && row[2] === "the 10,000 test images" && row[4] === "89.89%" && gap <= (cfg.backend === "flex" ? 0 : 0.1),
         `the shipped MLP's file, loaded back, scores ${row[3]} against the recorded ${row[4]} (${row[5]})`);
     }
+    if (cfg.backend === "wgpu") {
+      // The GPU device lost in the middle of training (destroyed through the WebGPU API in the worker):
+      // the run stops cleanly, the page says so and goes on with the CPU.
+      await page.selectOption("#deep-model", "mlp");
+      await page.fill("#deep-size", "1000");
+      await page.fill("#deep-epochs", "20");
+      await page.click("#deep-train");
+      await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 180_000 });
+      const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
+      const destroyed = await trainer.evaluate(() => { self.gpuDevices.forEach((d) => d.destroy()); return self.gpuDevices.length; });
+      await page.waitForSelector("body[data-device-lost='true']", { timeout: 60_000 });
+      await page.waitForFunction(() => !document.getElementById("deep-train").disabled, null, { timeout: 60_000 });
+      const stopped = await page.textContent("#deep-status");
+      await page.waitForSelector("body[data-backend='flex']", { timeout: 60_000 });
+      const detail = await page.textContent("#backend-detail");
+      check(destroyed > 0 && /GPU device was lost/.test(stopped) && /CPU/.test(await page.textContent("#backend-name")) && /lost/.test(detail),
+        `GPU device lost during training: "${stopped}"; backend now "${await page.textContent("#backend-name")}" ${detail}`);
+      // The page classifies on, on the CPU, with all seven models.
+      const before = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.setInputFiles("#classify-input", { name: "Trouser.png", mimeType: "image/png", buffer: photoOf(1) });
+      await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
+      const answers = await page.$$eval("#classify-answers li", (lis) => lis.map((li) => Number(li.dataset.classIndex)));
+      check(answers.length >= 7 && answers.filter((c) => c === 1).length >= 6, `after the loss, ${answers.length} models classify on the CPU`);
+      // The page's own device lost while idle, in a fresh page: the same fallback, and classifying works.
+      const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      fresh.on("pageerror", (e) => errors.push(`fresh page: ${e}`));
+      await fresh.goto(url, { waitUntil: "load" });
+      await fresh.waitForSelector("body[data-models='7']", { timeout: 120_000 });
+      const lost = await fresh.evaluate(() => { globalThis.fashionlabGpuDevices.forEach((d) => d.destroy()); return globalThis.fashionlabGpuDevices.length; });
+      await fresh.waitForSelector("body[data-backend='flex']", { timeout: 60_000 });
+      await fresh.setInputFiles("#classify-input", { name: "Bag.png", mimeType: "image/png", buffer: photoOf(8) });
+      await fresh.waitForSelector("body[data-classified='1']", { timeout: 120_000 });
+      const freshAnswers = await fresh.$$eval("#classify-answers li", (lis) => lis.map((li) => Number(li.dataset.classIndex)));
+      check(lost > 0 && freshAnswers.length === 7 && freshAnswers.filter((c) => c === 8).length >= 6,
+        `the page's idle GPU device lost: "${await fresh.textContent("#backend-detail")}"; then ${freshAnswers.length} models classify a bag on the CPU`);
+      await fresh.close();
+    }
     if (cfg.name === "cpu") {
       // A classical model fitted in the worker, off the UI thread, on 700 sample images; 300 held out.
       await page.selectOption("#classical-model", "knn");
