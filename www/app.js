@@ -402,6 +402,7 @@ function wireDeep(wasm) {
             Plotly.extendTraces(chart, { x: [[x]], y: [[p.loss]] }, [0]);
             document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
             bar.value = (p.epoch - 1 + p.batch / p.batches) / p.epochs;
+            document.body.dataset.deepImagesPerSecond = String(Math.round(p.images_per_second));
             if (!paused) status.textContent = `${label}: epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}, ` +
               `loss ${p.loss.toFixed(3)}, ${Math.round(p.images_per_second)} images/s, ETA ${Math.round(p.eta_seconds)} s`;
           } else if (m.type === "epoch") {
