@@ -35,10 +35,43 @@ function setStatus(text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
-async function fetchBytes(url) {
+async function fetchBytes(url, onBytes = null) {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  if (!onBytes || !res.body) return new Uint8Array(await res.arrayBuffer());
+  // Read in chunks, reporting the bytes received so far (the total comes from Content-Length).
+  const total = Number(res.headers.get("content-length")) || 0;
+  const reader = res.body.getReader(), chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    onBytes(received, total);
+  }
+  const out = new Uint8Array(received);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+// Downloads several files from this site with one progress bar in "The dataset".
+async function fetchWithProgress(urls, what) {
+  const bar = $("dataset-progress"), got = urls.map(() => 0), totals = urls.map(() => 0);
+  bar.hidden = false;
+  bar.value = 0;
+  const show = () => {
+    const [sum, total] = [got.reduce((a, b) => a + b, 0), totals.reduce((a, b) => a + b, 0)];
+    if (total) bar.value = sum / total;
+    document.body.dataset.downloaded = String(sum);
+    setStatus(`Downloading ${what}: ${(sum / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB…`);
+  };
+  try {
+    return await Promise.all(urls.map((u, i) => fetchBytes(u, (r, t) => { got[i] = r; totals[i] = t; show(); })));
+  } finally {
+    bar.hidden = true;
+  }
 }
 
 // Draws Rust-built figures into a container; `key` names the body data attribute that counts them
@@ -782,7 +815,7 @@ async function main() {
     setStatus("Downloading the full training set from this site…");
     try {
       const names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"];
-      const bytes = await Promise.all(names.map((n) => fetchBytes(`data/${n}`)));
+      const bytes = await fetchWithProgress(names.map((n) => `data/${n}`), "the full training set");
       setStatus("Verifying checksums and parsing…");
       showDataset(wasm, ...(await loadOfficial(wasm, Object.fromEntries(names.map((n, i) => [n, bytes[i]])))));
     } catch (e) {

@@ -132,6 +132,26 @@ for (const cfg of configs) {
     check(/default-src 'self'/.test(csp || "") && !/unsafe-eval'/.test((csp || "").replace("wasm-unsafe-eval", "")),
       `a strict Content-Security-Policy is in force: "${(csp || "none").slice(0, 80)}…"`);
     check(foreign.length === 0, `no request left the origin ${foreign.length ? foreign.join(", ") : ""}`);
+    // Accessibility basics: every control has a name, every picture a text, and the keyboard reaches the
+    // controls of every section.
+    {
+      const unnamed = await page.evaluate(() => [...document.querySelectorAll("input, select, button, textarea, progress")]
+        .filter((e) => !(e.labels?.length || e.getAttribute("aria-label") || (e.tagName === "BUTTON" && e.textContent.trim())))
+        .map((e) => e.id || e.tagName));
+      const noText = await page.evaluate(() => [...document.querySelectorAll("img:not([alt]), canvas:not([aria-label]), video:not([aria-label])")]
+        .filter((e) => !e.closest(".js-plotly-plot")).map((e) => e.id || e.tagName));
+      const targets = ["backend-choice", "load-full", "classify-input", "camera-start", "detail-model", "cell-true",
+        "deep-model", "deep-train", "classical-model", "classical-train", "yours-input"];
+      await page.focus("body");
+      const reached = new Set();
+      for (let i = 0; i < 600 && !targets.every((id) => reached.has(id)); i++) {
+        await page.keyboard.press("Tab");
+        reached.add(await page.evaluate(() => document.activeElement?.id || ""));
+      }
+      const wanted = targets.filter((id) => !reached.has(id));
+      check(unnamed.length === 0 && noText.length === 0 && wanted.length === 0,
+        `controls named (${unnamed.join(", ") || "all"}), pictures described (${noText.join(", ") || "all"}), keyboard reaches every section (missed: ${wanted.join(", ") || "none"})`);
+    }
     // Classify uploaded "photos" with every shipped model; a non-image file is refused, the page goes on.
     await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
     await page.setInputFiles("#classify-input", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not an image") });
@@ -328,6 +348,8 @@ for (const cfg of configs) {
       await page.click("#load-full");
       await page.waitForFunction(() => /60,000 images/.test(document.getElementById("dataset-status").textContent), null, { timeout: 180_000 });
       const full = await page.textContent("#dataset-status");
+      const downloaded = Number(await page.getAttribute("body", "data-downloaded"));
+      check(downloaded === 26421856 + 29491, `the download's progress counted all ${downloaded.toLocaleString()} bytes of the two files`);
       check(/pixel mean 72\.94, median 0, std 90\.02/.test(full), `full training set analysed in the page: "${full}"`);
       // The models trained above joined "Your models" and were scored beside the shipped ones (the run
       // stopped before its first epoch ended has no epoch to keep, so it does not join).
