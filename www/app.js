@@ -367,7 +367,12 @@ function classicalTrainer() {
           else if (m.type === "done") resolve(m);
           else if (m.type === "error") reject(new Error(m.message));
         };
-        worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed"));
+        worker.onerror = (ev) => {
+          ev.preventDefault();
+          worker.terminate();
+          worker = null; // the next fit starts a fresh worker
+          reject(new Error(`the worker crashed (${ev.message || "unknown error"}); try again`));
+        };
         worker.postMessage({ type: "fit-classical", id, model, trainSize,
           dataset: { images: dataset.images.slice(), labels: dataset.labels.slice(), split: dataset.split } });
       });
@@ -448,6 +453,10 @@ function wireDeep(wasm) {
             reject(Object.assign(new Error(m.message), { deviceLost: true }));
           }
         };
+        worker.onerror = (ev) => {
+          ev.preventDefault();
+          reject(Object.assign(new Error(ev.message || "unknown error"), { crashed: true }));
+        };
         worker.postMessage({ type: "train-deep", id, model, backend: document.body.dataset.backend || "auto",
           epochs, batchSize: batch, trainSize: size,
           dataset: { images: current.images.slice(), labels: current.labels.slice(), split: current.split } });
@@ -465,7 +474,12 @@ function wireDeep(wasm) {
           trainedOn.split === null);
       }
     } catch (e) {
-      if (e.deviceLost) {
+      if (e.crashed) {
+        // Whatever state the crashed worker is in, it is not trusted again: the next run starts a fresh one.
+        worker.terminate();
+        worker = null;
+        status.textContent = `The training worker crashed (${e.message}). The page is fine; press Train to start again.`;
+      } else if (e.deviceLost) {
         // The worker's GPU work can no longer finish: end that worker; the next run starts a fresh one.
         worker.terminate();
         worker = null;
@@ -730,6 +744,18 @@ function wireCamera(wasm) {
       status.classList.add("error");
       document.body.dataset.camera = "denied";
       return;
+    }
+    // The camera ending by itself (unplugged, switched off, permission withdrawn) stops the live mode
+    // and says so; uploads go on working.
+    for (const track of stream.getVideoTracks()) {
+      track.addEventListener("ended", () => {
+        if (!stream) return;
+        stop();
+        status.textContent = "The camera stopped (unplugged, switched off or no longer allowed). Uploads still work; " +
+          "\"Use the camera\" tries again.";
+        status.classList.add("error");
+        document.body.dataset.camera = "ended";
+      });
     }
     video.srcObject = stream; video.hidden = false;
     $("camera-start").disabled = true; $("camera-capture").disabled = false; $("camera-stop").disabled = false;

@@ -194,7 +194,12 @@ for (const cfg of configs) {
         await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
         const cnn = await page.$eval("#classify-answers li[data-model='cnn']", (li) => [Number(li.dataset.classIndex), li.textContent]);
         check(cnn[0] === 8, `a fake-camera frame of a bag is classified by the CNN as: "${cnn[1]}"`);
-        await page.click("#camera-stop");
+        // The camera going away mid-stream (unplugged: its track ends): live mode stops, the page says so.
+        await page.evaluate(() => document.getElementById("camera-video").srcObject.getVideoTracks()[0].dispatchEvent(new Event("ended")));
+        await page.waitForSelector("body[data-camera='ended']", { timeout: 10_000 });
+        const ended = await page.textContent("#classify-status");
+        check(/camera stopped/.test(ended) && !(await page.isDisabled("#camera-start")) && await page.isDisabled("#camera-capture"),
+          `a camera that goes away mid-stream is reported: "${ended}"`);
       } else {
         const msg = await page.textContent("#classify-status");
         check(/camera is not available/.test(msg), `a refused camera is explained: "${msg}"`);
@@ -360,6 +365,21 @@ for (const cfg of configs) {
       const compared = rows.filter((r) => /points/.test(r[5])).map((r) => `${r[0]}: ${r[3]} vs ${r[4]}`);
       check(compared.length === 3 && rows.some((r) => r[0].startsWith("k-NN (yours")) && rows.some((r) => r[0].startsWith("CNN (yours")),
         `trained models scored beside the shipped ones: ${compared.join("; ")}`);
+      // A crash in the training worker: the page reports it, and training starts again in a fresh worker.
+      await page.selectOption("#deep-model", "mlp");
+      await page.fill("#deep-size", "1000");
+      await page.fill("#deep-epochs", "20");
+      const pointsBefore = Number(await page.getAttribute("body", "data-deep-points") || 0);
+      await page.click("#deep-train");
+      await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 120_000 });
+      const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
+      await trainer.evaluate(() => { setTimeout(() => { throw new Error("simulated crash"); }, 0); });
+      await page.waitForFunction(() => /crashed/.test(document.getElementById("deep-status").textContent), null, { timeout: 60_000 });
+      const crashed = await page.textContent("#deep-status");
+      await page.fill("#deep-epochs", "1");
+      await page.click("#deep-train");
+      await page.waitForSelector("body[data-deep-trained='1']", { timeout: 180_000 });
+      check(/simulated crash/.test(crashed) && pointsBefore >= 0, `a crashed training worker is reported ("${crashed}") and a new run trains: "${await page.textContent("#deep-status")}"`);
     }
     check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
     const file = join(shots, `analysis-${cfg.name}.png`);
