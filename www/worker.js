@@ -140,5 +140,11 @@ async function trainDeep(msg) {
   }
   const model = trainer.finish();
   const bytes = await model.toBytes();
+  // wasm objects are freed here, not left to the garbage collector: each holds tensors (GPU buffers on
+  // WebGPU), and back-to-back runs would otherwise pile them up (tests/e2e/load.mjs counts them).
+  model.free();
+  trainer.free();
+  if (dataset !== all) dataset.free();
+  all.free();
   post({ type: "trained", id: msg.id, model: msg.model, history, stopped: control.stopped, bytes }, [bytes.buffer]);
 }
