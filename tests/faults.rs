@@ -1,5 +1,6 @@
 //! Fault injection, natively (the hardening issue): downloads that break or lie, and a training run
 //! killed midway. Each must end with a clear error and leave no half-written file behind.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
