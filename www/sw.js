@@ -1,10 +1,11 @@
 // Fashion Lab service worker: after the first visit the page works offline, shipped models included.
 //
 // On install it stores the page, everything the page links to (the hashed wasm module and its glue, the
-// scripts, the styles, Plotly), the worker, the built-in sample and the shipped models. Pages are served
-// network-first (a new deployment wins whenever the site can be reached), everything else cache-first;
-// files fetched later, such as the full dataset, are kept too. BUILD is stamped by the post-build hook
-// (.ci/csp.mjs) with a hash of the build, so each deployment installs a fresh cache and drops the old one.
+// scripts, the styles, Plotly), the worker, the built-in sample and the shipped models. Every request goes
+// to the network first and falls back to the cache when the site cannot be reached, so a page is never
+// put together from two deployments (a new index.html with an old app.js); what is fetched later, such as
+// the full dataset, is kept too. BUILD is stamped by the post-build hook (.ci/csp.mjs) with a hash of the
+// build, so each deployment installs a fresh cache and drops the old one.
 const BUILD = "__BUILD__";
 const CACHE = `fashionlab-${BUILD}`;
 const MODELS = ["cnn.weights", "resnet.weights", "mlp.weights", "logreg.model", "svm.model", "rf.model", "knn.model",
@@ -36,19 +37,18 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
-    if (request.mode === "navigate") {
-      try {
-        const response = await fetch(request);
-        if (response.ok) await cache.put("./", response.clone());
-        return response;
-      } catch {
-        return (await cache.match("./")) || Response.error();
+    const key = request.mode === "navigate" ? "./" : request;
+    try {
+      const response = await fetch(request);
+      if (response.status === 200 && response.type === "basic") {
+        // Store it unless the cache already holds this very version (the models are megabytes).
+        const cached = await cache.match(key);
+        const same = (h) => cached?.headers.get(h) === response.headers.get(h);
+        if (!cached || !same("last-modified") || !same("content-length") || !same("etag")) await cache.put(key, response.clone());
       }
+      return response;
+    } catch {
+      return (await cache.match(key)) || Response.error();
     }
-    const hit = await cache.match(request);
-    if (hit) return hit;
-    const response = await fetch(request);
-    if (response.status === 200 && response.type === "basic") await cache.put(request, response.clone());
-    return response;
   })());
 });
