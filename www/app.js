@@ -29,6 +29,15 @@ function whenWasmReady() {
     addEventListener("TrunkApplicationStarted", () => resolve(window.wasmBindings), { once: true }));
 }
 
+// A file input inside a drop zone: files chosen or dropped go to `take` (a FileList).
+function wireFileDrop(inputId, zoneId, take) {
+  $(inputId).addEventListener("change", (ev) => take(ev.target.files));
+  const zone = $(zoneId);
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (ev) => { ev.preventDefault(); zone.classList.remove("over"); take(ev.dataTransfer.files); });
+}
+
 function setStatus(text, isError = false) {
   const el = $("dataset-status");
   el.textContent = text;
@@ -305,11 +314,7 @@ function wireYours(wasm) {
     if (!file) return;
     await addYourModel(wasm, new Uint8Array(await file.arrayBuffer()), `file ${file.name}`);
   };
-  $("yours-input").addEventListener("change", (ev) => take(ev.target.files[0]));
-  const zone = $("yours-drop");
-  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (ev) => { ev.preventDefault(); zone.classList.remove("over"); take(ev.dataTransfer.files[0]); });
+  wireFileDrop("yours-input", "yours-drop", (files) => take(files[0]));
 }
 
 async function showShippedModels(wasm) {
@@ -782,11 +787,7 @@ function wireClassify(wasm) {
     }
     await classifyBytes(wasm, bytes, file.name || "pasted picture");
   };
-  $("classify-input").addEventListener("change", (ev) => take(ev.target.files[0]));
-  const zone = $("classify-drop");
-  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (ev) => { ev.preventDefault(); zone.classList.remove("over"); take(ev.dataTransfer.files[0]); });
+  wireFileDrop("classify-input", "classify-drop", (files) => take(files[0]));
   document.addEventListener("paste", (ev) => {
     const item = [...(ev.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
     if (item) take(item.getAsFile());
@@ -854,25 +855,20 @@ async function main() {
       const files = {};
       for (const f of fileList) files[f.name] = new Uint8Array(await f.arrayBuffer());
       setStatus("Verifying checksums and parsing…");
-      showDataset(wasm, ...(await loadOfficial(wasm, files)));
+      const [dataset, source] = await loadOfficial(wasm, files);
+      showDataset(wasm, dataset, source);
+      // Dropped test files also serve the confusion-matrix browser and the scoring of your models; when
+      // they are what is shown, the dataset just parsed is that test set.
       const [images, labels] = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"].map((n) => files[n]);
       if (images && labels) {
-        const source = { images, labels, split: "test" };
-        testSetPromise = Promise.resolve({ dataset: wasm.WebDataset.fromOfficial("test", images, labels), source });
+        const test = source.split === "test" ? dataset : wasm.WebDataset.fromOfficial("test", images, labels);
+        testSetPromise = Promise.resolve({ dataset: test, source: { images, labels, split: "test" } });
       }
     } catch (e) {
       setStatus(`Those files could not be used: ${e.message || e}`, true);
     }
   };
-  $("file-input").addEventListener("change", (ev) => takeFiles(ev.target.files));
-  const zone = $("drop-zone");
-  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    zone.classList.remove("over");
-    takeFiles(ev.dataTransfer.files);
-  });
+  wireFileDrop("file-input", "drop-zone", takeFiles);
   wireClassical(wasm);
   wireDeep(wasm);
   wireClassify(wasm);

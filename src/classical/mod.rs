@@ -13,8 +13,8 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::data::Dataset;
 pub use crate::data::NUM_CLASSES;
-use crate::data::{Dataset, PIXELS};
 use features::{FeatureConfig, FeaturePipeline, HogConfig};
 use forest::{ForestConfig, RandomForest};
 use knn::{Knn, KnnConfig};
@@ -313,22 +313,13 @@ impl ClassicalModel {
         // The SVM trains on a class-balanced subsample: fit the features on just those images.
         let subsample = match config.estimator {
             EstimatorConfig::Svm(c) if c.per_class * NUM_CLASSES < train.len() => {
-                let rows = svm::balanced_rows(train.labels(), c.per_class, c.seed);
-                let pixels: Vec<u8> = rows
-                    .iter()
-                    .flat_map(|r| &train.pixels()[r * PIXELS..(r + 1) * PIXELS])
-                    .copied()
-                    .collect();
-                let labels: Vec<u8> = rows.iter().map(|r| train.labels()[*r]).collect();
-                Some((pixels, labels))
+                Some(train.subset(&svm::balanced_rows(train.labels(), c.per_class, c.seed)))
             }
             _ => None,
         };
-        let (pixels, labels) = match &subsample {
-            Some((pixels, labels)) => (pixels.as_slice(), labels.as_slice()),
-            None => (train.pixels(), train.labels()),
-        };
-        let (pipeline, x) = FeaturePipeline::fit_transform(config.features, pixels)?;
+        let train = subsample.as_ref().unwrap_or(train);
+        let labels = train.labels();
+        let (pipeline, x) = FeaturePipeline::fit_transform(config.features, train.pixels())?;
         let features = started.elapsed().as_secs_f64();
         let mut step = |fraction: f64| {
             progress(FitProgress {

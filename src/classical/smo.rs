@@ -30,8 +30,6 @@ pub(crate) struct BinarySolution {
     pub coef: Vec<f32>,
     /// The offset ρ.
     pub rho: f32,
-    /// SMO steps taken.
-    pub iterations: usize,
     /// Whether the stopping tolerance was reached (false: the step cap stopped it, as libsvm warns).
     pub converged: bool,
 }
@@ -52,8 +50,6 @@ struct KernelRows<'a> {
     cached: Vec<usize>,
     capacity: usize,
     clock: u64,
-    /// Rows computed (cache misses).
-    computed: usize,
 }
 
 impl<'a> KernelRows<'a> {
@@ -71,7 +67,6 @@ impl<'a> KernelRows<'a> {
             cached: Vec::new(),
             capacity,
             clock: 0,
-            computed: 0,
         }
     }
 
@@ -108,7 +103,6 @@ impl<'a> KernelRows<'a> {
         buffer[i] = 1.0;
         self.rows[i] = Some(buffer);
         self.cached.push(i);
-        self.computed += 1;
     }
 
     fn row(&self, i: usize) -> &[f32] {
@@ -310,7 +304,6 @@ fn solve_with_cache(
     BinarySolution {
         coef: alpha.iter().zip(&y).map(|(a, y)| (a * y) as f32).collect(),
         rho: rho as f32,
-        iterations,
         converged,
     }
 }
