@@ -20,6 +20,7 @@ pub mod explain;
 pub mod metrics;
 pub mod models;
 pub mod plot;
+pub mod pool;
 pub mod preprocess;
 pub mod rng;
 pub mod summary;

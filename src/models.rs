@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::{NUM_CLASSES, PIXELS};
+use crate::pool::max_pool_2x2;
 
 /// Errors of model configuration.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -117,7 +118,6 @@ pub struct Cnn {
     conv3: Conv2d,
     /// One per convolution when batch norm is on, else empty.
     norms: Vec<BatchNorm>,
-    pool: MaxPool2d,
     dropout: Dropout,
     fc1: Linear,
     fc2: Linear,
@@ -138,7 +138,6 @@ impl Cnn {
             } else {
                 Vec::new()
             },
-            pool: MaxPool2dConfig::new([2, 2]).init(),
             dropout: DropoutConfig::new(config.dropout).init(),
             fc1: LinearConfig::new(1152, 128).init(device),
             fc2: LinearConfig::new(128, NUM_CLASSES).init(device),
@@ -151,8 +150,8 @@ impl Cnn {
             Some(bn) => bn.forward(x),
             None => x,
         };
-        let x = self.pool.forward(relu(norm(0, self.conv1.forward(x)))); // [N, 32, 13, 13]
-        let x = self.pool.forward(relu(norm(1, self.conv2.forward(x)))); // [N, 64, 5, 5]
+        let x = max_pool_2x2(relu(norm(0, self.conv1.forward(x)))); // [N, 32, 13, 13]
+        let x = max_pool_2x2(relu(norm(1, self.conv2.forward(x)))); // [N, 64, 5, 5]
         relu(norm(2, self.conv3.forward(x))) // [N, 128, 3, 3]
     }
 
@@ -249,7 +248,6 @@ impl ResidualBlock {
 pub struct ResNet {
     stem: Conv2d,
     stem_bn: BatchNorm,
-    pool: MaxPool2d,
     stage1: Vec<ResidualBlock>,
     stage2: Vec<ResidualBlock>,
     gap: AdaptiveAvgPool2d,
@@ -266,7 +264,6 @@ impl ResNet {
                 .with_bias(false)
                 .init(device),
             stem_bn: BatchNormConfig::new(w).init(device),
-            pool: MaxPool2dConfig::new([2, 2]).init(),
             stage1: (0..config.blocks[0])
                 .map(|_| ResidualBlock::new(w, device))
                 .collect(),
@@ -280,13 +277,11 @@ impl ResNet {
 
     /// The last residual block's activations: `[N, 1, 28, 28]` → `[N, W, 7, 7]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self
-            .pool
-            .forward(relu(self.stem_bn.forward(self.stem.forward(x)))); // [N, W, 14, 14]
+        let mut x = max_pool_2x2(relu(self.stem_bn.forward(self.stem.forward(x)))); // [N, W, 14, 14]
         for block in &self.stage1 {
             x = block.forward(x);
         }
-        x = self.pool.forward(x); // [N, W, 7, 7]
+        x = max_pool_2x2(x); // [N, W, 7, 7]
         for block in &self.stage2 {
             x = block.forward(x);
         }

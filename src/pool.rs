@@ -1,0 +1,245 @@
+//! 2×2 max-pooling with stride 2 (no padding, odd edges dropped): the pooling of the CNN and the ResNet.
+//!
+//! On flex, the CPU backend natively and in wasm, a direct kernel replaces flex's general N-d pooling,
+//! whose per-window bounds arithmetic made max-pooling about a fifth of a CNN training epoch
+//! (BENCHMARKS.md). It picks the same element as flex (the first of equal maxima, NaN wins), so outputs
+//! and gradients are bit-identical; under autodiff it records which of the four positions won and its
+//! backward pass writes each output gradient back to that position. Every other backend (WebGPU,
+//! ndarray) uses burn's `max_pool2d`.
+
+use std::sync::Arc;
+
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{DType, Tensor, TensorData};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_backend::AutodiffBackend;
+use burn_flex::{Flex, FlexTensor};
+
+/// 2×2 max-pooling, stride 2: `[N, C, H, W]` → `[N, C, H / 2, W / 2]` (a last odd row or column is dropped).
+pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if x.dtype() == DType::F32 && h >= 2 && w >= 2 {
+        if let Ok(t) = x.clone().try_into_primitive::<Autodiff<Flex>>() {
+            return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_pool(t));
+        }
+        if let Ok(t) = x.clone().try_into_primitive::<Flex>() {
+            return Tensor::from_primitive::<Flex>(flex_pool(&t, false).0);
+        }
+    }
+    max_pool2d(x, MaxPoolOptions::new([2, 2]))
+}
+
+/// Whether [`max_pool_2x2`] takes the direct kernel for `x` (flex, f32), with or without autodiff.
+pub fn uses_direct_kernel(x: &Tensor<4>) -> bool {
+    x.dtype() == DType::F32
+        && (x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
+            || x.clone().try_into_primitive::<Flex>().is_ok())
+}
+
+/// The pooling under autodiff: forward with the winners' positions, backward through them.
+fn autodiff_pool(
+    x: <Autodiff<Flex> as burn_backend::BackendTypes>::FloatTensorPrimitive,
+) -> <Autodiff<Flex> as burn_backend::BackendTypes>::FloatTensorPrimitive {
+    let inner = Autodiff::<Flex>::inner(x.clone());
+    match MaxPool2x2Backward
+        .prepare::<NoCheckpointing>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let dims: [usize; 4] = shape4(&inner);
+            let (out, winners) = flex_pool(&inner, true);
+            prep.finish((dims, Arc::new(winners)), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(flex_pool(&inner, false).0),
+    }
+}
+
+/// Backward of [`max_pool_2x2`] on flex. State: the input's dims and, per output, the winner's position
+/// in its window (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right).
+#[derive(Debug)]
+struct MaxPool2x2Backward;
+
+impl Backward<Flex, 1> for MaxPool2x2Backward {
+    type State = ([usize; 4], Arc<Vec<u8>>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(parent) = parent {
+            let (dims, winners) = ops.state;
+            grads.register::<Flex>(parent.id, flex_unpool(&grad, dims, &winners));
+        }
+    }
+}
+
+fn shape4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// Runs `f(plane, output plane)` over the `planes` input planes of `src_len` values and output planes of
+/// `dst_len` values: rayon's threads natively, one after the other in wasm.
+fn for_each_plane<S: Sync, D: Send>(
+    src: &[S],
+    src_len: usize,
+    dst: &mut [D],
+    dst_len: usize,
+    f: impl Fn(&[S], &mut [D]) + Sync + Send,
+) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        src.par_chunks(src_len)
+            .zip(dst.par_chunks_mut(dst_len))
+            .for_each(|(s, d)| f(s, d));
+    }
+    #[cfg(target_arch = "wasm32")]
+    src.chunks(src_len)
+        .zip(dst.chunks_mut(dst_len))
+        .for_each(|(s, d)| f(s, d));
+}
+
+/// Forward kernel: `[N, C, H, W]` f32 → `[N, C, H/2, W/2]`, plus each output's winning position when asked.
+fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
+    let x = x.to_contiguous();
+    let [n, c, h, w] = shape4(&x);
+    let (oh, ow) = (h / 2, w / 2);
+    let src: &[f32] = x.storage();
+    let mut out = vec![0f32; n * c * oh * ow];
+    let mut winners = if with_winners {
+        vec![0u8; out.len()]
+    } else {
+        Vec::new()
+    };
+    // One output plane: each window's four values in flex's order, the first maximum kept, NaN winning.
+    let pool_plane = |plane: &[f32], dst: &mut [f32], mut win: Option<&mut [u8]>| {
+        for y in 0..oh {
+            let (r0, r1) = (&plane[2 * y * w..], &plane[(2 * y + 1) * w..]);
+            for x in 0..ow {
+                let cand = [r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1]];
+                let (mut best, mut at) = (cand[0], 0u8);
+                for (k, &v) in cand.iter().enumerate().skip(1) {
+                    if v > best || v.is_nan() {
+                        (best, at) = (v, k as u8);
+                    }
+                }
+                dst[y * ow + x] = best;
+                if let Some(win) = win.as_deref_mut() {
+                    win[y * ow + x] = at;
+                }
+            }
+        }
+    };
+    if with_winners {
+        // Output values and winners interleaved per plane: pool into pairs of slices.
+        let plane_out = oh * ow;
+        let mut pairs: Vec<(&mut [f32], &mut [u8])> = out
+            .chunks_mut(plane_out)
+            .zip(winners.chunks_mut(plane_out))
+            .collect();
+        for_each_plane(src, h * w, &mut pairs, 1, |plane, pair| {
+            let (dst, win) = &mut pair[0];
+            pool_plane(plane, dst, Some(win));
+        });
+    } else {
+        for_each_plane(src, h * w, &mut out, oh * ow, |plane, dst| {
+            pool_plane(plane, dst, None)
+        });
+    }
+    let out = FlexTensor::from_data(TensorData::new(out, [n, c, oh, ow]));
+    (out, winners)
+}
+
+/// Backward kernel: scatters `grad` (`[N, C, H/2, W/2]`) to the winners' positions in a zero `[N, C, H, W]`.
+fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTensor {
+    let grad = grad.to_contiguous();
+    let [n, c, h, w] = dims;
+    let (oh, ow) = (h / 2, w / 2);
+    let g: &[f32] = grad.storage();
+    let mut dx = vec![0f32; n * c * h * w];
+    let pairs: Vec<(&[f32], &[u8])> = g.chunks(oh * ow).zip(winners.chunks(oh * ow)).collect();
+    for_each_plane(&pairs, 1, &mut dx, h * w, |pair, plane| {
+        let (g, win) = pair[0];
+        for y in 0..oh {
+            for x in 0..ow {
+                let k = win[y * ow + x] as usize;
+                plane[(2 * y + k / 2) * w + 2 * x + k % 2] = g[y * ow + x];
+            }
+        }
+    });
+    FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+    use super::*;
+
+    fn reference(x: Tensor<4>) -> Tensor<4> {
+        max_pool2d(x, MaxPoolOptions::new([2, 2]))
+    }
+
+    /// Values with ties (integers in a small range) so that the choice among equal maxima is exercised.
+    fn tied(shape: [usize; 4], device: &Device) -> Tensor<4> {
+        Tensor::<4>::random(shape, Distribution::Uniform(0.0, 4.0), device).floor()
+    }
+
+    #[test]
+    fn forward_matches_burn_on_even_and_odd_sizes() {
+        let device = Device::flex();
+        for shape in [[2, 3, 26, 26], [3, 2, 11, 11], [1, 1, 2, 3], [4, 5, 7, 6]] {
+            let x = tied(shape, &device);
+            assert!(uses_direct_kernel(&x));
+            let ours = max_pool_2x2(x.clone());
+            assert_eq!(
+                ours.dims(),
+                [shape[0], shape[1], shape[2] / 2, shape[3] / 2]
+            );
+            ours.into_data().assert_eq(&reference(x).into_data(), true);
+        }
+    }
+
+    #[test]
+    fn gradients_match_burn_including_ties_and_odd_edges() {
+        let device = Device::flex().autodiff();
+        for shape in [[2, 3, 26, 26], [3, 2, 11, 11], [2, 4, 7, 6]] {
+            let x = tied(shape, &device).require_grad();
+            assert!(uses_direct_kernel(&x));
+            // A weighted sum so that each output's gradient differs.
+            let [n, c, h, w] = shape;
+            let weights = Tensor::<4>::random([n, c, h / 2, w / 2], Distribution::Default, &device);
+            let ours = (max_pool_2x2(x.clone()) * weights.clone()).sum().backward();
+            let burns = (reference(x.clone()) * weights).sum().backward();
+            let (g_ours, g_burn) = (x.grad(&ours).unwrap(), x.grad(&burns).unwrap());
+            g_ours.into_data().assert_eq(&g_burn.into_data(), true);
+        }
+    }
+
+    #[test]
+    fn nan_wins_its_window_as_in_flex() {
+        let device = Device::flex();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0, f32::NAN, 3.0, 2.0], [1, 1, 2, 2]),
+            &device,
+        );
+        let v: Vec<f32> = max_pool_2x2(x).into_data().try_to_vec::<f32>().unwrap();
+        assert!(v[0].is_nan());
+    }
+
+    #[test]
+    fn untracked_autodiff_matches_burn() {
+        let device = Device::flex().autodiff();
+        // No gradient required: the untracked branch.
+        let x = tied([2, 2, 8, 8], &device);
+        max_pool_2x2(x.clone())
+            .into_data()
+            .assert_eq(&reference(x).into_data(), true);
+    }
+}
