@@ -15,6 +15,7 @@
 pub mod analysis;
 pub mod backend;
 pub mod classical;
+pub mod conv;
 pub mod data;
 pub mod explain;
 pub mod metrics;

@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::conv::conv2d;
 use crate::data::{NUM_CLASSES, PIXELS};
 use crate::pool::max_pool_2x2;
 
@@ -150,9 +151,9 @@ impl Cnn {
             Some(bn) => bn.forward(x),
             None => x,
         };
-        let x = max_pool_2x2(relu(norm(0, self.conv1.forward(x)))); // [N, 32, 13, 13]
-        let x = max_pool_2x2(relu(norm(1, self.conv2.forward(x)))); // [N, 64, 5, 5]
-        relu(norm(2, self.conv3.forward(x))) // [N, 128, 3, 3]
+        let x = max_pool_2x2(relu(norm(0, conv2d(&self.conv1, x)))); // [N, 32, 13, 13]
+        let x = max_pool_2x2(relu(norm(1, conv2d(&self.conv2, x)))); // [N, 64, 5, 5]
+        relu(norm(2, conv2d(&self.conv3, x))) // [N, 128, 3, 3]
     }
 
     /// Logits from the last convolution's activations: `[N, 128, 3, 3]` → `[N, 10]`.
@@ -236,8 +237,8 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let y = self.bn2.forward(self.conv2.forward(y));
+        let y = relu(self.bn1.forward(conv2d(&self.conv1, x.clone())));
+        let y = self.bn2.forward(conv2d(&self.conv2, y));
         relu(y + x)
     }
 }
@@ -277,7 +278,7 @@ impl ResNet {
 
     /// The last residual block's activations: `[N, 1, 28, 28]` → `[N, W, 7, 7]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = max_pool_2x2(relu(self.stem_bn.forward(self.stem.forward(x)))); // [N, W, 14, 14]
+        let mut x = max_pool_2x2(relu(self.stem_bn.forward(conv2d(&self.stem, x)))); // [N, W, 14, 14]
         for block in &self.stage1 {
             x = block.forward(x);
         }

@@ -83,9 +83,9 @@ fn shape4(t: &FlexTensor) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
-/// Runs `f(plane, output plane)` over the `planes` input planes of `src_len` values and output planes of
-/// `dst_len` values: rayon's threads natively, one after the other in wasm.
-fn for_each_plane<S: Sync, D: Send>(
+/// Runs `f(source chunk, destination chunk)` over `src` cut in chunks of `src_len` and `dst` in chunks
+/// of `dst_len`, pairwise: on rayon's threads natively, one after the other in wasm.
+pub(crate) fn for_each_chunk_pair<S: Sync, D: Send>(
     src: &[S],
     src_len: usize,
     dst: &mut [D],
@@ -143,12 +143,12 @@ fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
             .chunks_mut(plane_out)
             .zip(winners.chunks_mut(plane_out))
             .collect();
-        for_each_plane(src, h * w, &mut pairs, 1, |plane, pair| {
+        for_each_chunk_pair(src, h * w, &mut pairs, 1, |plane, pair| {
             let (dst, win) = &mut pair[0];
             pool_plane(plane, dst, Some(win));
         });
     } else {
-        for_each_plane(src, h * w, &mut out, oh * ow, |plane, dst| {
+        for_each_chunk_pair(src, h * w, &mut out, oh * ow, |plane, dst| {
             pool_plane(plane, dst, None)
         });
     }
@@ -164,7 +164,7 @@ fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTenso
     let g: &[f32] = grad.storage();
     let mut dx = vec![0f32; n * c * h * w];
     let pairs: Vec<(&[f32], &[u8])> = g.chunks(oh * ow).zip(winners.chunks(oh * ow)).collect();
-    for_each_plane(&pairs, 1, &mut dx, h * w, |pair, plane| {
+    for_each_chunk_pair(&pairs, 1, &mut dx, h * w, |pair, plane| {
         let (g, win) = pair[0];
         for y in 0..oh {
             for x in 0..ow {

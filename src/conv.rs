@@ -1,0 +1,434 @@
+//! 2-D convolution with a faster backward pass on flex: the convolutions of the CNN and the ResNet.
+//!
+//! burn computes a convolution's weight gradient as another convolution (input and output gradient with
+//! batch and channels swapped), which on flex means copying both tensors, an im2col of the whole batch
+//! under a 26×26 "kernel", and a matrix product only 9 columns wide: the largest share of a CNN training
+//! epoch went there (BENCHMARKS.md). Here, on flex under autodiff, the forward pass is flex's own
+//! convolution and the backward pass goes by chunks of a few images: their im2col `[C_in·kh·kw, n·P]`
+//! (P output positions an image), weight gradient += output gradient `[C_out, n·P]` × im2colᵀ, input
+//! gradient = col2im(weightᵀ × output gradient), with flex's own matrix product. Stride 1,
+//! dilation 1, one group, any padding; anything else, and every other backend, goes through burn's
+//! `Conv2d::forward`. The results equal burn's up to float summation order (tested).
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn_backend::{AutodiffBackend, BackendTypes};
+use burn_flex::{Flex, FlexTensor};
+
+use crate::pool::for_each_chunk_pair;
+
+type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
+
+/// `conv.forward(x)`, with the faster backward pass on flex: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if let Some(out) = try_flex_autodiff(conv, x.clone()) {
+        return out;
+    }
+    conv.forward(x)
+}
+
+/// Whether [`conv2d`] takes the flex autodiff path for `conv` and `x`.
+pub fn uses_flex_backward(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    eligible(conv, x) && x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
+}
+
+fn eligible(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    x.dtype() == DType::F32 && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1
+}
+
+fn try_flex_autodiff(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
+    if !eligible(conv, &x) {
+        return None;
+    }
+    let [_, _, h, w] = x.dims();
+    let padding = padding_pairs(&conv.padding, [h, w], conv.kernel_size);
+    let x = x.try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let weight = conv
+        .weight
+        .val()
+        .try_into_primitive::<Autodiff<Flex>>()
+        .ok()?;
+    let bias = match &conv.bias {
+        Some(b) => Some(b.val().try_into_primitive::<Autodiff<Flex>>().ok()?),
+        None => None,
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_conv(
+        x, weight, bias, padding,
+    )))
+}
+
+/// Padding as `(begin, end)` pairs: `[(top, bottom), (left, right)]`.
+type Padding = [(usize, usize); 2];
+
+/// burn's padding of a stride-1 convolution as `(begin, end)` pairs (as `Conv2d::forward` computes it;
+/// `Same` puts the odd pixel at the end).
+fn padding_pairs(config: &PaddingConfig2d, [h, w]: [usize; 2], [kh, kw]: [usize; 2]) -> Padding {
+    let same = |k: usize, size: usize| {
+        let total = if size > 0 {
+            (size - 1 + k).saturating_sub(size)
+        } else {
+            0
+        };
+        (total / 2, total - total / 2)
+    };
+    match *config {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => [same(kh, h), same(kw, w)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+    }
+}
+
+fn autodiff_conv(
+    x: AutodiffFloat,
+    weight: AutodiffFloat,
+    bias: Option<AutodiffFloat>,
+    padding: Padding,
+) -> AutodiffFloat {
+    let options = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
+    let (x_in, w_in) = (
+        Autodiff::<Flex>::inner(x.clone()),
+        Autodiff::<Flex>::inner(weight.clone()),
+    );
+    let b_in = bias.clone().map(Autodiff::<Flex>::inner);
+    match bias {
+        Some(bias) => match ConvBiasBackward
+            .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::conv2d(x_in.clone(), w_in.clone(), b_in, options);
+                prep.finish((x_in, w_in, padding), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(x_in, w_in, b_in, options)),
+        },
+        None => match ConvBackward
+            .prepare::<NoCheckpointing>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = Flex::conv2d(x_in.clone(), w_in.clone(), None, options);
+                prep.finish((x_in, w_in, padding), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(x_in, w_in, None, options)),
+        },
+    }
+}
+
+/// Backward of [`conv2d`] on flex without a bias; parents `[x, weight]`. State: the input, the weight
+/// and the padding.
+#[derive(Debug)]
+struct ConvBackward;
+
+/// Backward of [`conv2d`] on flex with a bias; parents `[x, weight, bias]`. State as [`ConvBackward`].
+#[derive(Debug)]
+struct ConvBiasBackward;
+
+type ConvState = (FlexTensor, FlexTensor, Padding);
+
+impl Backward<Flex, 2> for ConvBackward {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [gx, gw, _] = conv_grads(grad, &ops.state, px.is_some(), pw.is_some(), false);
+        if let (Some(node), Some(g)) = (px, gx) {
+            grads.register::<Flex>(node.id, g);
+        }
+        if let (Some(node), Some(g)) = (pw, gw) {
+            grads.register::<Flex>(node.id, g);
+        }
+    }
+}
+
+impl Backward<Flex, 3> for ConvBiasBackward {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw, pb] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [gx, gw, gb] = conv_grads(grad, &ops.state, px.is_some(), pw.is_some(), pb.is_some());
+        for (node, g) in [(px, gx), (pw, gw), (pb, gb)] {
+            if let (Some(node), Some(g)) = (node, g) {
+                grads.register::<Flex>(node.id, g);
+            }
+        }
+    }
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The sizes of one convolution: input `[C_in, H, W]` per image, kernel `kh × kw`, output `H_out × W_out`,
+/// padding before the first row and column.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    h_out: usize,
+    w_out: usize,
+    top: usize,
+    left: usize,
+}
+
+impl Geometry {
+    /// Rows of an image's im2col: `C_in·kh·kw`.
+    fn rows(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// Output positions per image: `H_out·W_out`.
+    fn positions(&self) -> usize {
+        self.h_out * self.w_out
+    }
+
+    /// For im2col row `k` = `(c, ky, kx)`: the channel, the output columns `[lo, hi)` whose input column
+    /// `ox + kx − left` lies inside the image, and that input column at `ox = lo`.
+    fn row(&self, k: usize) -> (usize, usize, usize, usize, usize) {
+        let (c, ky, kx) = (
+            k / (self.kh * self.kw),
+            (k / self.kw) % self.kh,
+            k % self.kw,
+        );
+        let lo = self.left.saturating_sub(kx).min(self.w_out);
+        let hi = (self.w + self.left)
+            .saturating_sub(kx)
+            .min(self.w_out)
+            .max(lo);
+        (c, ky, lo, hi, (lo + kx).saturating_sub(self.left))
+    }
+
+    /// The input row under output row `oy` for kernel row `ky`, if inside the image.
+    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+        (oy + ky).checked_sub(self.top).filter(|&iy| iy < self.h)
+    }
+}
+
+/// im2col of images `first..first + count` into `cols` `[C_in·kh·kw, count·P]`: row `(c, ky, kx)`, column
+/// `(image, oy, ox)` holds `x[image, c, oy + ky − top, ox + kx − left]`, zero outside the image.
+fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize) -> Vec<f32> {
+    let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
+    let mut cols = vec![0f32; geo.rows() * count * p];
+    let rows: Vec<usize> = (0..geo.rows()).collect();
+    for_each_chunk_pair(&rows, 1, &mut cols, count * p, |k, row| {
+        let (c, ky, lo, hi, ix) = geo.row(k[0]);
+        for (i, dst) in row.chunks_exact_mut(p).enumerate() {
+            let image = &xs[(first + i) * image_len..][..image_len];
+            let plane = &image[c * geo.h * geo.w..][..geo.h * geo.w];
+            for oy in 0..geo.h_out {
+                if let Some(iy) = geo.input_row(oy, ky) {
+                    dst[oy * geo.w_out + lo..oy * geo.w_out + hi]
+                        .copy_from_slice(&plane[iy * geo.w + ix..][..hi - lo]);
+                }
+            }
+        }
+    });
+    cols
+}
+
+/// col2im, the adjoint of [`im2col`]: adds the column gradients `[C_in·kh·kw, count·P]` of images
+/// `first..` onto `dx` (`[count, C_in, H, W]`, those images' part of the input gradient).
+fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
+    let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
+    let images: Vec<usize> = (0..count).collect();
+    for_each_chunk_pair(&images, 1, dx, image_len, |i, image| {
+        for k in 0..geo.rows() {
+            let (c, ky, lo, hi, ix) = geo.row(k);
+            let row = &cols[(k * count + i[0]) * p..][..p];
+            let plane = &mut image[c * geo.h * geo.w..][..geo.h * geo.w];
+            for oy in 0..geo.h_out {
+                if let Some(iy) = geo.input_row(oy, ky) {
+                    let src = &row[oy * geo.w_out + lo..oy * geo.w_out + hi];
+                    for (d, s) in plane[iy * geo.w + ix..][..hi - lo].iter_mut().zip(src) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Output positions per chunk of images in the backward pass (bounds the im2col buffer to a few MB).
+const CHUNK_POSITIONS: usize = 4096;
+
+/// Gradients of input, weight and bias (each when asked) from the output gradient `[N, C_out, H_out, W_out]`,
+/// by chunks of images: with `G` the chunk's output gradient as `[C_out, n·P]` and `cols` its im2col
+/// `[C_in·kh·kw, n·P]`, weight gradient += `G` × colsᵀ and input gradient = col2im(Wᵀ × `G`).
+fn conv_grads(
+    grad: FlexTensor,
+    (x, weight, padding): &ConvState,
+    want_x: bool,
+    want_w: bool,
+    want_b: bool,
+) -> [Option<FlexTensor>; 3] {
+    let (grad, x) = (grad.to_contiguous(), x.to_contiguous());
+    let [n, c_out, h_out, w_out] = dims4(&grad);
+    let [_, c_in, h, w] = dims4(&x);
+    let [_, _, kh, kw] = dims4(weight);
+    let [(top, _), (left, _)] = *padding;
+    let geo = Geometry {
+        c_in,
+        h,
+        w,
+        kh,
+        kw,
+        h_out,
+        w_out,
+        top,
+        left,
+    };
+    let (rows, p, image_len) = (geo.rows(), geo.positions(), c_in * h * w);
+    let xs: &[f32] = x.storage();
+    // Wᵀ: [C_in·kh·kw, C_out]
+    let w_t = Flex::float_swap_dims(
+        Flex::float_reshape(weight.clone(), Shape::new([c_out, rows])),
+        0,
+        1,
+    );
+    let chunk = (CHUNK_POSITIONS / p).clamp(1, n);
+    let mut gw: Option<FlexTensor> = None;
+    let mut dx = vec![0f32; if want_x { n * image_len } else { 0 }];
+    for first in (0..n).step_by(chunk) {
+        let count = chunk.min(n - first);
+        // [count, C_out, H_out, W_out] → [C_out, count·P]
+        let g = Flex::float_reshape(
+            Flex::float_permute(grad.narrow(0, first, count), &[1, 0, 2, 3]),
+            Shape::new([c_out, count * p]),
+        );
+        if want_w {
+            let cols = FlexTensor::from_data(TensorData::new(
+                im2col(xs, &geo, first, count),
+                [rows, count * p],
+            ));
+            let part = Flex::float_matmul(g.clone(), Flex::float_swap_dims(cols, 0, 1)); // [C_out, C_in·kh·kw]
+            gw = Some(match gw {
+                Some(sum) => Flex::float_add(sum, part),
+                None => part,
+            });
+        }
+        if want_x {
+            let cols = Flex::float_matmul(w_t.clone(), g).to_contiguous(); // [C_in·kh·kw, count·P]
+            col2im(
+                cols.storage(),
+                &geo,
+                count,
+                &mut dx[first * image_len..(first + count) * image_len],
+            );
+        }
+    }
+    let gw = gw.map(|gw| Flex::float_reshape(gw, Shape::new([c_out, c_in, kh, kw])));
+    let gb = want_b.then(|| {
+        let mut gb = vec![0f32; c_out];
+        for (i, plane) in grad.storage::<f32>().chunks_exact(p).enumerate() {
+            gb[i % c_out] += plane.iter().sum::<f32>();
+        }
+        FlexTensor::from_data(TensorData::new(gb, [c_out]))
+    });
+    let gx = want_x.then(|| FlexTensor::from_data(TensorData::new(dx, [n, c_in, h, w])));
+    [gx, gw, gb]
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    use super::*;
+
+    fn check(
+        batch: usize,
+        c_in: usize,
+        c_out: usize,
+        side: [usize; 2],
+        padding: PaddingConfig2d,
+        bias: bool,
+    ) {
+        let device = Device::flex().autodiff();
+        let conv = Conv2dConfig::new([c_in, c_out], [3, 3])
+            .with_padding(padding)
+            .with_bias(bias)
+            .init(&device);
+        let x = Tensor::<4>::random(
+            [batch, c_in, side[0], side[1]],
+            Distribution::Default,
+            &device,
+        )
+        .require_grad();
+        assert!(uses_flex_backward(&conv, &x));
+        let ours = conv2d(&conv, x.clone());
+        let burns = conv.forward(x.clone());
+        ours.clone()
+            .into_data()
+            .assert_eq(&burns.clone().into_data(), true);
+        let weights = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
+        let g_ours = (ours * weights.clone()).sum().backward();
+        let g_burn = (burns * weights).sum().backward();
+        let tol = Tolerance::<f32>::relative(1e-4).set_half_precision_absolute(1e-4);
+        let close =
+            |a: Tensor<4>, b: Tensor<4>| a.into_data().assert_approx_eq::<f32>(&b.into_data(), tol);
+        close(x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
+        close(
+            conv.weight.val().grad(&g_ours).unwrap(),
+            conv.weight.val().grad(&g_burn).unwrap(),
+        );
+        if let Some(b) = &conv.bias {
+            b.val()
+                .grad(&g_ours)
+                .unwrap()
+                .into_data()
+                .assert_approx_eq::<f32>(&b.val().grad(&g_burn).unwrap().into_data(), tol);
+        }
+    }
+
+    #[test]
+    fn valid_convolution_with_bias_matches_burn() {
+        check(3, 1, 4, [28, 28], PaddingConfig2d::Valid, true); // the CNN's first layer
+        check(3, 5, 6, [13, 11], PaddingConfig2d::Valid, true);
+        // 25 images of 676 output positions: backward chunks of 6, 6, 6, 6 and 1 images.
+        check(25, 2, 3, [28, 28], PaddingConfig2d::Valid, true);
+    }
+
+    #[test]
+    fn same_convolution_without_bias_matches_burn() {
+        check(3, 4, 4, [14, 14], PaddingConfig2d::Same, false); // the ResNet's blocks
+        check(
+            3,
+            3,
+            5,
+            [7, 9],
+            PaddingConfig2d::Explicit(2, 1, 0, 1),
+            false,
+        );
+    }
+
+    #[test]
+    fn other_strides_and_plain_flex_use_burn() {
+        let device = Device::flex().autodiff();
+        let strided = Conv2dConfig::new([2, 2], [3, 3])
+            .with_stride([2, 2])
+            .init(&device);
+        let x = Tensor::<4>::random([1, 2, 8, 8], Distribution::Default, &device);
+        assert!(!uses_flex_backward(&strided, &x));
+        conv2d(&strided, x.clone())
+            .into_data()
+            .assert_eq(&strided.forward(x).into_data(), true);
+        let plain = Device::flex();
+        let conv = Conv2dConfig::new([2, 2], [3, 3]).init(&plain);
+        let x = Tensor::<4>::random([1, 2, 8, 8], Distribution::Default, &plain);
+        assert!(!uses_flex_backward(&conv, &x));
+    }
+}
