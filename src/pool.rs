@@ -105,6 +105,20 @@ pub(crate) fn for_each_chunk_pair<S: Sync, D: Send>(
         .for_each(|(s, d)| f(s, d));
 }
 
+/// The maximum of a 2×2 window read top-left, top-right, bottom-left, bottom-right, and its position
+/// (0–3): the first of equal maxima, and a NaN wins over anything before it, as in flex. Written with
+/// selects rather than branches, since which element wins is unpredictable.
+#[inline(always)]
+fn window_max(a: f32, b: f32, c: f32, d: f32) -> (f32, u8) {
+    let (mut best, mut at) = (a, 0u8);
+    for (v, k) in [(b, 1u8), (c, 2), (d, 3)] {
+        let take = (v > best) | v.is_nan();
+        best = if take { v } else { best };
+        at = if take { k } else { at };
+    }
+    (best, at)
+}
+
 /// Forward kernel: `[N, C, H, W]` f32 → `[N, C, H/2, W/2]`, plus each output's winning position when asked.
 fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
     let x = x.to_contiguous();
@@ -120,18 +134,24 @@ fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
     // One output plane: each window's four values in flex's order, the first maximum kept, NaN winning.
     let pool_plane = |plane: &[f32], dst: &mut [f32], mut win: Option<&mut [u8]>| {
         for y in 0..oh {
-            let (r0, r1) = (&plane[2 * y * w..], &plane[(2 * y + 1) * w..]);
-            for x in 0..ow {
-                let cand = [r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1]];
-                let (mut best, mut at) = (cand[0], 0u8);
-                for (k, &v) in cand.iter().enumerate().skip(1) {
-                    if v > best || v.is_nan() {
-                        (best, at) = (v, k as u8);
+            let (r0, r1) = (
+                &plane[2 * y * w..][..2 * ow],
+                &plane[(2 * y + 1) * w..][..2 * ow],
+            );
+            let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+            let dst = &mut dst[y * ow..][..ow];
+            match win.as_deref_mut() {
+                Some(win) => {
+                    for ((top, bottom), (d, at)) in
+                        windows.zip(dst.iter_mut().zip(&mut win[y * ow..][..ow]))
+                    {
+                        (*d, *at) = window_max(top[0], top[1], bottom[0], bottom[1]);
                     }
                 }
-                dst[y * ow + x] = best;
-                if let Some(win) = win.as_deref_mut() {
-                    win[y * ow + x] = at;
+                None => {
+                    for ((top, bottom), d) in windows.zip(dst.iter_mut()) {
+                        *d = window_max(top[0], top[1], bottom[0], bottom[1]).0;
+                    }
                 }
             }
         }
