@@ -18,7 +18,7 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
-use burn_backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn_backend::ops::FloatTensorOps;
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
@@ -26,17 +26,67 @@ use crate::pool::for_each_chunk_pair;
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
-/// `conv.forward(x)`, with the faster backward pass on flex: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
+/// `conv.forward(x)`, on flex by im2col: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if let Some(out) = try_flex_autodiff(conv, x.clone()) {
+        return out;
+    }
+    if let Some(out) = try_flex(conv, x.clone()) {
         return out;
     }
     conv.forward(x)
 }
 
-/// Whether [`conv2d`] takes the flex autodiff path for `conv` and `x`.
-pub fn uses_flex_backward(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    eligible(conv, x) && x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
+/// Which way [`conv2d`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// flex under autodiff: our forward and backward passes.
+    FlexAutodiff,
+    /// flex without autodiff (inference): our forward pass.
+    Flex,
+    /// burn's `Conv2d::forward`.
+    Burn,
+}
+
+/// The way [`conv2d`] takes for `conv` and `x`.
+pub fn conv_path(conv: &Conv2d, x: &Tensor<4>) -> ConvPath {
+    let weight = conv.weight.val();
+    if !eligible(conv, x) {
+        ConvPath::Burn
+    } else if x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
+        && weight
+            .clone()
+            .try_into_primitive::<Autodiff<Flex>>()
+            .is_ok()
+    {
+        ConvPath::FlexAutodiff
+    } else if x.clone().try_into_primitive::<Flex>().is_ok()
+        && weight.try_into_primitive::<Flex>().is_ok()
+    {
+        ConvPath::Flex
+    } else {
+        ConvPath::Burn
+    }
+}
+
+fn try_flex(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
+    if !eligible(conv, &x) {
+        return None;
+    }
+    let [_, _, h, w] = x.dims();
+    let padding = padding_pairs(&conv.padding, [h, w], conv.kernel_size);
+    let x = x.try_into_primitive::<Flex>().ok()?;
+    let weight = conv.weight.val().try_into_primitive::<Flex>().ok()?;
+    let bias = match &conv.bias {
+        Some(b) => Some(b.val().try_into_primitive::<Flex>().ok()?),
+        None => None,
+    };
+    Some(Tensor::from_primitive::<Flex>(forward(
+        &x,
+        &weight,
+        bias.as_ref(),
+        padding,
+    )))
 }
 
 fn eligible(conv: &Conv2d, x: &Tensor<4>) -> bool {
@@ -91,7 +141,6 @@ fn autodiff_conv(
     bias: Option<AutodiffFloat>,
     padding: Padding,
 ) -> AutodiffFloat {
-    let options = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
     let (x_in, w_in) = (
         Autodiff::<Flex>::inner(x.clone()),
         Autodiff::<Flex>::inner(weight.clone()),
@@ -104,10 +153,10 @@ fn autodiff_conv(
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = Flex::conv2d(x_in.clone(), w_in.clone(), b_in, options);
+                let out = forward(&x_in, &w_in, b_in.as_ref(), padding);
                 prep.finish((x_in, w_in, padding), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(x_in, w_in, b_in, options)),
+            OpsKind::UnTracked(prep) => prep.finish(forward(&x_in, &w_in, b_in.as_ref(), padding)),
         },
         None => match ConvBackward
             .prepare::<NoCheckpointing>([x.node(), weight.node()])
@@ -115,10 +164,10 @@ fn autodiff_conv(
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = Flex::conv2d(x_in.clone(), w_in.clone(), None, options);
+                let out = forward(&x_in, &w_in, None, padding);
                 prep.finish((x_in, w_in, padding), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(x_in, w_in, None, options)),
+            OpsKind::UnTracked(prep) => prep.finish(forward(&x_in, &w_in, None, padding)),
         },
     }
 }
@@ -265,6 +314,66 @@ fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
 /// Output positions per chunk of images in the backward pass (bounds the im2col buffer to a few MB).
 const CHUNK_POSITIONS: usize = 4096;
 
+/// The geometry of a stride-1 convolution of `x` `[N, C_in, H, W]` by a `kh × kw` kernel with `padding`.
+fn geometry(x: &FlexTensor, [kh, kw]: [usize; 2], padding: Padding) -> Geometry {
+    let [_, c_in, h, w] = dims4(x);
+    let [(top, bottom), (left, right)] = padding;
+    Geometry {
+        c_in,
+        h,
+        w,
+        kh,
+        kw,
+        h_out: (h + top + bottom + 1).saturating_sub(kh),
+        w_out: (w + left + right + 1).saturating_sub(kw),
+        top,
+        left,
+    }
+}
+
+/// The forward pass: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`, by chunks of images: weight
+/// `[C_out, C_in·kh·kw]` × the chunk's im2col `[C_in·kh·kw, n·P]`, written into place image by image with
+/// the bias added.
+fn forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    padding: Padding,
+) -> FlexTensor {
+    let x = x.to_contiguous();
+    let [n, ..] = dims4(&x);
+    let [c_out, _, kh, kw] = dims4(weight);
+    let geo = geometry(&x, [kh, kw], padding);
+    let (rows, p) = (geo.rows(), geo.positions());
+    let w = Flex::float_reshape(weight.clone(), Shape::new([c_out, rows]));
+    let bias: Vec<f32> = match bias {
+        Some(b) => b.to_contiguous().storage::<f32>().to_vec(),
+        None => vec![0.0; c_out],
+    };
+    let mut out = vec![0f32; n * c_out * p];
+    let chunk = (CHUNK_POSITIONS / p.max(1)).clamp(1, n.max(1));
+    for first in (0..n).step_by(chunk) {
+        let count = chunk.min(n - first);
+        let cols = FlexTensor::from_data(TensorData::new(
+            im2col(x.storage(), &geo, first, count),
+            [rows, count * p],
+        ));
+        let product = Flex::float_matmul(w.clone(), cols).to_contiguous(); // [C_out, count·P]
+        let product: &[f32] = product.storage();
+        let images: Vec<usize> = (0..count).collect();
+        let dst = &mut out[first * c_out * p..(first + count) * c_out * p];
+        for_each_chunk_pair(&images, 1, dst, c_out * p, |i, image| {
+            for (c, (plane, b)) in image.chunks_exact_mut(p).zip(&bias).enumerate() {
+                let src = &product[(c * count + i[0]) * p..][..p];
+                for (d, s) in plane.iter_mut().zip(src) {
+                    *d = s + b;
+                }
+            }
+        });
+    }
+    FlexTensor::from_data(TensorData::new(out, [n, c_out, geo.h_out, geo.w_out]))
+}
+
 /// Gradients of input, weight and bias (each when asked) from the output gradient `[N, C_out, H_out, W_out]`,
 /// by chunks of images: with `G` the chunk's output gradient as `[C_out, n·P]` and `cols` its im2col
 /// `[C_in·kh·kw, n·P]`, weight gradient += `G` × colsᵀ and input gradient = col2im(Wᵀ × `G`).
@@ -276,21 +385,10 @@ fn conv_grads(
     want_b: bool,
 ) -> [Option<FlexTensor>; 3] {
     let (grad, x) = (grad.to_contiguous(), x.to_contiguous());
-    let [n, c_out, h_out, w_out] = dims4(&grad);
-    let [_, c_in, h, w] = dims4(&x);
-    let [_, _, kh, kw] = dims4(weight);
-    let [(top, _), (left, _)] = *padding;
-    let geo = Geometry {
-        c_in,
-        h,
-        w,
-        kh,
-        kw,
-        h_out,
-        w_out,
-        top,
-        left,
-    };
+    let [n, c_out, ..] = dims4(&grad);
+    let [_, c_in, kh, kw] = dims4(weight);
+    let geo = geometry(&x, [kh, kw], *padding);
+    let (h, w) = (geo.h, geo.w);
     let (rows, p, image_len) = (geo.rows(), geo.positions(), c_in * h * w);
     let xs: &[f32] = x.storage();
     // Wᵀ: [C_in·kh·kw, C_out]
@@ -344,6 +442,7 @@ fn conv_grads(
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Module;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution, Tolerance};
 
@@ -368,16 +467,23 @@ mod tests {
             &device,
         )
         .require_grad();
-        assert!(uses_flex_backward(&conv, &x));
+        assert_eq!(conv_path(&conv, &x), ConvPath::FlexAutodiff);
         let ours = conv2d(&conv, x.clone());
         let burns = conv.forward(x.clone());
+        let tol = Tolerance::<f32>::rel_abs(1e-4, 1e-6);
         ours.clone()
             .into_data()
-            .assert_eq(&burns.clone().into_data(), true);
+            .assert_approx_eq::<f32>(&burns.clone().into_data(), tol);
+        // The same convolution without autodiff (inference) takes the plain flex path.
+        let plain = conv.valid();
+        let x_plain = x.clone().inner();
+        assert_eq!(conv_path(&plain, &x_plain), ConvPath::Flex);
+        conv2d(&plain, x_plain.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&plain.forward(x_plain).into_data(), tol);
         let weights = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
         let g_ours = (ours * weights.clone()).sum().backward();
         let g_burn = (burns * weights).sum().backward();
-        let tol = Tolerance::<f32>::relative(1e-4).set_half_precision_absolute(1e-4);
         let close =
             |a: Tensor<4>, b: Tensor<4>| a.into_data().assert_approx_eq::<f32>(&b.into_data(), tol);
         close(x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
@@ -416,19 +522,15 @@ mod tests {
     }
 
     #[test]
-    fn other_strides_and_plain_flex_use_burn() {
+    fn other_strides_use_burn() {
         let device = Device::flex().autodiff();
         let strided = Conv2dConfig::new([2, 2], [3, 3])
             .with_stride([2, 2])
             .init(&device);
         let x = Tensor::<4>::random([1, 2, 8, 8], Distribution::Default, &device);
-        assert!(!uses_flex_backward(&strided, &x));
+        assert_eq!(conv_path(&strided, &x), ConvPath::Burn);
         conv2d(&strided, x.clone())
             .into_data()
             .assert_eq(&strided.forward(x).into_data(), true);
-        let plain = Device::flex();
-        let conv = Conv2dConfig::new([2, 2], [3, 3]).init(&plain);
-        let x = Tensor::<4>::random([1, 2, 8, 8], Distribution::Default, &plain);
-        assert!(!uses_flex_backward(&conv, &x));
     }
 }
