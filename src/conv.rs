@@ -1,14 +1,19 @@
-//! 2-D convolution with a faster backward pass on flex: the convolutions of the CNN and the ResNet.
+//! 2-D convolution on flex by im2col and matrix products: the convolutions of the CNN and the ResNet.
 //!
-//! burn computes a convolution's weight gradient as another convolution (input and output gradient with
-//! batch and channels swapped), which on flex means copying both tensors, an im2col of the whole batch
-//! under a 26×26 "kernel", and a matrix product only 9 columns wide: the largest share of a CNN training
-//! epoch went there (BENCHMARKS.md). Here, on flex under autodiff, the forward pass is flex's own
-//! convolution and the backward pass goes by chunks of a few images: their im2col `[C_in·kh·kw, n·P]`
-//! (P output positions an image), weight gradient += output gradient `[C_out, n·P]` × im2colᵀ, input
-//! gradient = col2im(weightᵀ × output gradient), with flex's own matrix product. Stride 1,
-//! dilation 1, one group, any padding; anything else, and every other backend, goes through burn's
-//! `Conv2d::forward`. The results equal burn's up to float summation order (tested).
+//! flex's own convolution copies its input to NHWC and builds its columns element by element, and burn
+//! computes a convolution's weight gradient as another convolution (input and output gradient with batch
+//! and channels swapped: on flex an im2col of the whole batch under a 26×26 "kernel" and a matrix product
+//! 9 columns wide). Together they were most of a CNN training epoch (BENCHMARKS.md). Here, on flex
+//! (natively and in wasm, with or without autodiff), a convolution goes by chunks of images (at most
+//! [`CHUNK_POSITIONS`] output positions, so buffers stay a few MB), with the chunk's im2col
+//! `[C_in·kh·kw, n·P]` (P output positions an image) built from contiguous row runs:
+//! - forward: weight `[C_out, C_in·kh·kw]` × im2col, written into NCHW with the bias added;
+//! - backward: weight gradient += output gradient `[C_out, n·P]` × im2colᵀ; input gradient =
+//!   col2im(weightᵀ × output gradient); bias gradient = Σ output gradient.
+//!
+//! The products are flex's own (gemm). Stride 1, dilation 1, one group, any padding; anything else, and
+//! every other backend, goes through burn's `Conv2d::forward`. Results equal burn's up to float summation
+//! order (tested).
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
