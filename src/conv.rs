@@ -5,7 +5,7 @@
 //! and channels swapped: on flex an im2col of the whole batch under a 26×26 "kernel" and a matrix product
 //! 9 columns wide). Together they were most of a CNN training epoch (BENCHMARKS.md). Here, on flex
 //! (natively and in wasm, with or without autodiff), a convolution goes by chunks of images (at most
-//! [`CHUNK_POSITIONS`] output positions, so buffers stay a few MB), with the chunk's im2col
+//! 4,096 output positions, so buffers stay a few MB), with the chunk's im2col
 //! `[C_in·kh·kw, n·P]` (P output positions an image) built from contiguous row runs:
 //! - forward: weight `[C_out, C_in·kh·kw]` × im2col, written into NCHW with the bias added;
 //! - backward: weight gradient += output gradient `[C_out, n·P]` × im2colᵀ; input gradient =
