@@ -94,8 +94,18 @@ fn try_flex(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
     )))
 }
 
+/// f32, stride 1, dilation 1, one group, and a non-empty batch and output (an empty one goes to burn,
+/// whose error or empty result stays as it is).
 fn eligible(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    x.dtype() == DType::F32 && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1
+    let [n, _, h, w] = x.dims();
+    let [(top, bottom), (left, right)] = padding_pairs(&conv.padding, [h, w], conv.kernel_size);
+    x.dtype() == DType::F32
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && n > 0
+        && h + top + bottom >= conv.kernel_size[0]
+        && w + left + right >= conv.kernel_size[1]
 }
 
 fn try_flex_autodiff(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
@@ -534,6 +544,10 @@ mod tests {
             .init(&device);
         let x = Tensor::<4>::random([1, 2, 8, 8], Distribution::Default, &device);
         assert_eq!(conv_path(&strided, &x), ConvPath::Burn);
+        // An input smaller than the kernel has no output position: burn's path.
+        let conv = Conv2dConfig::new([2, 2], [3, 3]).init(&device);
+        let tiny = Tensor::<4>::random([1, 2, 2, 2], Distribution::Default, &device);
+        assert_eq!(conv_path(&conv, &tiny), ConvPath::Burn);
         conv2d(&strided, x.clone())
             .into_data()
             .assert_eq(&strided.forward(x).into_data(), true);
