@@ -5,7 +5,7 @@
 //! and channels swapped: on flex an im2col of the whole batch under a 26×26 "kernel" and a matrix product
 //! 9 columns wide). Together they were most of a CNN training epoch (BENCHMARKS.md). Here, on flex
 //! (natively and in wasm, with or without autodiff), a convolution goes by chunks of images (at most
-//! 4,096 output positions, so buffers stay a few MB), with the chunk's im2col
+//! 2^20 im2col values, 4 MB), with the chunk's im2col
 //! `[C_in·kh·kw, n·P]` (P output positions an image) built from contiguous row runs:
 //! - forward: weight `[C_out, C_in·kh·kw]` × im2col, written into NCHW with the bias added;
 //! - backward: weight gradient += output gradient `[C_out, n·P]` × im2colᵀ; input gradient =
@@ -91,6 +91,7 @@ fn try_flex(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
         &weight,
         bias.as_ref(),
         padding,
+        CHUNK_VALUES,
     )))
 }
 
@@ -168,10 +169,12 @@ fn autodiff_conv(
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = forward(&x_in, &w_in, b_in.as_ref(), padding);
+                let out = forward(&x_in, &w_in, b_in.as_ref(), padding, CHUNK_VALUES);
                 prep.finish((x_in, w_in, padding), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(&x_in, &w_in, b_in.as_ref(), padding)),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(&x_in, &w_in, b_in.as_ref(), padding, CHUNK_VALUES))
+            }
         },
         None => match ConvBackward
             .prepare::<NoCheckpointing>([x.node(), weight.node()])
@@ -179,10 +182,12 @@ fn autodiff_conv(
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = forward(&x_in, &w_in, None, padding);
+                let out = forward(&x_in, &w_in, None, padding, CHUNK_VALUES);
                 prep.finish((x_in, w_in, padding), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(&x_in, &w_in, None, padding)),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(&x_in, &w_in, None, padding, CHUNK_VALUES))
+            }
         },
     }
 }
@@ -204,7 +209,12 @@ impl Backward<Flex, 2> for ConvBackward {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pw] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let [gx, gw, _] = conv_grads(grad, &ops.state, px.is_some(), pw.is_some(), false);
+        let [gx, gw, _] = conv_grads(
+            grad,
+            &ops.state,
+            [px.is_some(), pw.is_some(), false],
+            CHUNK_VALUES,
+        );
         if let (Some(node), Some(g)) = (px, gx) {
             grads.register::<Flex>(node.id, g);
         }
@@ -220,7 +230,12 @@ impl Backward<Flex, 3> for ConvBiasBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pw, pb] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let [gx, gw, gb] = conv_grads(grad, &ops.state, px.is_some(), pw.is_some(), pb.is_some());
+        let [gx, gw, gb] = conv_grads(
+            grad,
+            &ops.state,
+            [px.is_some(), pw.is_some(), pb.is_some()],
+            CHUNK_VALUES,
+        );
         for (node, g) in [(px, gx), (pw, gw), (pb, gb)] {
             if let (Some(node), Some(g)) = (node, g) {
                 grads.register::<Flex>(node.id, g);
@@ -326,8 +341,13 @@ fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
     });
 }
 
-/// Output positions per chunk of images in the backward pass (bounds the im2col buffer to a few MB).
-const CHUNK_POSITIONS: usize = 4096;
+/// The im2col buffer's bound, in values (4 MB): a chunk holds as many images as fit, at least one.
+const CHUNK_VALUES: usize = 1 << 20;
+
+/// Images per chunk for `n` images whose im2col has `rows × p` values each, within `budget` values.
+fn chunk_images(n: usize, rows: usize, p: usize, budget: usize) -> usize {
+    (budget / (rows * p).max(1)).clamp(1, n.max(1))
+}
 
 /// The geometry of a stride-1 convolution of `x` `[N, C_in, H, W]` by a `kh × kw` kernel with `padding`.
 fn geometry(x: &FlexTensor, [kh, kw]: [usize; 2], padding: Padding) -> Geometry {
@@ -354,6 +374,7 @@ fn forward(
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     padding: Padding,
+    budget: usize,
 ) -> FlexTensor {
     let x = x.to_contiguous();
     let [n, ..] = dims4(&x);
@@ -366,7 +387,7 @@ fn forward(
         None => vec![0.0; c_out],
     };
     let mut out = vec![0f32; n * c_out * p];
-    let chunk = (CHUNK_POSITIONS / p.max(1)).clamp(1, n.max(1));
+    let chunk = chunk_images(n, rows, p, budget);
     for first in (0..n).step_by(chunk) {
         let count = chunk.min(n - first);
         let cols = FlexTensor::from_data(TensorData::new(
@@ -395,9 +416,8 @@ fn forward(
 fn conv_grads(
     grad: FlexTensor,
     (x, weight, padding): &ConvState,
-    want_x: bool,
-    want_w: bool,
-    want_b: bool,
+    [want_x, want_w, want_b]: [bool; 3],
+    budget: usize,
 ) -> [Option<FlexTensor>; 3] {
     let (grad, x) = (grad.to_contiguous(), x.to_contiguous());
     let [n, c_out, ..] = dims4(&grad);
@@ -412,7 +432,7 @@ fn conv_grads(
         0,
         1,
     );
-    let chunk = (CHUNK_POSITIONS / p).clamp(1, n);
+    let chunk = chunk_images(n, rows, p, budget);
     let mut gw: Option<FlexTensor> = None;
     let mut dx = vec![0f32; if want_x { n * image_len } else { 0 }];
     for first in (0..n).step_by(chunk) {
@@ -519,7 +539,6 @@ mod tests {
     fn valid_convolution_with_bias_matches_burn() {
         check(3, 1, 4, [28, 28], PaddingConfig2d::Valid, true); // the CNN's first layer
         check(3, 5, 6, [13, 11], PaddingConfig2d::Valid, true);
-        // 25 images of 676 output positions: backward chunks of 6, 6, 6, 6 and 1 images.
         check(25, 2, 3, [28, 28], PaddingConfig2d::Valid, true);
     }
 
@@ -551,5 +570,37 @@ mod tests {
         conv2d(&strided, x.clone())
             .into_data()
             .assert_eq(&strided.forward(x).into_data(), true);
+    }
+
+    #[test]
+    fn chunks_of_images_give_the_whole_batch_result() {
+        // 25 images whose im2col has 2·9 × 676 values each: a budget of 5 images' worth gives chunks of
+        // 5; against one chunk for the whole batch.
+        let device = Device::flex();
+        let x = Tensor::<4>::random([25, 2, 28, 28], Distribution::Default, &device);
+        let w = Tensor::<4>::random([3, 2, 3, 3], Distribution::Default, &device);
+        let b = Tensor::<1>::random([3], Distribution::Default, &device);
+        let g = Tensor::<4>::random([25, 3, 26, 26], Distribution::Default, &device);
+        let [x, w, b, g] = [
+            x.try_into_primitive::<Flex>().unwrap(),
+            w.try_into_primitive::<Flex>().unwrap(),
+            b.try_into_primitive::<Flex>().unwrap(),
+            g.try_into_primitive::<Flex>().unwrap(),
+        ];
+        let padding = [(0, 0), (0, 0)];
+        let (small, whole) = (5 * 18 * 676, 25 * 18 * 676);
+        assert_eq!(chunk_images(25, 18, 676, small), 5);
+        assert_eq!(chunk_images(25, 18, 676, whole), 25);
+        let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
+        let data = |t: FlexTensor| Tensor::<4>::from_primitive::<Flex>(t).into_data();
+        data(forward(&x, &w, Some(&b), padding, small))
+            .assert_approx_eq::<f32>(&data(forward(&x, &w, Some(&b), padding, whole)), tol);
+        let state = (x, w, padding);
+        let chunked = conv_grads(g.clone(), &state, [true, true, true], small);
+        let one = conv_grads(g, &state, [true, true, true], whole);
+        for (a, b) in chunked.into_iter().zip(one) {
+            let (a, b) = (a.unwrap().into_data(), b.unwrap().into_data());
+            a.assert_approx_eq::<f32>(&b, tol);
+        }
     }
 }
