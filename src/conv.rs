@@ -27,17 +27,19 @@ use burn_backend::ops::FloatTensorOps;
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::pool::for_each_chunk_pair;
+use crate::pool::{dims4, for_each_chunk};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
 /// `conv.forward(x)`, on flex by im2col: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if let Some(out) = try_flex_autodiff(conv, x.clone()) {
-        return out;
-    }
-    if let Some(out) = try_flex(conv, x.clone()) {
-        return out;
+    if let Some(padding) = eligible(conv, &x) {
+        if let Some(out) = try_flex_autodiff(conv, x.clone(), padding) {
+            return out;
+        }
+        if let Some(out) = try_flex(conv, x.clone(), padding) {
+            return out;
+        }
     }
     conv.forward(x)
 }
@@ -56,7 +58,7 @@ pub enum ConvPath {
 /// The way [`conv2d`] takes for `conv` and `x`.
 pub fn conv_path(conv: &Conv2d, x: &Tensor<4>) -> ConvPath {
     let weight = conv.weight.val();
-    if !eligible(conv, x) {
+    if eligible(conv, x).is_none() {
         ConvPath::Burn
     } else if x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
         && weight
@@ -74,47 +76,36 @@ pub fn conv_path(conv: &Conv2d, x: &Tensor<4>) -> ConvPath {
     }
 }
 
-fn try_flex(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
-    if !eligible(conv, &x) {
-        return None;
-    }
-    let [_, _, h, w] = x.dims();
+/// The padding when our kernels handle `conv` on `x`: f32, stride 1, dilation 1, one group, a non-empty
+/// batch and output (an empty one goes to burn, whose error or empty result stays as it is).
+fn eligible(conv: &Conv2d, x: &Tensor<4>) -> Option<Padding> {
+    let [n, _, h, w] = x.dims();
     let padding = padding_pairs(&conv.padding, [h, w], conv.kernel_size);
+    let [(top, bottom), (left, right)] = padding;
+    (x.dtype() == DType::F32
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && n > 0
+        && h + top + bottom >= conv.kernel_size[0]
+        && w + left + right >= conv.kernel_size[1])
+        .then_some(padding)
+}
+
+/// On flex without autodiff: our forward pass.
+fn try_flex(conv: &Conv2d, x: Tensor<4>, padding: Padding) -> Option<Tensor<4>> {
     let x = x.try_into_primitive::<Flex>().ok()?;
     let weight = conv.weight.val().try_into_primitive::<Flex>().ok()?;
     let bias = match &conv.bias {
         Some(b) => Some(b.val().try_into_primitive::<Flex>().ok()?),
         None => None,
     };
-    Some(Tensor::from_primitive::<Flex>(forward(
-        &x,
-        &weight,
-        bias.as_ref(),
-        padding,
-        CHUNK_VALUES,
-    )))
+    let out = forward(&x, &weight, bias.as_ref(), padding, CHUNK_VALUES);
+    Some(Tensor::from_primitive::<Flex>(out))
 }
 
-/// f32, stride 1, dilation 1, one group, and a non-empty batch and output (an empty one goes to burn,
-/// whose error or empty result stays as it is).
-fn eligible(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    let [n, _, h, w] = x.dims();
-    let [(top, bottom), (left, right)] = padding_pairs(&conv.padding, [h, w], conv.kernel_size);
-    x.dtype() == DType::F32
-        && conv.stride == [1, 1]
-        && conv.dilation == [1, 1]
-        && conv.groups == 1
-        && n > 0
-        && h + top + bottom >= conv.kernel_size[0]
-        && w + left + right >= conv.kernel_size[1]
-}
-
-fn try_flex_autodiff(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
-    if !eligible(conv, &x) {
-        return None;
-    }
-    let [_, _, h, w] = x.dims();
-    let padding = padding_pairs(&conv.padding, [h, w], conv.kernel_size);
+/// On flex under autodiff: our forward pass, recorded with our backward pass.
+fn try_flex_autodiff(conv: &Conv2d, x: Tensor<4>, padding: Padding) -> Option<Tensor<4>> {
     let x = x.try_into_primitive::<Autodiff<Flex>>().ok()?;
     let weight = conv
         .weight
@@ -244,11 +235,6 @@ impl Backward<Flex, 3> for ConvBiasBackward {
     }
 }
 
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
 /// The sizes of one convolution: input `[C_in, H, W]` per image, kernel `kh × kw`, output `H_out × W_out`,
 /// padding before the first row and column.
 #[derive(Debug, Clone, Copy)]
@@ -302,9 +288,8 @@ impl Geometry {
 fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize) -> Vec<f32> {
     let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
     let mut cols = vec![0f32; geo.rows() * count * p];
-    let rows: Vec<usize> = (0..geo.rows()).collect();
-    for_each_chunk_pair(&rows, 1, &mut cols, count * p, |k, row| {
-        let (c, ky, lo, hi, ix) = geo.row(k[0]);
+    for_each_chunk(&mut cols, count * p, |k, row| {
+        let (c, ky, lo, hi, ix) = geo.row(k);
         for (i, dst) in row.chunks_exact_mut(p).enumerate() {
             let image = &xs[(first + i) * image_len..][..image_len];
             let plane = &image[c * geo.h * geo.w..][..geo.h * geo.w];
@@ -323,11 +308,10 @@ fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize) -> Vec<f32> {
 /// `first..` onto `dx` (`[count, C_in, H, W]`, those images' part of the input gradient).
 fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
     let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
-    let images: Vec<usize> = (0..count).collect();
-    for_each_chunk_pair(&images, 1, dx, image_len, |i, image| {
+    for_each_chunk(dx, image_len, |i, image| {
         for k in 0..geo.rows() {
             let (c, ky, lo, hi, ix) = geo.row(k);
-            let row = &cols[(k * count + i[0]) * p..][..p];
+            let row = &cols[(k * count + i) * p..][..p];
             let plane = &mut image[c * geo.h * geo.w..][..geo.h * geo.w];
             for oy in 0..geo.h_out {
                 if let Some(iy) = geo.input_row(oy, ky) {
@@ -396,11 +380,10 @@ fn forward(
         ));
         let product = Flex::float_matmul(w.clone(), cols).to_contiguous(); // [C_out, count·P]
         let product: &[f32] = product.storage();
-        let images: Vec<usize> = (0..count).collect();
         let dst = &mut out[first * c_out * p..(first + count) * c_out * p];
-        for_each_chunk_pair(&images, 1, dst, c_out * p, |i, image| {
+        for_each_chunk(dst, c_out * p, |i, image| {
             for (c, (plane, b)) in image.chunks_exact_mut(p).zip(&bias).enumerate() {
-                let src = &product[(c * count + i[0]) * p..][..p];
+                let src = &product[(c * count + i) * p..][..p];
                 for (d, s) in plane.iter_mut().zip(src) {
                     *d = s + b;
                 }

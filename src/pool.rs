@@ -22,8 +22,7 @@ use burn_flex::{Flex, FlexTensor};
 
 /// 2×2 max-pooling, stride 2: `[N, C, H, W]` → `[N, C, H / 2, W / 2]` (a last odd row or column is dropped).
 pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    if x.dtype() == DType::F32 && h >= 2 && w >= 2 {
+    if fits_kernel(&x) {
         if let Ok(t) = x.clone().try_into_primitive::<Autodiff<Flex>>() {
             return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_pool(t));
         }
@@ -34,9 +33,15 @@ pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
     max_pool2d(x, MaxPoolOptions::new([2, 2]))
 }
 
+/// f32 and at least one 2×2 window: what the direct kernel handles (on flex).
+fn fits_kernel(x: &Tensor<4>) -> bool {
+    let [_, _, h, w] = x.dims();
+    x.dtype() == DType::F32 && h >= 2 && w >= 2
+}
+
 /// Whether [`max_pool_2x2`] takes the direct kernel for `x` (flex, f32), with or without autodiff.
 pub fn uses_direct_kernel(x: &Tensor<4>) -> bool {
-    x.dtype() == DType::F32
+    fits_kernel(x)
         && (x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
             || x.clone().try_into_primitive::<Flex>().is_ok())
 }
@@ -52,7 +57,7 @@ fn autodiff_pool(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let dims: [usize; 4] = shape4(&inner);
+            let dims = dims4(&inner);
             let (out, winners) = flex_pool(&inner, true);
             prep.finish((dims, Arc::new(winners)), out)
         }
@@ -78,31 +83,28 @@ impl Backward<Flex, 1> for MaxPool2x2Backward {
     }
 }
 
-fn shape4(t: &FlexTensor) -> [usize; 4] {
+/// The dims of a 4-D flex tensor.
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
     [s[0], s[1], s[2], s[3]]
 }
 
-/// Runs `f(source chunk, destination chunk)` over `src` cut in chunks of `src_len` and `dst` in chunks
-/// of `dst_len`, pairwise: on rayon's threads natively, one after the other in wasm.
-pub(crate) fn for_each_chunk_pair<S: Sync, D: Send>(
-    src: &[S],
-    src_len: usize,
+/// Runs `f(i, chunk)` over `dst` cut in chunks of `len` (`i` counting the chunks): on rayon's threads
+/// natively, one after the other in wasm.
+pub(crate) fn for_each_chunk<D: Send>(
     dst: &mut [D],
-    dst_len: usize,
-    f: impl Fn(&[S], &mut [D]) + Sync + Send,
+    len: usize,
+    f: impl Fn(usize, &mut [D]) + Sync + Send,
 ) {
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        src.par_chunks(src_len)
-            .zip(dst.par_chunks_mut(dst_len))
-            .for_each(|(s, d)| f(s, d));
+        dst.par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, d)| f(i, d));
     }
     #[cfg(target_arch = "wasm32")]
-    src.chunks(src_len)
-        .zip(dst.chunks_mut(dst_len))
-        .for_each(|(s, d)| f(s, d));
+    dst.chunks_mut(len).enumerate().for_each(|(i, d)| f(i, d));
 }
 
 /// The maximum of a 2×2 window read top-left, top-right, bottom-left, bottom-right, and its position
@@ -122,7 +124,7 @@ fn window_max(a: f32, b: f32, c: f32, d: f32) -> (f32, u8) {
 /// Forward kernel: `[N, C, H, W]` f32 → `[N, C, H/2, W/2]`, plus each output's winning position when asked.
 fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
     let x = x.to_contiguous();
-    let [n, c, h, w] = shape4(&x);
+    let [n, c, h, w] = dims4(&x);
     let (oh, ow) = (h / 2, w / 2);
     let src: &[f32] = x.storage();
     let mut out = vec![0f32; n * c * oh * ow];
@@ -132,7 +134,8 @@ fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
         Vec::new()
     };
     // One output plane: each window's four values in flex's order, the first maximum kept, NaN winning.
-    let pool_plane = |plane: &[f32], dst: &mut [f32], mut win: Option<&mut [u8]>| {
+    let pool_plane = |i: usize, dst: &mut [f32], mut win: Option<&mut [u8]>| {
+        let plane = &src[i * h * w..][..h * w];
         for y in 0..oh {
             let (r0, r1) = (
                 &plane[2 * y * w..][..2 * ow],
@@ -163,14 +166,12 @@ fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
             .chunks_mut(plane_out)
             .zip(winners.chunks_mut(plane_out))
             .collect();
-        for_each_chunk_pair(src, h * w, &mut pairs, 1, |plane, pair| {
+        for_each_chunk(&mut pairs, 1, |i, pair| {
             let (dst, win) = &mut pair[0];
-            pool_plane(plane, dst, Some(win));
+            pool_plane(i, dst, Some(win));
         });
     } else {
-        for_each_chunk_pair(src, h * w, &mut out, oh * ow, |plane, dst| {
-            pool_plane(plane, dst, None)
-        });
+        for_each_chunk(&mut out, oh * ow, |i, dst| pool_plane(i, dst, None));
     }
     let out = FlexTensor::from_data(TensorData::new(out, [n, c, oh, ow]));
     (out, winners)
@@ -183,9 +184,11 @@ fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTenso
     let (oh, ow) = (h / 2, w / 2);
     let g: &[f32] = grad.storage();
     let mut dx = vec![0f32; n * c * h * w];
-    let pairs: Vec<(&[f32], &[u8])> = g.chunks(oh * ow).zip(winners.chunks(oh * ow)).collect();
-    for_each_chunk_pair(&pairs, 1, &mut dx, h * w, |pair, plane| {
-        let (g, win) = pair[0];
+    for_each_chunk(&mut dx, h * w, |i, plane| {
+        let (g, win) = (
+            &g[i * oh * ow..][..oh * ow],
+            &winners[i * oh * ow..][..oh * ow],
+        );
         for y in 0..oh {
             for x in 0..ow {
                 let k = win[y * ow + x] as usize;
