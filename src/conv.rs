@@ -17,17 +17,16 @@
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
-use burn_backend::ops::FloatTensorOps;
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::pool::{dims4, for_each_chunk};
+use crate::pool::{dims4, for_each_chunk, map_chunks};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
@@ -285,10 +284,11 @@ impl Geometry {
 
 /// im2col of images `first..first + count` into `cols` `[C_in·kh·kw, count·P]`: row `(c, ky, kx)`, column
 /// `(image, oy, ox)` holds `x[image, c, oy + ky − top, ox + kx − left]`, zero outside the image.
-fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize) -> Vec<f32> {
+fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize, cols: &mut Vec<f32>) {
     let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
-    let mut cols = vec![0f32; geo.rows() * count * p];
-    for_each_chunk(&mut cols, count * p, |k, row| {
+    cols.clear();
+    cols.resize(geo.rows() * count * p, 0.0);
+    for (k, row) in cols.chunks_exact_mut(count * p).enumerate() {
         let (c, ky, lo, hi, ix) = geo.row(k);
         for (i, dst) in row.chunks_exact_mut(p).enumerate() {
             let image = &xs[(first + i) * image_len..][..image_len];
@@ -300,15 +300,14 @@ fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize) -> Vec<f32> {
                 }
             }
         }
-    });
-    cols
+    }
 }
 
-/// col2im, the adjoint of [`im2col`]: adds the column gradients `[C_in·kh·kw, count·P]` of images
-/// `first..` onto `dx` (`[count, C_in, H, W]`, those images' part of the input gradient).
+/// col2im, the adjoint of [`im2col`]: adds the column gradients `[C_in·kh·kw, count·P]` of `count` images
+/// onto `dx` (`[count, C_in, H, W]`, those images' part of the input gradient).
 fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
     let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
-    for_each_chunk(dx, image_len, |i, image| {
+    for (i, image) in dx.chunks_exact_mut(image_len).enumerate() {
         for k in 0..geo.rows() {
             let (c, ky, lo, hi, ix) = geo.row(k);
             let row = &cols[(k * count + i) * p..][..p];
@@ -322,15 +321,74 @@ fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
                 }
             }
         }
-    });
+    }
 }
 
-/// The im2col buffer's bound, in values (4 MB): a chunk holds as many images as fit, at least one.
-const CHUNK_VALUES: usize = 1 << 20;
+/// Images in one parallel task: a batch is cut in groups of this many images, and each group is one
+/// thread's work from im2col to products (no hand-over between threads inside a convolution). Fixed, so
+/// results do not depend on the number of threads.
+const GROUP_IMAGES: usize = 16;
 
-/// Images per chunk for `n` images whose im2col has `rows × p` values each, within `budget` values.
-fn chunk_images(n: usize, rows: usize, p: usize, budget: usize) -> usize {
-    (budget / (rows * p).max(1)).clamp(1, n.max(1))
+/// The im2col buffer's bound, in values (256 KB, about a core's L2): a group goes by sub-chunks of as
+/// many images as fit, at least one.
+const CHUNK_VALUES: usize = 1 << 16;
+
+/// Images per sub-chunk for images whose im2col has `rows × p` values each, within `budget` values; at
+/// most a group.
+fn chunk_images(rows: usize, p: usize, budget: usize) -> usize {
+    (budget / (rows * p).max(1)).clamp(1, GROUP_IMAGES)
+}
+
+/// `dst` `[m, n]` (row-major) := `a` × `b` (+ `dst` when `accumulate`), with `a` `[m, k]` and `b` `[k, n]`
+/// each given as a slice, its row stride and its column stride: gemm, on the calling thread.
+#[allow(unsafe_code)] // the crate's one unsafe block: gemm's pointer interface, bounds checked first
+fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    accumulate: bool,
+    (a, a_rs, a_cs): (&[f32], usize, usize),
+    (b, b_rs, b_cs): (&[f32], usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= m * n, "matmul: destination too small");
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last(m, k, a_rs, a_cs) < a.len() && last(k, n, b_rs, b_cs) < b.len(),
+        "matmul: operand too small"
+    );
+    // SAFETY: every element gemm reads or writes lies inside its slice (checked above), and `dst`, a
+    // unique borrow, overlaps neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 /// The geometry of a stride-1 convolution of `x` `[N, C_in, H, W]` by a `kh × kw` kernel with `padding`.
@@ -350,9 +408,9 @@ fn geometry(x: &FlexTensor, [kh, kw]: [usize; 2], padding: Padding) -> Geometry 
     }
 }
 
-/// The forward pass: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`, by chunks of images: weight
-/// `[C_out, C_in·kh·kw]` × the chunk's im2col `[C_in·kh·kw, n·P]`, written into place image by image with
-/// the bias added.
+/// The forward pass: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`, by groups of images in parallel and,
+/// inside a group, sub-chunks of `n` images within `budget` im2col values: weight `[C_out, C_in·kh·kw]` ×
+/// the sub-chunk's im2col `[C_in·kh·kw, n·P]`, written into place with the bias added.
 fn forward(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -360,96 +418,114 @@ fn forward(
     padding: Padding,
     budget: usize,
 ) -> FlexTensor {
-    let x = x.to_contiguous();
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let [n, ..] = dims4(&x);
-    let [c_out, _, kh, kw] = dims4(weight);
+    let [c_out, _, kh, kw] = dims4(&weight);
     let geo = geometry(&x, [kh, kw], padding);
-    let (rows, p) = (geo.rows(), geo.positions());
-    let w = Flex::float_reshape(weight.clone(), Shape::new([c_out, rows]));
+    let (rows, p, out_len) = (geo.rows(), geo.positions(), c_out * geo.positions());
+    let (xs, w): (&[f32], &[f32]) = (x.storage(), weight.storage()); // w: [C_out, C_in·kh·kw]
     let bias: Vec<f32> = match bias {
         Some(b) => b.to_contiguous().storage::<f32>().to_vec(),
         None => vec![0.0; c_out],
     };
-    let mut out = vec![0f32; n * c_out * p];
-    let chunk = chunk_images(n, rows, p, budget);
-    for first in (0..n).step_by(chunk) {
-        let count = chunk.min(n - first);
-        let cols = FlexTensor::from_data(TensorData::new(
-            im2col(x.storage(), &geo, first, count),
-            [rows, count * p],
-        ));
-        let product = Flex::float_matmul(w.clone(), cols).to_contiguous(); // [C_out, count·P]
-        let product: &[f32] = product.storage();
-        let dst = &mut out[first * c_out * p..(first + count) * c_out * p];
-        for_each_chunk(dst, c_out * p, |i, image| {
-            for (c, (plane, b)) in image.chunks_exact_mut(p).zip(&bias).enumerate() {
-                let src = &product[(c * count + i) * p..][..p];
-                for (d, s) in plane.iter_mut().zip(src) {
-                    *d = s + b;
+    let sub = chunk_images(rows, p, budget);
+    let mut out = vec![0f32; n * out_len];
+    for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {
+        let (mut cols, mut product) = (Vec::new(), Vec::new());
+        let images = dst.len() / out_len;
+        for start in (0..images).step_by(sub) {
+            let count = sub.min(images - start);
+            let dst = &mut dst[start * out_len..(start + count) * out_len]; // [count, C_out, P]
+            im2col(xs, &geo, group * GROUP_IMAGES + start, count, &mut cols);
+            if count == 1 {
+                // One image: its output `[C_out, P]` is the product itself.
+                for (plane, b) in dst.chunks_exact_mut(p).zip(&bias) {
+                    plane.fill(*b);
+                }
+                matmul([c_out, p, rows], dst, true, (w, rows, 1), (&cols, p, 1));
+                continue;
+            }
+            product.resize(c_out * count * p, 0.0);
+            let np = count * p;
+            matmul([c_out, np, rows], &mut product, false, (w, rows, 1), (&cols, np, 1)); // [C_out, count·P]
+            for (i, image) in dst.chunks_exact_mut(out_len).enumerate() {
+                for (c, (plane, b)) in image.chunks_exact_mut(p).zip(&bias).enumerate() {
+                    let src = &product[(c * count + i) * p..][..p];
+                    for (d, s) in plane.iter_mut().zip(src) {
+                        *d = s + b;
+                    }
                 }
             }
-        });
-    }
+        }
+    });
     FlexTensor::from_data(TensorData::new(out, [n, c_out, geo.h_out, geo.w_out]))
 }
 
 /// Gradients of input, weight and bias (each when asked) from the output gradient `[N, C_out, H_out, W_out]`,
-/// by chunks of images: with `G` the chunk's output gradient as `[C_out, n·P]` and `cols` its im2col
-/// `[C_in·kh·kw, n·P]`, weight gradient += `G` × colsᵀ and input gradient = col2im(Wᵀ × `G`).
+/// by the forward pass's groups and sub-chunks: with `G` a sub-chunk's output gradient as `[C_out, n·P]` and
+/// `cols` its im2col `[C_in·kh·kw, n·P]`, the group's weight gradient += `G` × colsᵀ and input gradient =
+/// col2im(Wᵀ × `G`); the groups' weight gradients are summed in order.
 fn conv_grads(
     grad: FlexTensor,
     (x, weight, padding): &ConvState,
     [want_x, want_w, want_b]: [bool; 3],
     budget: usize,
 ) -> [Option<FlexTensor>; 3] {
-    let (grad, x) = (grad.to_contiguous(), x.to_contiguous());
+    let (grad, x, weight) = (grad.to_contiguous(), x.to_contiguous(), weight.to_contiguous());
     let [n, c_out, ..] = dims4(&grad);
-    let [_, c_in, kh, kw] = dims4(weight);
+    let [_, c_in, kh, kw] = dims4(&weight);
     let geo = geometry(&x, [kh, kw], *padding);
     let (h, w) = (geo.h, geo.w);
     let (rows, p, image_len) = (geo.rows(), geo.positions(), c_in * h * w);
-    let xs: &[f32] = x.storage();
-    // Wᵀ: [C_in·kh·kw, C_out]
-    let w_t = Flex::float_swap_dims(
-        Flex::float_reshape(weight.clone(), Shape::new([c_out, rows])),
-        0,
-        1,
-    );
-    let chunk = chunk_images(n, rows, p, budget);
-    let mut gw: Option<FlexTensor> = None;
+    let out_len = c_out * p;
+    let (xs, gs, ws): (&[f32], &[f32], &[f32]) = (x.storage(), grad.storage(), weight.storage());
+    let sub = chunk_images(rows, p, budget);
     let mut dx = vec![0f32; if want_x { n * image_len } else { 0 }];
-    for first in (0..n).step_by(chunk) {
-        let count = chunk.min(n - first);
-        // [count, C_out, H_out, W_out] → [C_out, count·P]
-        let g = Flex::float_reshape(
-            Flex::float_permute(grad.narrow(0, first, count), &[1, 0, 2, 3]),
-            Shape::new([c_out, count * p]),
-        );
-        if want_w {
-            let cols = FlexTensor::from_data(TensorData::new(
-                im2col(xs, &geo, first, count),
-                [rows, count * p],
-            ));
-            let part = Flex::float_matmul(g.clone(), Flex::float_swap_dims(cols, 0, 1)); // [C_out, C_in·kh·kw]
-            gw = Some(match gw {
-                Some(sum) => Flex::float_add(sum, part),
-                None => part,
-            });
+    let groups = n.div_ceil(GROUP_IMAGES);
+    let partials = map_chunks(&mut dx, GROUP_IMAGES * image_len, groups, |group, dx| {
+        let first = group * GROUP_IMAGES;
+        let images = GROUP_IMAGES.min(n - first);
+        let mut gw = vec![0f32; if want_w { c_out * rows } else { 0 }];
+        let (mut cols, mut gathered, mut dcols) = (Vec::new(), Vec::new(), Vec::new());
+        for start in (0..images).step_by(sub) {
+            let count = sub.min(images - start);
+            let np = count * p;
+            let g_images = &gs[(first + start) * out_len..][..count * out_len]; // [count, C_out, P]
+            // G: [C_out, count·P] (one image's gradient already is).
+            let g: &[f32] = if count == 1 {
+                g_images
+            } else {
+                gathered.resize(count * out_len, 0.0);
+                for (i, image) in g_images.chunks_exact(out_len).enumerate() {
+                    for (c, plane) in image.chunks_exact(p).enumerate() {
+                        gathered[(c * count + i) * p..][..p].copy_from_slice(plane);
+                    }
+                }
+                &gathered
+            };
+            if want_w {
+                im2col(xs, &geo, first + start, count, &mut cols);
+                matmul([c_out, rows, np], &mut gw, true, (g, np, 1), (&cols, 1, np)); // += G × colsᵀ
+            }
+            if want_x {
+                dcols.resize(rows * np, 0.0);
+                matmul([rows, np, c_out], &mut dcols, false, (ws, 1, rows), (g, np, 1)); // Wᵀ × G
+                let dx = &mut dx[start * image_len..(start + count) * image_len];
+                col2im(&dcols, &geo, count, dx);
+            }
         }
-        if want_x {
-            let cols = Flex::float_matmul(w_t.clone(), g).to_contiguous(); // [C_in·kh·kw, count·P]
-            col2im(
-                cols.storage(),
-                &geo,
-                count,
-                &mut dx[first * image_len..(first + count) * image_len],
-            );
+        gw
+    });
+    let gw = want_w.then(|| {
+        let mut sum = vec![0f32; c_out * rows];
+        for part in &partials {
+            sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
         }
-    }
-    let gw = gw.map(|gw| Flex::float_reshape(gw, Shape::new([c_out, c_in, kh, kw])));
+        FlexTensor::from_data(TensorData::new(sum, [c_out, c_in, kh, kw]))
+    });
     let gb = want_b.then(|| {
         let mut gb = vec![0f32; c_out];
-        for (i, plane) in grad.storage::<f32>().chunks_exact(p).enumerate() {
+        for (i, plane) in gs.chunks_exact(p).enumerate() {
             gb[i % c_out] += plane.iter().sum::<f32>();
         }
         FlexTensor::from_data(TensorData::new(gb, [c_out]))
@@ -556,9 +632,9 @@ mod tests {
     }
 
     #[test]
-    fn chunks_of_images_give_the_whole_batch_result() {
-        // 25 images whose im2col has 2·9 × 676 values each: a budget of 5 images' worth gives chunks of
-        // 5; against one chunk for the whole batch.
+    fn sub_chunks_and_groups_give_the_whole_batch_result() {
+        // 25 images (two groups: 16 and 9) whose im2col has 2·9 × 676 values each: sub-chunks of one
+        // image, of 5 (the last of the first group short) and of a whole group must agree.
         let device = Device::flex();
         let x = Tensor::<4>::random([25, 2, 28, 28], Distribution::Default, &device);
         let w = Tensor::<4>::random([3, 2, 3, 3], Distribution::Default, &device);
@@ -571,19 +647,21 @@ mod tests {
             g.try_into_primitive::<Flex>().unwrap(),
         ];
         let padding = [(0, 0), (0, 0)];
-        let (small, whole) = (5 * 18 * 676, 25 * 18 * 676);
-        assert_eq!(chunk_images(25, 18, 676, small), 5);
-        assert_eq!(chunk_images(25, 18, 676, whole), 25);
+        let image = 18 * 676;
+        let budgets = [image, 5 * image + 7, 25 * image];
+        assert_eq!(budgets.map(|b| chunk_images(18, 676, b)), [1, 5, GROUP_IMAGES]);
         let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
         let data = |t: FlexTensor| Tensor::<4>::from_primitive::<Flex>(t).into_data();
-        data(forward(&x, &w, Some(&b), padding, small))
-            .assert_approx_eq::<f32>(&data(forward(&x, &w, Some(&b), padding, whole)), tol);
-        let state = (x, w, padding);
-        let chunked = conv_grads(g.clone(), &state, [true, true, true], small);
-        let one = conv_grads(g, &state, [true, true, true], whole);
-        for (a, b) in chunked.into_iter().zip(one) {
-            let (a, b) = (a.unwrap().into_data(), b.unwrap().into_data());
-            a.assert_approx_eq::<f32>(&b, tol);
+        let whole = data(forward(&x, &w, Some(&b), padding, budgets[2]));
+        let state = (x.clone(), w.clone(), padding);
+        let grads_whole = conv_grads(g.clone(), &state, [true, true, true], budgets[2]);
+        for budget in &budgets[..2] {
+            data(forward(&x, &w, Some(&b), padding, *budget)).assert_approx_eq::<f32>(&whole, tol);
+            let grads = conv_grads(g.clone(), &state, [true, true, true], *budget);
+            for (a, b) in grads.into_iter().zip(grads_whole.clone()) {
+                let (a, b) = (a.unwrap().into_data(), b.unwrap().into_data());
+                a.assert_approx_eq::<f32>(&b, tol);
+            }
         }
     }
 }

@@ -107,6 +107,37 @@ pub(crate) fn for_each_chunk<D: Send>(
     dst.chunks_mut(len).enumerate().for_each(|(i, d)| f(i, d));
 }
 
+/// `f(i, chunk)` for `i` in `0..count`, with `dst` cut in `count` chunks of `len` (empty chunks when `dst`
+/// is empty), and the results in order of `i`: on rayon's threads natively, one after the other in wasm.
+pub(crate) fn map_chunks<D: Send, R: Send>(
+    dst: &mut [D],
+    len: usize,
+    count: usize,
+    f: impl Fn(usize, &mut [D]) -> R + Sync + Send,
+) -> Vec<R> {
+    debug_assert!(dst.is_empty() || dst.len().div_ceil(len) == count);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        if dst.is_empty() {
+            (0..count).into_par_iter().map(|i| f(i, &mut [])).collect()
+        } else {
+            dst.par_chunks_mut(len)
+                .enumerate()
+                .map(|(i, d)| f(i, d))
+                .collect()
+        }
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        if dst.is_empty() {
+            (0..count).map(|i| f(i, &mut [])).collect()
+        } else {
+            dst.chunks_mut(len).enumerate().map(|(i, d)| f(i, d)).collect()
+        }
+    }
+}
+
 /// The maximum of a 2×2 window read top-left, top-right, bottom-left, bottom-right, and its position
 /// (0–3): the first of equal maxima, and a NaN wins over anything before it, as in flex. Written with
 /// selects rather than branches, since which element wins is unpredictable.
