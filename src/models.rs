@@ -164,12 +164,12 @@ impl Cnn {
     }
 }
 
-/// The ResNet. Defaults: 32 filters throughout, 4 residual blocks at 14×14 and 4 at 7×7.
+/// The ResNet. Defaults: 32 filters throughout, 6 residual blocks at 14×14 and 4 at 7×7.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResNetConfig {
     /// Filters in every convolution. Default 32, as in the study.
     pub width: usize,
-    /// Residual blocks at 14×14, then at 7×7 (2×2 max-pool between). Default [4, 4].
+    /// Residual blocks at 14×14, then at 7×7 (2×2 max-pool between). Default [6, 4].
     pub blocks: [usize; 2],
 }
 
@@ -177,7 +177,7 @@ impl Default for ResNetConfig {
     fn default() -> Self {
         Self {
             width: 32,
-            blocks: [4, 4],
+            blocks: [6, 4],
         }
     }
 }
@@ -519,11 +519,11 @@ mod tests {
     fn resnet_shapes_params_and_flops() {
         let (params, dims) = count(DeepModelKind::ResNet);
         assert_eq!(dims, vec![3, 10]);
-        // Learned: stem 288 + BN 64; 8 blocks × (2 × 9,216 + 2 × 64); fc 330 = 149,162. burn's count
-        // also includes the 17 batch norms' running mean and variance (17 × 64 = 1,088).
-        let learned = 288 + 64 + 8 * (2 * 9_216 + 2 * 64) + 330;
-        assert_eq!(learned, 149_162);
-        assert_eq!(params, learned + 17 * 64);
+        // Learned: stem 288 + BN 64; 10 blocks × (2 × 9,216 + 2 × 64); fc 330 = 186,282. burn's count
+        // also includes the 21 batch norms' running mean and variance (21 × 64 = 1,344).
+        let learned = 288 + 64 + 10 * (2 * 9_216 + 2 * 64) + 330;
+        assert_eq!(learned, 186_282);
+        assert_eq!(params, learned + 21 * 64);
         let device = Device::flex();
         let r = ResNet::new(&ResNetConfig::default(), &device);
         assert_eq!(
@@ -532,7 +532,7 @@ mod tests {
         );
         assert_eq!(
             ResNetConfig::default().macs_per_image(),
-            225_792 + 8 * 1_806_336 + 8 * 451_584 + 320
+            225_792 + 12 * 1_806_336 + 8 * 451_584 + 320
         );
     }
 
