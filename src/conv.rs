@@ -283,20 +283,24 @@ impl Geometry {
 }
 
 /// im2col of images `first..first + count` into `cols` `[C_in·kh·kw, count·P]`: row `(c, ky, kx)`, column
-/// `(image, oy, ox)` holds `x[image, c, oy + ky − top, ox + kx − left]`, zero outside the image.
+/// `(image, oy, ox)` holds `x[image, c, oy + ky − top, ox + kx − left]`, zero outside the image. Every
+/// value is written, so `cols` may come with stale contents (a reused buffer).
 fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize, cols: &mut Vec<f32>) {
-    let (p, image_len) = (geo.positions(), geo.c_in * geo.h * geo.w);
-    cols.clear();
+    let (p, image_len, w_out) = (geo.positions(), geo.c_in * geo.h * geo.w, geo.w_out);
     cols.resize(geo.rows() * count * p, 0.0);
     for (k, row) in cols.chunks_exact_mut(count * p).enumerate() {
         let (c, ky, lo, hi, ix) = geo.row(k);
         for (i, dst) in row.chunks_exact_mut(p).enumerate() {
             let image = &xs[(first + i) * image_len..][..image_len];
             let plane = &image[c * geo.h * geo.w..][..geo.h * geo.w];
-            for oy in 0..geo.h_out {
-                if let Some(iy) = geo.input_row(oy, ky) {
-                    dst[oy * geo.w_out + lo..oy * geo.w_out + hi]
-                        .copy_from_slice(&plane[iy * geo.w + ix..][..hi - lo]);
+            for (oy, out_row) in dst.chunks_exact_mut(w_out).enumerate() {
+                match geo.input_row(oy, ky) {
+                    Some(iy) => {
+                        out_row[..lo].fill(0.0);
+                        out_row[lo..hi].copy_from_slice(&plane[iy * geo.w + ix..][..hi - lo]);
+                        out_row[hi..].fill(0.0);
+                    }
+                    None => out_row.fill(0.0),
                 }
             }
         }
@@ -322,6 +326,31 @@ fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
             }
         }
     }
+}
+
+/// Reused working buffers of one thread: im2col, a product, a gathered output gradient.
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    product: Vec<f32>,
+    gathered: Vec<f32>,
+}
+
+thread_local! {
+    /// This thread's [`Scratch`]: kept between convolutions, so buffers are not allocated and zeroed anew
+    /// for every group (a kernel never runs a parallel section while it holds them).
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += x);
+    }
+    lanes.iter().sum::<f32>() + rest
 }
 
 /// Images in one parallel task: a batch is cut in groups of this many images, and each group is one
@@ -431,34 +460,51 @@ fn forward(
     let sub = chunk_images(rows, p, budget);
     let mut out = vec![0f32; n * out_len];
     for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {
-        let (mut cols, mut product) = (Vec::new(), Vec::new());
-        let images = dst.len() / out_len;
-        for start in (0..images).step_by(sub) {
-            let count = sub.min(images - start);
-            let dst = &mut dst[start * out_len..(start + count) * out_len]; // [count, C_out, P]
-            im2col(xs, &geo, group * GROUP_IMAGES + start, count, &mut cols);
-            if count == 1 {
-                // One image: its output `[C_out, P]` is the product itself.
-                for (plane, b) in dst.chunks_exact_mut(p).zip(&bias) {
-                    plane.fill(*b);
-                }
-                matmul([c_out, p, rows], dst, true, (w, rows, 1), (&cols, p, 1));
-                continue;
+        SCRATCH.with_borrow_mut(|scratch| forward_group(xs, w, &bias, &geo, sub, group, dst, scratch))
+    });
+    FlexTensor::from_data(TensorData::new(out, [n, c_out, geo.h_out, geo.w_out]))
+}
+
+/// One group's forward pass into `dst` `[images, C_out, P]`: the images from `group · GROUP_IMAGES`, by
+/// sub-chunks of `sub`; `w` `[C_out, C_in·kh·kw]`.
+#[allow(clippy::too_many_arguments)]
+fn forward_group(
+    xs: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    geo: &Geometry,
+    sub: usize,
+    group: usize,
+    dst: &mut [f32],
+    Scratch { cols, product, .. }: &mut Scratch,
+) {
+    let (rows, p, c_out) = (geo.rows(), geo.positions(), bias.len());
+    let out_len = c_out * p;
+    let images = dst.len() / out_len;
+    for start in (0..images).step_by(sub) {
+        let count = sub.min(images - start);
+        let dst = &mut dst[start * out_len..(start + count) * out_len]; // [count, C_out, P]
+        im2col(xs, geo, group * GROUP_IMAGES + start, count, cols);
+        if count == 1 {
+            // One image: its output `[C_out, P]` is the product itself.
+            for (plane, b) in dst.chunks_exact_mut(p).zip(bias) {
+                plane.fill(*b);
             }
-            product.resize(c_out * count * p, 0.0);
-            let np = count * p;
-            matmul([c_out, np, rows], &mut product, false, (w, rows, 1), (&cols, np, 1)); // [C_out, count·P]
-            for (i, image) in dst.chunks_exact_mut(out_len).enumerate() {
-                for (c, (plane, b)) in image.chunks_exact_mut(p).zip(&bias).enumerate() {
-                    let src = &product[(c * count + i) * p..][..p];
-                    for (d, s) in plane.iter_mut().zip(src) {
-                        *d = s + b;
-                    }
+            matmul([c_out, p, rows], dst, true, (w, rows, 1), (cols, p, 1));
+            continue;
+        }
+        let np = count * p;
+        product.resize(c_out * np, 0.0);
+        matmul([c_out, np, rows], product, false, (w, rows, 1), (cols, np, 1)); // [C_out, count·P]
+        for (i, image) in dst.chunks_exact_mut(out_len).enumerate() {
+            for (c, (plane, b)) in image.chunks_exact_mut(p).zip(bias).enumerate() {
+                let src = &product[(c * count + i) * p..][..p];
+                for (d, s) in plane.iter_mut().zip(src) {
+                    *d = s + b;
                 }
             }
         }
-    });
-    FlexTensor::from_data(TensorData::new(out, [n, c_out, geo.h_out, geo.w_out]))
+    }
 }
 
 /// Gradients of input, weight and bias (each when asked) from the output gradient `[N, C_out, H_out, W_out]`,
@@ -477,61 +523,94 @@ fn conv_grads(
     let geo = geometry(&x, [kh, kw], *padding);
     let (h, w) = (geo.h, geo.w);
     let (rows, p, image_len) = (geo.rows(), geo.positions(), c_in * h * w);
-    let out_len = c_out * p;
     let (xs, gs, ws): (&[f32], &[f32], &[f32]) = (x.storage(), grad.storage(), weight.storage());
     let sub = chunk_images(rows, p, budget);
     let mut dx = vec![0f32; if want_x { n * image_len } else { 0 }];
     let groups = n.div_ceil(GROUP_IMAGES);
+    let wants = [want_x, want_w, want_b];
     let partials = map_chunks(&mut dx, GROUP_IMAGES * image_len, groups, |group, dx| {
-        let first = group * GROUP_IMAGES;
-        let images = GROUP_IMAGES.min(n - first);
-        let mut gw = vec![0f32; if want_w { c_out * rows } else { 0 }];
-        let (mut cols, mut gathered, mut dcols) = (Vec::new(), Vec::new(), Vec::new());
-        for start in (0..images).step_by(sub) {
-            let count = sub.min(images - start);
-            let np = count * p;
-            let g_images = &gs[(first + start) * out_len..][..count * out_len]; // [count, C_out, P]
-            // G: [C_out, count·P] (one image's gradient already is).
-            let g: &[f32] = if count == 1 {
-                g_images
-            } else {
-                gathered.resize(count * out_len, 0.0);
-                for (i, image) in g_images.chunks_exact(out_len).enumerate() {
-                    for (c, plane) in image.chunks_exact(p).enumerate() {
-                        gathered[(c * count + i) * p..][..p].copy_from_slice(plane);
-                    }
-                }
-                &gathered
-            };
-            if want_w {
-                im2col(xs, &geo, first + start, count, &mut cols);
-                matmul([c_out, rows, np], &mut gw, true, (g, np, 1), (&cols, 1, np)); // += G × colsᵀ
-            }
-            if want_x {
-                dcols.resize(rows * np, 0.0);
-                matmul([rows, np, c_out], &mut dcols, false, (ws, 1, rows), (g, np, 1)); // Wᵀ × G
-                let dx = &mut dx[start * image_len..(start + count) * image_len];
-                col2im(&dcols, &geo, count, dx);
-            }
-        }
-        gw
+        SCRATCH.with_borrow_mut(|scratch| {
+            grads_group(xs, gs, ws, &geo, c_out, sub, wants, group, dx, scratch)
+        })
     });
-    let gw = want_w.then(|| {
-        let mut sum = vec![0f32; c_out * rows];
+    // The groups' weight and bias gradients, summed in order.
+    let total = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>, len: usize| {
+        let mut sum = vec![0f32; len];
         for part in &partials {
-            sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+            sum.iter_mut().zip(pick(part)).for_each(|(s, v)| *s += v);
         }
+        sum
+    };
+    let gw = want_w.then(|| {
+        let sum = total(|(gw, _)| gw, c_out * rows);
         FlexTensor::from_data(TensorData::new(sum, [c_out, c_in, kh, kw]))
     });
-    let gb = want_b.then(|| {
-        let mut gb = vec![0f32; c_out];
-        for (i, plane) in gs.chunks_exact(p).enumerate() {
-            gb[i % c_out] += plane.iter().sum::<f32>();
-        }
-        FlexTensor::from_data(TensorData::new(gb, [c_out]))
-    });
+    let gb = want_b.then(|| FlexTensor::from_data(TensorData::new(total(|(_, gb)| gb, c_out), [c_out])));
     let gx = want_x.then(|| FlexTensor::from_data(TensorData::new(dx, [n, c_in, h, w])));
     [gx, gw, gb]
+}
+
+/// One group's share of [`conv_grads`]: the images from `group · GROUP_IMAGES` (output gradients in `gs`
+/// `[N, C_out, P]`), by sub-chunks of `sub`; adds their input gradient into `dx` (`[images, C_in, H, W]`,
+/// empty when not wanted) and returns their weight gradient `[C_out, C_in·kh·kw]` and bias gradient
+/// `[C_out]` (each empty when not wanted). `ws`: the weight `[C_out, C_in·kh·kw]`.
+#[allow(clippy::too_many_arguments)]
+fn grads_group(
+    xs: &[f32],
+    gs: &[f32],
+    ws: &[f32],
+    geo: &Geometry,
+    c_out: usize,
+    sub: usize,
+    [want_x, want_w, want_b]: [bool; 3],
+    group: usize,
+    dx: &mut [f32],
+    Scratch {
+        cols,
+        product: dcols,
+        gathered,
+    }: &mut Scratch,
+) -> (Vec<f32>, Vec<f32>) {
+    let (rows, p) = (geo.rows(), geo.positions());
+    let (out_len, image_len) = (c_out * p, geo.c_in * geo.h * geo.w);
+    let n = gs.len() / out_len;
+    let first = group * GROUP_IMAGES;
+    let images = GROUP_IMAGES.min(n - first);
+    let mut gw = vec![0f32; if want_w { c_out * rows } else { 0 }];
+    let mut gb = vec![0f32; if want_b { c_out } else { 0 }];
+    for start in (0..images).step_by(sub) {
+        let count = sub.min(images - start);
+        let np = count * p;
+        let g_images = &gs[(first + start) * out_len..][..count * out_len]; // [count, C_out, P]
+        if want_b {
+            for (i, plane) in g_images.chunks_exact(p).enumerate() {
+                gb[i % c_out] += lane_sum(plane);
+            }
+        }
+        // G: [C_out, count·P] (one image's gradient already is).
+        let g: &[f32] = if count == 1 {
+            g_images
+        } else {
+            gathered.resize(count * out_len, 0.0);
+            for (i, image) in g_images.chunks_exact(out_len).enumerate() {
+                for (c, plane) in image.chunks_exact(p).enumerate() {
+                    gathered[(c * count + i) * p..][..p].copy_from_slice(plane);
+                }
+            }
+            gathered
+        };
+        if want_w {
+            im2col(xs, geo, first + start, count, cols);
+            matmul([c_out, rows, np], &mut gw, true, (g, np, 1), (cols, 1, np)); // += G × colsᵀ
+        }
+        if want_x {
+            dcols.resize(rows * np, 0.0);
+            matmul([rows, np, c_out], dcols, false, (ws, 1, rows), (g, np, 1)); // Wᵀ × G
+            let dx = &mut dx[start * image_len..(start + count) * image_len];
+            col2im(dcols, geo, count, dx);
+        }
+    }
+    (gw, gb)
 }
 
 #[cfg(test)]
