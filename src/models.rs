@@ -151,8 +151,10 @@ impl Cnn {
             Some(bn) => bn.forward(x),
             None => x,
         };
-        let x = max_pool_2x2(relu(norm(0, conv2d(&self.conv1, x)))); // [N, 32, 13, 13]
-        let x = max_pool_2x2(relu(norm(1, conv2d(&self.conv2, x)))); // [N, 64, 5, 5]
+        // ReLU after the pooling: the maximum and ReLU commute (values and gradients alike), so this is
+        // the study's conv → ReLU → pool with ReLU on a quarter of the values.
+        let x = relu(max_pool_2x2(norm(0, conv2d(&self.conv1, x)))); // [N, 32, 13, 13]
+        let x = relu(max_pool_2x2(norm(1, conv2d(&self.conv2, x)))); // [N, 64, 5, 5]
         relu(norm(2, conv2d(&self.conv3, x))) // [N, 128, 3, 3]
     }
 
@@ -278,7 +280,8 @@ impl ResNet {
 
     /// The last residual block's activations: `[N, 1, 28, 28]` → `[N, W, 7, 7]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = max_pool_2x2(relu(self.stem_bn.forward(conv2d(&self.stem, x)))); // [N, W, 14, 14]
+        // ReLU after the pooling, as in the CNN (they commute).
+        let mut x = relu(max_pool_2x2(self.stem_bn.forward(conv2d(&self.stem, x)))); // [N, W, 14, 14]
         for block in &self.stage1 {
             x = block.forward(x);
         }
