@@ -460,7 +460,8 @@ fn forward(
     let sub = chunk_images(rows, p, budget);
     let mut out = vec![0f32; n * out_len];
     for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {
-        SCRATCH.with_borrow_mut(|scratch| forward_group(xs, w, &bias, &geo, sub, group, dst, scratch))
+        SCRATCH
+            .with_borrow_mut(|scratch| forward_group(xs, w, &bias, &geo, sub, group, dst, scratch))
     });
     FlexTensor::from_data(TensorData::new(out, [n, c_out, geo.h_out, geo.w_out]))
 }
@@ -495,7 +496,13 @@ fn forward_group(
         }
         let np = count * p;
         product.resize(c_out * np, 0.0);
-        matmul([c_out, np, rows], product, false, (w, rows, 1), (cols, np, 1)); // [C_out, count·P]
+        matmul(
+            [c_out, np, rows],
+            product,
+            false,
+            (w, rows, 1),
+            (cols, np, 1),
+        ); // [C_out, count·P]
         for (i, image) in dst.chunks_exact_mut(out_len).enumerate() {
             for (c, (plane, b)) in image.chunks_exact_mut(p).zip(bias).enumerate() {
                 let src = &product[(c * count + i) * p..][..p];
@@ -517,7 +524,11 @@ fn conv_grads(
     [want_x, want_w, want_b]: [bool; 3],
     budget: usize,
 ) -> [Option<FlexTensor>; 3] {
-    let (grad, x, weight) = (grad.to_contiguous(), x.to_contiguous(), weight.to_contiguous());
+    let (grad, x, weight) = (
+        grad.to_contiguous(),
+        x.to_contiguous(),
+        weight.to_contiguous(),
+    );
     let [n, c_out, ..] = dims4(&grad);
     let [_, c_in, kh, kw] = dims4(&weight);
     let geo = geometry(&x, [kh, kw], *padding);
@@ -534,20 +545,25 @@ fn conv_grads(
         })
     });
     // The groups' weight and bias gradients, summed in order.
-    let total = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>, len: usize| {
-        let mut sum = vec![0f32; len];
-        for part in &partials {
-            sum.iter_mut().zip(pick(part)).for_each(|(s, v)| *s += v);
-        }
-        sum
-    };
     let gw = want_w.then(|| {
-        let sum = total(|(gw, _)| gw, c_out * rows);
+        let sum = sum_in_order(partials.iter().map(|(gw, _)| gw), c_out * rows);
         FlexTensor::from_data(TensorData::new(sum, [c_out, c_in, kh, kw]))
     });
-    let gb = want_b.then(|| FlexTensor::from_data(TensorData::new(total(|(_, gb)| gb, c_out), [c_out])));
+    let gb = want_b.then(|| {
+        let sum = sum_in_order(partials.iter().map(|(_, gb)| gb), c_out);
+        FlexTensor::from_data(TensorData::new(sum, [c_out]))
+    });
     let gx = want_x.then(|| FlexTensor::from_data(TensorData::new(dx, [n, c_in, h, w])));
     [gx, gw, gb]
+}
+
+/// The element-wise sum of `parts` (each `len` long), added in order.
+fn sum_in_order<'a>(parts: impl Iterator<Item = &'a Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut sum = vec![0f32; len];
+    for part in parts {
+        sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+    }
+    sum
 }
 
 /// One group's share of [`conv_grads`]: the images from `group · GROUP_IMAGES` (output gradients in `gs`
@@ -728,7 +744,10 @@ mod tests {
         let padding = [(0, 0), (0, 0)];
         let image = 18 * 676;
         let budgets = [image, 5 * image + 7, 25 * image];
-        assert_eq!(budgets.map(|b| chunk_images(18, 676, b)), [1, 5, GROUP_IMAGES]);
+        assert_eq!(
+            budgets.map(|b| chunk_images(18, 676, b)),
+            [1, 5, GROUP_IMAGES]
+        );
         let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
         let data = |t: FlexTensor| Tensor::<4>::from_primitive::<Flex>(t).into_data();
         let whole = data(forward(&x, &w, Some(&b), padding, budgets[2]));

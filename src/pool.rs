@@ -133,7 +133,10 @@ pub(crate) fn map_chunks<D: Send, R: Send>(
         if dst.is_empty() {
             (0..count).map(|i| f(i, &mut [])).collect()
         } else {
-            dst.chunks_mut(len).enumerate().map(|(i, d)| f(i, d)).collect()
+            dst.chunks_mut(len)
+                .enumerate()
+                .map(|(i, d)| f(i, d))
+                .collect()
         }
     }
 }
