@@ -726,6 +726,34 @@ mod tests {
             .assert_eq(&strided.forward(x).into_data(), true);
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn results_do_not_depend_on_the_number_of_threads() {
+        // 40 images: three groups. Seeded training is reproducible only if one thread and three give
+        // the same bits.
+        let device = Device::flex();
+        let x = Tensor::<4>::random([40, 3, 13, 13], Distribution::Default, &device);
+        let w = Tensor::<4>::random([5, 3, 3, 3], Distribution::Default, &device);
+        let g = Tensor::<4>::random([40, 5, 13, 13], Distribution::Default, &device);
+        let [x, w, g] = [x, w, g].map(|t| t.try_into_primitive::<Flex>().unwrap());
+        let padding = [(1, 1), (1, 1)];
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let out = forward(&x, &w, None, padding, CHUNK_VALUES);
+                let state = (x.clone(), w.clone(), padding);
+                let [gx, gw, _] = conv_grads(g.clone(), &state, [true, true, false], CHUNK_VALUES);
+                [out, gx.unwrap(), gw.unwrap()].map(|t| t.into_data())
+            })
+        };
+        for (one, three) in run(1).into_iter().zip(run(3)) {
+            one.assert_eq(&three, true);
+        }
+    }
+
     #[test]
     fn sub_chunks_and_groups_give_the_whole_batch_result() {
         // 25 images (two groups: 16 and 9) whose im2col has 2·9 × 676 values each: sub-chunks of one

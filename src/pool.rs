@@ -280,6 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn relu_after_pooling_equals_relu_before_it() {
+        // The models apply ReLU after the pooling (models.rs): values and gradients must equal the
+        // study's ReLU-then-pool, negatives, zeros and ties included.
+        use burn::tensor::activation::relu;
+        let device = Device::flex().autodiff();
+        let shape = [2, 3, 26, 26];
+        let x = (tied(shape, &device) - 2.0).require_grad(); // integers -2..=1
+        let weights = Tensor::<4>::random([2, 3, 13, 13], Distribution::Default, &device);
+        let after = relu(max_pool_2x2(x.clone()));
+        let before = reference(relu(x.clone()));
+        after
+            .clone()
+            .into_data()
+            .assert_eq(&before.clone().into_data(), true);
+        let g_after = (after * weights.clone()).sum().backward();
+        let g_before = (before * weights).sum().backward();
+        x.grad(&g_after)
+            .unwrap()
+            .into_data()
+            .assert_eq(&x.grad(&g_before).unwrap().into_data(), true);
+    }
+
+    #[test]
     fn nan_wins_its_window_as_in_flex() {
         let device = Device::flex();
         let x = Tensor::<4>::from_data(
