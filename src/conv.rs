@@ -26,7 +26,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::pool::{dims4, for_each_chunk, map_chunks};
+use crate::kernel::{dims4, for_each_chunk, lane_sum, map_chunks};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
@@ -340,17 +340,6 @@ thread_local! {
     /// This thread's [`Scratch`]: kept between convolutions, so buffers are not allocated and zeroed anew
     /// for every group (a kernel never runs a parallel section while it holds them).
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-}
-
-/// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
-fn lane_sum(v: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += x);
-    }
-    lanes.iter().sum::<f32>() + rest
 }
 
 /// Images in one parallel task: a batch is cut in groups of this many images, and each group is one

@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::conv::conv2d;
 use crate::data::{NUM_CLASSES, PIXELS};
+use crate::norm::batch_norm;
 use crate::pool::max_pool_2x2;
 
 /// Errors of model configuration.
@@ -148,7 +149,7 @@ impl Cnn {
     /// The last convolution's activations: `[N, 1, 28, 28]` → `[N, 128, 3, 3]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         let norm = |i: usize, x: Tensor<4>| match self.norms.get(i) {
-            Some(bn) => bn.forward(x),
+            Some(bn) => batch_norm(bn, x),
             None => x,
         };
         // ReLU after the pooling: the maximum and ReLU commute (values and gradients alike), so this is
@@ -239,8 +240,8 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.bn1.forward(conv2d(&self.conv1, x.clone())));
-        let y = self.bn2.forward(conv2d(&self.conv2, y));
+        let y = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x.clone())));
+        let y = batch_norm(&self.bn2, conv2d(&self.conv2, y));
         relu(y + x)
     }
 }
@@ -281,7 +282,10 @@ impl ResNet {
     /// The last residual block's activations: `[N, 1, 28, 28]` → `[N, W, 7, 7]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         // ReLU after the pooling, as in the CNN (they commute).
-        let mut x = relu(max_pool_2x2(self.stem_bn.forward(conv2d(&self.stem, x)))); // [N, W, 14, 14]
+        let mut x = relu(max_pool_2x2(batch_norm(
+            &self.stem_bn,
+            conv2d(&self.stem, x),
+        ))); // [N, W, 14, 14]
         for block in &self.stage1 {
             x = block.forward(x);
         }

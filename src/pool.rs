@@ -20,6 +20,8 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::AutodiffBackend;
 use burn_flex::{Flex, FlexTensor};
 
+use crate::kernel::{dims4, for_each_chunk};
+
 /// 2×2 max-pooling, stride 2: `[N, C, H, W]` → `[N, C, H / 2, W / 2]` (a last odd row or column is dropped).
 pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
     if fits_kernel(&x) {
@@ -79,64 +81,6 @@ impl Backward<Flex, 1> for MaxPool2x2Backward {
         if let Some(parent) = parent {
             let (dims, winners) = ops.state;
             grads.register::<Flex>(parent.id, flex_unpool(&grad, dims, &winners));
-        }
-    }
-}
-
-/// The dims of a 4-D flex tensor.
-pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
-/// Runs `f(i, chunk)` over `dst` cut in chunks of `len` (`i` counting the chunks): on rayon's threads
-/// natively, one after the other in wasm.
-pub(crate) fn for_each_chunk<D: Send>(
-    dst: &mut [D],
-    len: usize,
-    f: impl Fn(usize, &mut [D]) + Sync + Send,
-) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, d)| f(i, d));
-    }
-    #[cfg(target_arch = "wasm32")]
-    dst.chunks_mut(len).enumerate().for_each(|(i, d)| f(i, d));
-}
-
-/// `f(i, chunk)` for `i` in `0..count`, with `dst` cut in `count` chunks of `len` (empty chunks when `dst`
-/// is empty), and the results in order of `i`: on rayon's threads natively, one after the other in wasm.
-pub(crate) fn map_chunks<D: Send, R: Send>(
-    dst: &mut [D],
-    len: usize,
-    count: usize,
-    f: impl Fn(usize, &mut [D]) -> R + Sync + Send,
-) -> Vec<R> {
-    debug_assert!(dst.is_empty() || dst.len().div_ceil(len) == count);
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        if dst.is_empty() {
-            (0..count).into_par_iter().map(|i| f(i, &mut [])).collect()
-        } else {
-            dst.par_chunks_mut(len)
-                .enumerate()
-                .map(|(i, d)| f(i, d))
-                .collect()
-        }
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        if dst.is_empty() {
-            (0..count).map(|i| f(i, &mut [])).collect()
-        } else {
-            dst.chunks_mut(len)
-                .enumerate()
-                .map(|(i, d)| f(i, d))
-                .collect()
         }
     }
 }

@@ -1,0 +1,73 @@
+//! Helpers shared by our flex kernels ([`crate::pool`], [`crate::conv`], [`crate::norm`]): tensor dims,
+//! parallel loops over chunks (rayon natively, sequential in wasm) and vectorisable sums.
+
+use burn_flex::FlexTensor;
+
+/// The dims of a 4-D flex tensor.
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// Runs `f(i, chunk)` over `dst` cut in chunks of `len` (`i` counting the chunks): on rayon's threads
+/// natively, one after the other in wasm.
+pub(crate) fn for_each_chunk<D: Send>(
+    dst: &mut [D],
+    len: usize,
+    f: impl Fn(usize, &mut [D]) + Sync + Send,
+) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, d)| f(i, d));
+    }
+    #[cfg(target_arch = "wasm32")]
+    dst.chunks_mut(len).enumerate().for_each(|(i, d)| f(i, d));
+}
+
+/// `f(i, chunk)` for `i` in `0..count`, with `dst` cut in `count` chunks of `len` (empty chunks when `dst`
+/// is empty), and the results in order of `i`: on rayon's threads natively, one after the other in wasm.
+pub(crate) fn map_chunks<D: Send, R: Send>(
+    dst: &mut [D],
+    len: usize,
+    count: usize,
+    f: impl Fn(usize, &mut [D]) -> R + Sync + Send,
+) -> Vec<R> {
+    debug_assert!(dst.is_empty() || dst.len().div_ceil(len) == count);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        if dst.is_empty() {
+            (0..count).into_par_iter().map(|i| f(i, &mut [])).collect()
+        } else {
+            dst.par_chunks_mut(len)
+                .enumerate()
+                .map(|(i, d)| f(i, d))
+                .collect()
+        }
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        if dst.is_empty() {
+            (0..count).map(|i| f(i, &mut [])).collect()
+        } else {
+            dst.chunks_mut(len)
+                .enumerate()
+                .map(|(i, d)| f(i, d))
+                .collect()
+        }
+    }
+}
+
+/// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
+pub(crate) fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += x);
+    }
+    lanes.iter().sum::<f32>() + rest
+}
