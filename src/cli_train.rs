@@ -49,7 +49,7 @@ pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainCon
         DeepModelKind::ResNet => (
             DeepModelConfig::default_for(kind),
             TrainConfig {
-                epochs: 60,
+                epochs: 80,
                 learning_rate: 3e-3,
                 weight_decay: 5e-4,
                 ..base
