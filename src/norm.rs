@@ -57,20 +57,17 @@ fn try_flex_train(bn: &BatchNorm, x: Tensor<4>) -> Option<Tensor<4>> {
     let c = stats.mean.len();
     let stat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), &device);
     let momentum = bn.momentum;
-    let running_mean = bn
-        .running_mean
-        .value_sync()
-        .to_device(&device)
-        .mul_scalar(1.0 - momentum)
-        .add(stat(stats.mean).mul_scalar(momentum));
-    let running_var = bn
-        .running_var
-        .value_sync()
-        .to_device(&device)
-        .mul_scalar(1.0 - momentum)
-        .add(stat(stats.variance).mul_scalar(momentum));
-    bn.running_mean.update(running_mean.detach());
-    bn.running_var.update(running_var.detach());
+    for (running, batch) in [
+        (&bn.running_mean, stats.mean),
+        (&bn.running_var, stats.variance),
+    ] {
+        let updated = running
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - momentum)
+            .add(stat(batch).mul_scalar(momentum));
+        running.update(updated.detach());
+    }
     Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
 }
 
