@@ -4,16 +4,19 @@
 //! computes a convolution's weight gradient as another convolution (input and output gradient with batch
 //! and channels swapped: on flex an im2col of the whole batch under a 26×26 "kernel" and a matrix product
 //! 9 columns wide). Together they were most of a CNN training epoch (BENCHMARKS.md). Here, on flex
-//! (natively and in wasm, with or without autodiff), a convolution goes by chunks of images (at most
-//! 2^20 im2col values, 4 MB), with the chunk's im2col
-//! `[C_in·kh·kw, n·P]` (P output positions an image) built from contiguous row runs:
+//! (natively and in wasm, with or without autodiff), a batch is cut into groups of 16 images, and each
+//! group is one thread's work from start to end (no hand-over between threads inside a convolution):
+//! by sub-chunks of `n` images whose im2col `[C_in·kh·kw, n·P]` (P output positions an image, built from
+//! contiguous row runs) stays within 256 KB,
 //! - forward: weight `[C_out, C_in·kh·kw]` × im2col, written into NCHW with the bias added;
-//! - backward: weight gradient += output gradient `[C_out, n·P]` × im2colᵀ; input gradient =
-//!   col2im(weightᵀ × output gradient); bias gradient = Σ output gradient.
+//! - backward: the group's weight gradient += output gradient `[C_out, n·P]` × im2colᵀ; input gradient =
+//!   col2im(weightᵀ × output gradient); bias gradient = Σ output gradient; the groups' weight and bias
+//!   gradients are then summed in order, so results do not depend on the number of threads.
 //!
-//! The products are flex's own (gemm). Stride 1, dilation 1, one group, any padding; anything else, and
-//! every other backend, goes through burn's `Conv2d::forward`. Results equal burn's up to float summation
-//! order (tested).
+//! The products are gemm's (the crate flex uses), called on the group's thread with strided operands, so
+//! transposes are read in place. Stride 1, dilation 1, one group, any padding; anything else, and every
+//! other backend, goes through burn's `Conv2d::forward`. Results equal burn's up to float summation order
+//! (tested).
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
