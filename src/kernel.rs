@@ -1,5 +1,6 @@
-//! Helpers shared by our flex kernels ([`crate::pool`], [`crate::conv`], [`crate::norm`]): tensor dims,
-//! parallel loops over chunks (rayon natively, sequential in wasm) and vectorisable sums.
+//! Helpers shared by our flex kernels ([`crate::pool`], [`crate::conv`], [`crate::norm`]) and the
+//! classical models: tensor dims, parallel loops (rayon natively, in order in wasm, where a worker has one
+//! thread) and vectorisable sums.
 
 use burn_flex::FlexTensor;
 
@@ -40,7 +41,7 @@ pub(crate) fn map_chunks<D: Send, R: Send>(
     {
         use rayon::prelude::*;
         if dst.is_empty() {
-            (0..count).into_par_iter().map(|i| f(i, &mut [])).collect()
+            par_map(0..count, |i| f(i, &mut []))
         } else {
             dst.par_chunks_mut(len)
                 .enumerate()
@@ -70,4 +71,19 @@ pub(crate) fn lane_sum(v: &[f32]) -> f32 {
         lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += x);
     }
     lanes.iter().sum::<f32>() + rest
+}
+
+/// Maps `f` over a range, in parallel natively and in order in the browser; results keep the range's
+/// order.
+pub(crate) fn par_map<R: Send>(
+    range: std::ops::Range<usize>,
+    f: impl Fn(usize) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        range.into_par_iter().map(f).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    range.map(f).collect()
 }

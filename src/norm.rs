@@ -21,7 +21,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::kernel::{dims4, for_each_chunk, lane_sum, map_chunks};
+use crate::kernel::{dims4, for_each_chunk, lane_sum, par_map};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
@@ -140,7 +140,7 @@ fn statistics(x: &FlexTensor, epsilon: f64) -> Stats {
     let [n, channels, h, w] = dims4(x);
     let (p, xs) = (h * w, x.storage::<f32>());
     let count = (n * p) as f64;
-    let per_channel = map_chunks::<f32, _>(&mut [], 1, channels, |c, _| {
+    let per_channel = par_map(0..channels, |c| {
         let mean = planes(xs, [c, channels, p])
             .map(|plane| lane_sum(plane) as f64)
             .sum::<f64>()
@@ -204,7 +204,7 @@ fn gradients(
     let [n, channels, h, w] = dims4(x);
     let (p, xs, gs) = (h * w, x.storage::<f32>(), dy.storage::<f32>());
     let count = (n * p) as f64;
-    let sums = map_chunks::<f32, _>(&mut [], 1, channels, |c, _| {
+    let sums = par_map(0..channels, |c| {
         let m = stats.mean[c];
         let (mut sum_dy, mut sum_dy_centred) = (0f64, 0f64);
         for (g, v) in planes(gs, [c, channels, p]).zip(planes(xs, [c, channels, p])) {

@@ -484,36 +484,3 @@ impl ClassicalModel {
         Ok(model)
     }
 }
-
-/// Splits `out` into chunks of `chunk` values and fills chunk `i` with `f(i, chunk)`: in parallel
-/// natively (rayon), in order in the browser (a worker has one thread).
-pub(crate) fn par_chunks<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| f(i, c));
-    }
-    #[cfg(target_arch = "wasm32")]
-    out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
-}
-
-/// Maps `f` over a range, in parallel natively and in order in the browser; results keep the range's
-/// order.
-pub(crate) fn par_map<R: Send>(
-    range: std::ops::Range<usize>,
-    f: impl Fn(usize) -> R + Sync + Send,
-) -> Vec<R> {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        range.into_par_iter().map(f).collect()
-    }
-    #[cfg(target_arch = "wasm32")]
-    range.map(f).collect()
-}
