@@ -17,15 +17,8 @@ pub(crate) fn for_each_chunk<D: Send>(
     len: usize,
     f: impl Fn(usize, &mut [D]) + Sync + Send,
 ) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, d)| f(i, d));
-    }
-    #[cfg(target_arch = "wasm32")]
-    dst.chunks_mut(len).enumerate().for_each(|(i, d)| f(i, d));
+    let count = dst.len().div_ceil(len);
+    map_chunks(dst, len, count, f);
 }
 
 /// `f(i, chunk)` for `i` in `0..count`, with `dst` cut in `count` chunks of `len` (empty chunks when `dst`
@@ -36,39 +29,37 @@ pub(crate) fn map_chunks<D: Send, R: Send>(
     count: usize,
     f: impl Fn(usize, &mut [D]) -> R + Sync + Send,
 ) -> Vec<R> {
-    debug_assert!(dst.is_empty() || dst.len().div_ceil(len) == count);
+    if dst.is_empty() {
+        return par_map(0..count, |i| f(i, &mut []));
+    }
+    debug_assert_eq!(dst.len().div_ceil(len), count);
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        if dst.is_empty() {
-            par_map(0..count, |i| f(i, &mut []))
-        } else {
-            dst.par_chunks_mut(len)
-                .enumerate()
-                .map(|(i, d)| f(i, d))
-                .collect()
-        }
+        dst.par_chunks_mut(len)
+            .enumerate()
+            .map(|(i, d)| f(i, d))
+            .collect()
     }
     #[cfg(target_arch = "wasm32")]
-    {
-        if dst.is_empty() {
-            (0..count).map(|i| f(i, &mut [])).collect()
-        } else {
-            dst.chunks_mut(len)
-                .enumerate()
-                .map(|(i, d)| f(i, d))
-                .collect()
-        }
-    }
+    dst.chunks_mut(len)
+        .enumerate()
+        .map(|(i, d)| f(i, d))
+        .collect()
 }
 
 /// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
 pub(crate) fn lane_sum(v: &[f32]) -> f32 {
+    lane_sum_by(v, |x| x)
+}
+
+/// `Σ f(x)` over `v`, in 16 lanes as [`lane_sum`].
+pub(crate) fn lane_sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [0f32; 16];
     let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().sum();
+    let rest: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
     for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(l, x)| *l += x);
+        lanes.iter_mut().zip(chunk).for_each(|(l, &x)| *l += f(x));
     }
     lanes.iter().sum::<f32>() + rest
 }

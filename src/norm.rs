@@ -21,7 +21,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::kernel::{dims4, for_each_chunk, lane_sum, par_map};
+use crate::kernel::{dims4, for_each_chunk, lane_sum, lane_sum_by, par_map};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
@@ -248,17 +248,6 @@ fn gradients(
     });
     let vector = |v: Vec<f32>| Some(FlexTensor::from_data(TensorData::new(v, [channels])));
     [gx, vector(gg), vector(gb)]
-}
-
-/// `Σ f(v)` in 16 lanes, as [`lane_sum`].
-fn lane_sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut lanes = [0f32; 16];
-    let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
-    for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(l, &x)| *l += f(x));
-    }
-    lanes.iter().sum::<f32>() + rest
 }
 
 /// `Σ f(a, b)` over pairs, in 16 lanes.
