@@ -110,6 +110,12 @@ pub enum Command {
         #[arg(long, default_value = DOWNLOAD_BASE_URL)]
         base_url: String,
     },
+    /// Synthetic photos of test items: the photo benchmark, or the photos as files.
+    Photos {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: PhotosCommand,
+    },
     /// Writes a balanced slice of the test set (the page's built-in default data) as two IDX .gz files.
     Sample {
         /// Directory with the four official .gz files.
@@ -121,6 +127,54 @@ pub enum Command {
         /// Output directory.
         #[arg(long, default_value = "www/data")]
         out: PathBuf,
+    },
+}
+
+/// `photos` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PhotosCommand {
+    /// Every model's accuracy on synthetic photos of test items, by condition (plain, textured, gradient,
+    /// dark background, low contrast, shadow, cut by the edge), and how often "no item" is said.
+    Bench {
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Directory of the pretrained files (every model found there is scored).
+        #[arg(long, default_value = "pretrained")]
+        weights: PathBuf,
+        /// Test items per class, for each condition.
+        #[arg(long, default_value_t = 50)]
+        per_class: usize,
+        /// Seed of the items and the photos.
+        #[arg(long, default_value_t = crate::cli_photos::BENCH_SEED)]
+        seed: u64,
+        /// Skip the item search: the whole picture, grey, squared and resized (for comparison).
+        #[arg(long)]
+        naive: bool,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Writes benchmark photos of one condition as JPEG files with labels.json.
+    Write {
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "photos")]
+        out: PathBuf,
+        /// plain, textured, gradient, dark-background, low-contrast, shadow or cut-by-the-edge.
+        #[arg(long, default_value = "textured")]
+        condition: String,
+        /// Number of photos (the classes in turn).
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Seed of the items and the photos.
+        #[arg(long, default_value_t = crate::cli_photos::BENCH_SEED)]
+        seed: u64,
+        /// Also write the first photo as a 640×480 y4m video (Chromium's fake camera).
+        #[arg(long)]
+        y4m: Option<PathBuf>,
     },
 }
 
@@ -176,6 +230,14 @@ pub struct TrainArgs {
     /// (default: the model's recipe).
     #[arg(long)]
     pub augment: Option<String>,
+    /// Start from these weights instead of a fresh initialisation (fine-tuning); the file's model must be
+    /// the one trained.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// Photo-style augmentation: add this many synthetic photos of training items, per training image
+    /// (0 to 2), each sent through the photo path, to the training set.
+    #[arg(long, default_value_t = 0.0)]
+    pub photos: f64,
     /// CNN only: batch norm after each convolution (an option beside the study's architecture).
     #[arg(long)]
     pub batch_norm: bool,
@@ -256,7 +318,7 @@ pub enum CliError {
         /// The file.
         path: String,
         /// What is wrong with it.
-        source: crate::preprocess::ImageError,
+        source: crate::photo::ImageError,
     },
     /// Recorded and reproduced metrics differ.
     #[error("{0}")]
@@ -325,6 +387,33 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 .unwrap_or_else(|| PathBuf::from("data/fashion-mnist"));
             download(&dir, &base_url)
         }
+        Command::Photos { action } => match action {
+            PhotosCommand::Bench {
+                data,
+                weights,
+                per_class,
+                seed,
+                naive,
+                json,
+            } => crate::cli_photos::bench(
+                data.as_deref(),
+                &weights,
+                per_class,
+                seed,
+                &crate::photo::PrepareConfig {
+                    background_handling: !naive,
+                },
+                json.as_deref(),
+            ),
+            PhotosCommand::Write {
+                data,
+                out,
+                condition,
+                count,
+                seed,
+                y4m,
+            } => crate::cli_photos::write(data.as_deref(), &out, &condition, count, seed, y4m.as_ref()),
+        },
         Command::Sample {
             data,
             per_class,

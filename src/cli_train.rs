@@ -11,9 +11,8 @@ use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::metrics::{Report, argmax_rows};
 use crate::models::{CnnConfig, DeepModelConfig, DeepModelKind};
 use crate::plot::html_report;
-use crate::preprocess::{
-    AugmentConfig, GrayImage, PrepareConfig, SplitConfig, prepare_image, stratified_split,
-};
+use crate::photo::{Photo, PrepareConfig, prepare_image};
+use crate::preprocess::{AugmentConfig, SplitConfig, stratified_split};
 use crate::summary::{ModelSummary, TestResults, model_figures};
 use crate::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
 use crate::weights;
@@ -152,6 +151,33 @@ pub(crate) fn load_train_test(args: &TrainArgs) -> Result<(Dataset, Dataset), Cl
     Ok((train, local::load_split(&dir, Split::Test)?))
 }
 
+/// The training set with `per_image × len` photo-style copies of its images added (items drawn at
+/// random by `seed`, each photo seeded by its position), every copy sent through the photo path.
+fn with_training_photos(train: &Dataset, per_image: f64, seed: u64) -> Result<Dataset, CliError> {
+    if !(0.0..=2.0).contains(&per_image) {
+        return Err(CliError::Usage(format!(
+            "--photos {per_image} is outside 0..=2"
+        )));
+    }
+    let count = (per_image * train.len() as f64).round() as usize;
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    crate::rng::Rng::new(seed ^ 0x9407_0500).shuffle(&mut order);
+    let indices: Vec<usize> = (0..count).map(|i| order[i % order.len()]).collect();
+    let started = std::time::Instant::now();
+    let photos = crate::photo::synth::training_photos(train, &indices, seed);
+    eprintln!(
+        "photo-style augmentation: {} photos of training items ({} without an item found, left out), {:.0} s",
+        photos.len(),
+        count - photos.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut images = train.pixels().to_vec();
+    images.extend_from_slice(photos.pixels());
+    let mut labels = train.labels().to_vec();
+    labels.extend_from_slice(photos.labels());
+    Ok(Dataset::new(images, labels)?)
+}
+
 /// `fashionlab train`.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     if let Some(kinds) = crate::cli_classical::classical_kinds(&args.model) {
@@ -168,7 +194,10 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
         },
     )
     .map_err(|e| CliError::Usage(e.to_string()))?;
-    let (train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
+    let (mut train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
+    if args.photos > 0.0 {
+        train_set = with_training_photos(&train_set, args.photos, args.seed)?;
+    }
     // Ctrl-C stops after the current batch and keeps the best epoch so far (a second Ctrl-C kills).
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -187,6 +216,19 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
             break;
         }
         let (mut model_config, mut config) = recipe(kind, args.faithful);
+        let init = match &args.init_from {
+            Some(path) => {
+                let bytes = read_file(path)?;
+                let (header, _) =
+                    weights::read_header(&bytes).map_err(|source| CliError::Weights {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                model_config = header.config;
+                Some((path, bytes))
+            }
+            None => None,
+        };
         if let DeepModelConfig::Cnn(c) = &mut model_config {
             c.batch_norm |= args.batch_norm;
         }
@@ -220,6 +262,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
             &test,
             backend,
             &device,
+            init.as_ref().map(|(_, b)| b.as_slice()),
             args,
         )?;
         eprintln!(
@@ -245,6 +288,7 @@ fn train_one(
     test: &Dataset,
     backend: BackendKind,
     device: &Device,
+    init_from: Option<&[u8]>,
     args: &TrainArgs,
 ) -> Result<ModelSummary, CliError> {
     let norm = config.normalization;
@@ -258,6 +302,18 @@ fn train_one(
         val_set.clone(),
         device,
     )?;
+    if let Some(bytes) = init_from {
+        trainer
+            .init_from(bytes)
+            .map_err(|source| CliError::Weights {
+                path: args
+                    .init_from
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                source,
+            })?;
+    }
     let bars = MultiProgress::new();
     if args.quiet {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -472,7 +528,7 @@ pub(crate) fn weights_dir(dir: &Path) -> PathBuf {
     }
 }
 
-fn load_model(
+pub(crate) fn load_model(
     kind: DeepModelKind,
     dir: &Path,
     device: &Device,
@@ -578,7 +634,8 @@ pub(crate) fn check_reproduced(
     Ok(())
 }
 
-/// `fashionlab classify`.
+/// `fashionlab classify`: each picture through the photo path, then the model. A picture in which no
+/// item is found says so instead of naming a class.
 pub fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Result<(), CliError> {
     let kind: DeepModelKind = model
         .parse()
@@ -586,12 +643,15 @@ pub fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Resu
     let device = Device::flex();
     let (net, header) = load_model(kind, dir, &device)?;
     let mut pixels = Vec::new();
+    let mut prepared = Vec::new();
     for path in images {
-        let image = GrayImage::decode(&read_file(path)?).map_err(|source| CliError::Image {
+        let image = Photo::decode(&read_file(path)?).map_err(|source| CliError::Image {
             path: path.display().to_string(),
             source,
         })?;
-        pixels.extend(prepare_image(&image, &PrepareConfig::default()).pixels);
+        let p = prepare_image(&image, &PrepareConfig::default());
+        pixels.extend_from_slice(&p.pixels);
+        prepared.push(p);
     }
     let probs = block_on(predict_probabilities(
         &net,
@@ -603,22 +663,36 @@ pub fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Resu
     let results: Vec<serde_json::Value> = images
         .iter()
         .zip(probs.chunks_exact(NUM_CLASSES))
-        .map(|(path, p)| {
+        .zip(&prepared)
+        .map(|((path, p), prep)| {
             let class = argmax_rows(p, NUM_CLASSES)[0] as usize;
-            serde_json::json!({"file": path.display().to_string(), "class_index": class, "class": CLASS_NAMES[class], "probabilities": p})
+            let mut r = serde_json::json!({
+                "file": path.display().to_string(),
+                "item_found": prep.item_found,
+                "verdict": prep.verdict,
+                "bbox": prep.bbox,
+                "probabilities": p,
+            });
+            if prep.item_found {
+                r["class_index"] = class.into();
+                r["class"] = CLASS_NAMES[class].into();
+            }
+            r
         })
         .collect();
     if json {
         println!("{}", serde_json::to_string(&results).expect("json"));
     } else {
-        for r in &results {
-            let i = r["class_index"].as_u64().unwrap_or(0) as usize;
-            println!(
-                "{}: {} ({:.1}%)",
-                r["file"].as_str().unwrap_or(""),
-                CLASS_NAMES[i],
-                100.0 * r["probabilities"][i].as_f64().unwrap_or(0.0)
-            );
+        for (r, prep) in results.iter().zip(&prepared) {
+            let file = r["file"].as_str().unwrap_or("");
+            match r["class_index"].as_u64() {
+                Some(i) => println!(
+                    "{file}: {} ({:.1}%)",
+                    CLASS_NAMES[i as usize],
+                    100.0 * r["probabilities"][i as usize].as_f64().unwrap_or(0.0)
+                ),
+                None => println!("{file}: {}", prep.verdict.message()),
+            }
         }
     }
     Ok(())

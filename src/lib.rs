@@ -3,7 +3,7 @@
 //! Trains, compares and explains Fashion-MNIST classifiers, in the browser (WebGPU or CPU wasm) and
 //! natively, from one crate.
 //!
-//! The core is platform-free: [`data`], [`preprocess`], [`analysis`], [`plot`], [`backend`], [`models`],
+//! The core is platform-free: [`data`], [`preprocess`], [`photo`], [`analysis`], [`plot`], [`backend`], [`models`],
 //! [`train`], [`metrics`].
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
@@ -23,6 +23,7 @@ mod kernel;
 pub mod metrics;
 pub mod models;
 pub mod norm;
+pub mod photo;
 pub mod plot;
 pub mod pool;
 pub mod preprocess;
@@ -40,5 +41,7 @@ pub mod web;
 pub mod cli;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 mod cli_classical;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+mod cli_photos;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 mod cli_train;

@@ -290,6 +290,15 @@ impl Trainer {
         })
     }
 
+    /// Replaces the freshly initialised model by the one in `weights` (a weight file of the same model
+    /// and configuration), so that the run fine-tunes it.
+    pub fn init_from(&mut self, weights: &[u8]) -> Result<(), crate::weights::WeightsError> {
+        let kind = self.model.as_ref().map(DeepModel::kind);
+        let (model, _) = crate::weights::load_trainable(weights, kind, &self.device)?;
+        self.model = Some(model);
+        Ok(())
+    }
+
     fn batches_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.config.batch_size)
     }

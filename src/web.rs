@@ -16,10 +16,8 @@ use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, FitProgre
 use crate::data::{Dataset, NUM_CLASSES, PIXELS, Split};
 use crate::metrics::Report;
 use crate::models::{DeepModel, DeepModelConfig, DeepModelKind};
-use crate::preprocess::{
-    AugmentConfig, GrayImage, Normalization, PrepareConfig, PreparedImage, SplitConfig,
-    prepare_image, stratified_split,
-};
+use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
+use crate::preprocess::{AugmentConfig, Normalization, SplitConfig, stratified_split};
 use crate::summary::TestResults;
 use crate::train::{Step, TrainConfig, Trainer, predict_probabilities};
 use crate::weights;
@@ -310,7 +308,7 @@ impl WebDataset {
 /// `{pixels: number[784], inverted, bbox, passthrough}`.
 #[wasm_bindgen(js_name = prepareImageFile)]
 pub fn prepare_image_file(bytes: &[u8]) -> Result<JsValue, JsError> {
-    let image = GrayImage::decode(bytes).map_err(js_error)?;
+    let image = Photo::decode(bytes).map_err(js_error)?;
     to_js(&prepare(&image))
 }
 
@@ -352,11 +350,11 @@ pub fn class_names() -> Vec<String> {
 /// Prepares an RGBA frame (a canvas's `ImageData`, e.g. from the webcam) as the 28×28 model input.
 #[wasm_bindgen(js_name = prepareRgba)]
 pub fn prepare_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<JsValue, JsError> {
-    let image = GrayImage::from_rgba(width, height, rgba).map_err(js_error)?;
+    let image = Photo::from_rgba(width, height, rgba).map_err(js_error)?;
     to_js(&prepare(&image))
 }
 
-fn prepare(image: &GrayImage) -> PreparedImage {
+fn prepare(image: &Photo) -> PreparedImage {
     prepare_image(image, &PrepareConfig::default())
 }
 

@@ -214,6 +214,17 @@ pub fn load(
     expected: Option<DeepModelKind>,
     device: &Device,
 ) -> Result<(DeepModel, WeightsHeader), WeightsError> {
+    let (model, header) = load_trainable(bytes, expected, device)?;
+    Ok((model.valid(), header))
+}
+
+/// Loads a model from a weight file onto `device` as it was saved, in training mode when `device` is
+/// an autodiff device: the start of a fine-tuning run.
+pub fn load_trainable(
+    bytes: &[u8],
+    expected: Option<DeepModelKind>,
+    device: &Device,
+) -> Result<(DeepModel, WeightsHeader), WeightsError> {
     let (header, body_start) = read_header(bytes)?;
     let kind = header.config.kind();
     if let Some(expected) = expected.filter(|&e| e != kind) {
@@ -240,7 +251,7 @@ pub fn load(
             header.params
         )));
     }
-    Ok((model.valid(), header))
+    Ok((model, header))
 }
 
 #[cfg(test)]

@@ -279,7 +279,7 @@ fn grad_cam_mass_falls_on_the_object() {
 /// uncropped picture. Prints both figures (README quotes them).
 #[test]
 fn background_handling_recovers_accuracy_on_composited_photos() {
-    use fashionlab::preprocess::{GrayImage, PrepareConfig, prepare_image};
+    use fashionlab::photo::{Photo, PrepareConfig, prepare_image};
     let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
     let device = Device::flex();
     let (cnn, header) = shipped_cnn(&device);
@@ -304,11 +304,7 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
                 pixels[y * side + x] = v.clamp(0, 255) as u8;
             }
         }
-        let image = GrayImage {
-            width: side as u32,
-            height: side as u32,
-            pixels,
-        };
+        let image = Photo::from_gray(side as u32, side as u32, &pixels).unwrap();
         with.extend(prepare_image(&image, &PrepareConfig::default()).pixels);
         without.extend(
             prepare_image(

@@ -2,10 +2,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-use fashionlab::preprocess::{GrayImage, PrepareConfig, prepare_image};
+use fashionlab::photo::{Photo, PrepareConfig, prepare_image};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(image) = GrayImage::decode(data) {
+    if let Ok(image) = Photo::decode(data) {
         let prepared = prepare_image(&image, &PrepareConfig::default());
         assert_eq!(prepared.pixels.len(), fashionlab::data::PIXELS);
     }

@@ -1,0 +1,305 @@
+//! The CLI's photo commands: `photos bench` (every model's accuracy on synthetic photos of test items,
+//! by condition) and `photos write` (the photos as files, and a video for a fake camera).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::classical::{ClassicalKind, ClassicalModel};
+use crate::cli::{CliError, write_atomic};
+use crate::cli_train::{load_model, read_file, weights_dir};
+use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, SIDE, Split, local};
+use crate::metrics::argmax_rows;
+use crate::models::DeepModelKind;
+use crate::photo::synth::{Condition, Ranges, jpeg_bytes, photo, photo_seed};
+use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
+use crate::rng::Rng;
+use crate::train::{block_on, predict_probabilities};
+
+/// The benchmark's default seed. The photo-style augmentation uses the training seeds (`train --seed`,
+/// 0 for the shipped models) on training images, so no benchmark photo shows a trained item.
+pub const BENCH_SEED: u64 = 20_261_201;
+
+/// `per_class` test images of each class, picked by `seed`: the items of the benchmark.
+fn pick_items(test: &Dataset, per_class: usize, seed: u64) -> Vec<usize> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); NUM_CLASSES];
+    for (i, &l) in test.labels().iter().enumerate() {
+        by_class[l as usize].push(i);
+    }
+    let mut rng = Rng::new(seed);
+    let mut picked = Vec::new();
+    for mut idx in by_class {
+        rng.shuffle(&mut idx);
+        picked.extend_from_slice(&idx[..per_class.min(idx.len())]);
+    }
+    picked
+}
+
+/// The benchmark's photo of item `i` (its position in the pick) under `condition`.
+fn bench_photo(test: &Dataset, item: usize, pos: usize, condition: Condition, seed: u64) -> Photo {
+    let c = Condition::ALL.iter().position(|&x| x == condition).unwrap_or(0);
+    photo(
+        test.image(item),
+        Ranges::Evaluation(condition),
+        photo_seed(seed.wrapping_add(c as u64 * 1_000_003), pos),
+    )
+    .0
+}
+
+/// A model of the benchmark: a name and a function from prepared pixels to probabilities.
+type Scorer = (String, Box<dyn Fn(&[u8]) -> Result<Vec<f32>, CliError>>);
+
+/// Every model found in `dir`: the deep models (and any `<kind>-photo.weights` beside them) and the
+/// classical ones.
+fn scorers(dir: &Path) -> Result<Vec<Scorer>, CliError> {
+    let dir = weights_dir(dir);
+    let mut out: Vec<Scorer> = Vec::new();
+    for kind in DeepModelKind::ALL {
+        if !dir.join(format!("{}.weights", kind.name())).is_file() {
+            continue;
+        }
+        let device = Device::flex();
+        let (net, header) = load_model(kind, &dir, &device)?;
+        out.push((
+            kind.name().to_string(),
+            Box::new(move |pixels: &[u8]| {
+                Ok(block_on(predict_probabilities(
+                    &net,
+                    pixels,
+                    header.normalization,
+                    &device,
+                    256,
+                ))?)
+            }),
+        ));
+    }
+    for kind in ClassicalKind::ALL {
+        let path = dir.join(format!("{}.model", kind.name()));
+        if !path.is_file() {
+            continue;
+        }
+        let model = ClassicalModel::from_bytes(&read_file(&path)?, Some(kind))
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+        out.push((
+            kind.name().to_string(),
+            Box::new(move |pixels: &[u8]| {
+                Ok(model
+                    .predict_proba(pixels)
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+                    .into_raw_vec_and_offset()
+                    .0)
+            }),
+        ));
+    }
+    Ok(out)
+}
+
+/// `fashionlab photos bench`: every model's accuracy by condition on `per_class × 10` photos per
+/// condition, and the share of item photos and of empty pictures flagged "no item".
+pub fn bench(
+    data: Option<&Path>,
+    weights: &Path,
+    per_class: usize,
+    seed: u64,
+    config: &PrepareConfig,
+    json_out: Option<&Path>,
+) -> Result<(), CliError> {
+    let test = local::load_split(&local::locate(data)?, Split::Test)?;
+    let items = pick_items(&test, per_class, seed);
+    let models = scorers(weights)?;
+    let started = std::time::Instant::now();
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    let mut table: Vec<(String, Vec<f64>)> = models.iter().map(|(n, _)| (n.clone(), vec![])).collect();
+    let mut flagged_items = Vec::new();
+    for condition in Condition::ALL {
+        let prepared: Vec<PreparedImage> = crate::kernel::par_map(0..items.len(), |pos| {
+            prepare_image(&bench_photo(&test, items[pos], pos, condition, seed), config)
+        });
+        let pixels: Vec<u8> = prepared.iter().flat_map(|p| p.pixels.clone()).collect();
+        let truth: Vec<u8> = items.iter().map(|&i| test.label(i)).collect();
+        let flagged = prepared.iter().filter(|p| !p.item_found).count();
+        flagged_items.push(flagged as f64 / items.len() as f64);
+        let mut accs = serde_json::Map::new();
+        for ((name, score), (_, col)) in models.iter().zip(table.iter_mut()) {
+            let predicted = argmax_rows(&score(&pixels)?, NUM_CLASSES);
+            // A photo flagged "no item" is not answered: it counts as wrong.
+            let right = predicted
+                .iter()
+                .zip(&truth)
+                .zip(&prepared)
+                .filter(|((p, t), prep)| p == t && prep.item_found)
+                .count();
+            let acc = right as f64 / items.len() as f64;
+            col.push(acc);
+            accs.insert(name.clone(), acc.into());
+        }
+        rows.push(serde_json::json!({
+            "condition": condition.name(),
+            "photos": items.len(),
+            "no_item": flagged,
+            "accuracy": accs,
+        }));
+    }
+    // Pictures without an item: the same scenes with an empty item, plus flat grey and pure noise.
+    let empties = items.len();
+    let empty_flagged = crate::kernel::par_map(0..empties, |pos| {
+        let condition = Condition::ALL[pos % Condition::ALL.len()];
+        let picture = match pos % 9 {
+            7 => flat(pos),
+            8 => noise(pos, seed),
+            _ => {
+                photo(
+                    &[0u8; SIDE * SIDE],
+                    Ranges::Evaluation(condition),
+                    photo_seed(seed ^ 0xE4_97, pos),
+                )
+                .0
+            }
+        };
+        !prepare_image(&picture, config).item_found
+    })
+    .into_iter()
+    .filter(|&f| f)
+    .count();
+    println!(
+        "photo benchmark: {} photos per condition ({per_class} per class), seed {seed}, {:.1} s",
+        items.len(),
+        started.elapsed().as_secs_f64()
+    );
+    print!("{:<18}", "model");
+    for c in Condition::ALL {
+        print!("{:>17}", c.name());
+    }
+    println!("{:>9}", "all");
+    for (name, col) in &table {
+        print!("{name:<18}");
+        for a in col {
+            print!("{:>16.1}%", 100.0 * a);
+        }
+        println!("{:>8.1}%", 100.0 * col.iter().sum::<f64>() / col.len() as f64);
+    }
+    print!("{:<18}", "no item (items)");
+    for f in &flagged_items {
+        print!("{:>16.1}%", 100.0 * f);
+    }
+    println!();
+    println!(
+        "pictures without an item flagged \"no item\": {empty_flagged} of {empties} ({:.1}%)",
+        100.0 * empty_flagged as f64 / empties as f64
+    );
+    if let Some(path) = json_out {
+        let json = serde_json::json!({
+            "seed": seed,
+            "per_class": per_class,
+            "background_handling": config.background_handling,
+            "conditions": rows,
+            "empty_pictures": empties,
+            "empty_flagged": empty_flagged,
+        });
+        write_atomic(path, serde_json::to_string_pretty(&json).expect("json").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A flat grey picture.
+fn flat(pos: usize) -> Photo {
+    let v = (pos * 37 % 256) as u8;
+    Photo::from_rgb(160, 120, vec![v; 160 * 120 * 3]).expect("sizes match")
+}
+
+/// Uniform random noise.
+fn noise(pos: usize, seed: u64) -> Photo {
+    let mut rng = Rng::new(photo_seed(seed ^ 0x401_5E, pos));
+    let rgb = (0..160 * 120 * 3).map(|_| rng.below(256) as u8).collect();
+    Photo::from_rgb(160, 120, rgb).expect("sizes match")
+}
+
+/// `fashionlab photos write`: `count` benchmark photos of `condition` as JPEG files with a
+/// `labels.json`, and with `--y4m`, a video for Chromium's fake camera showing the first of them.
+pub fn write(
+    data: Option<&Path>,
+    out: &Path,
+    condition: &str,
+    count: usize,
+    seed: u64,
+    y4m: Option<&PathBuf>,
+) -> Result<(), CliError> {
+    let condition = Condition::ALL
+        .into_iter()
+        .find(|c| c.name().replace(' ', "-") == condition || c.name() == condition)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "unknown condition '{condition}' (plain, textured, gradient, dark-background, low-contrast, shadow, cut-by-the-edge)"
+            ))
+        })?;
+    let test = local::load_split(&local::locate(data)?, Split::Test)?;
+    let items = pick_items(&test, count.div_ceil(NUM_CLASSES), seed);
+    std::fs::create_dir_all(out).map_err(|e| CliError::Write {
+        path: out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut labels = serde_json::Map::new();
+    // Interleave the classes so that the first files cover all ten.
+    let per = count.div_ceil(NUM_CLASSES);
+    let order: Vec<usize> = (0..per)
+        .flat_map(|k| (0..NUM_CLASSES).map(move |c| c * per + k))
+        .filter(|&p| p < items.len())
+        .take(count)
+        .collect();
+    for (n, &pos) in order.iter().enumerate() {
+        let p = bench_photo(&test, items[pos], pos, condition, seed);
+        let name = format!("{n:03}-{}.jpg", CLASS_NAMES[test.label(items[pos]) as usize].replace('/', "-"));
+        let bytes = jpeg_bytes(&p.rgb, p.width, p.height, 92)
+            .ok_or_else(|| CliError::Usage("JPEG encoding failed".into()))?;
+        write_atomic(&out.join(&name), &bytes)?;
+        labels.insert(name, test.label(items[pos]).into());
+        if n == 0 {
+            if let Some(path) = y4m {
+                write_atomic(path, &y4m_video(&p, 640, 480, 10))?;
+            }
+        }
+    }
+    write_atomic(
+        &out.join("labels.json"),
+        serde_json::to_string_pretty(&labels).expect("json").as_bytes(),
+    )?;
+    println!("{} photos ({}) written to {}", order.len(), condition.name(), out.display());
+    Ok(())
+}
+
+/// A still `photo` scaled to `w × h`, as `frames` frames of a YUV 4:2:0 video (the y4m format Chromium's
+/// `--use-file-for-fake-video-capture` plays).
+fn y4m_video(photo: &Photo, w: usize, h: usize, frames: usize) -> Vec<u8> {
+    let (sw, sh) = (photo.width as usize, photo.height as usize);
+    let px = |x: usize, y: usize| {
+        let (sx, sy) = ((x * sw / w).min(sw - 1), (y * sh / h).min(sh - 1));
+        let o = (sy * sw + sx) * 3;
+        [photo.rgb[o] as f32, photo.rgb[o + 1] as f32, photo.rgb[o + 2] as f32]
+    };
+    let mut frame = Vec::with_capacity(w * h * 3 / 2);
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = px(x, y);
+            frame.push((16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8);
+        }
+    }
+    for plane in 0..2 {
+        for y in (0..h).step_by(2) {
+            for x in (0..w).step_by(2) {
+                let [r, g, b] = px(x, y);
+                let v = if plane == 0 {
+                    128.0 - 0.148 * r - 0.291 * g + 0.439 * b
+                } else {
+                    128.0 + 0.439 * r - 0.368 * g - 0.071 * b
+                };
+                frame.push(v.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..frames {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend_from_slice(&frame);
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! Pictures as RGB pixel buffers: decoding files (PNG, JPEG, WebP) with their EXIF orientation, and
+//! canvas frames (RGBA).
+
+use thiserror::Error;
+
+/// Errors of image decoding.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ImageError {
+    /// No bytes were given.
+    #[error("the file is empty")]
+    Empty,
+    /// The bytes are not a PNG, JPEG or WebP image.
+    #[error("this is not a supported image (PNG, JPEG or WebP)")]
+    NotAnImage,
+    /// The image declares a width or height of zero.
+    #[error("the image is {width}×{height}: it has no pixels")]
+    ZeroSize {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The image is larger than allowed; it was not decoded.
+    #[error(
+        "the image is {width}×{height}, larger than the {max_pixels}-pixel limit; it was not decoded"
+    )]
+    TooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit, in pixels.
+        max_pixels: u64,
+    },
+    /// The image is damaged.
+    #[error("the image could not be decoded: {0}")]
+    Decode(String),
+    /// A pixel buffer does not match its stated size.
+    #[error("a {width}×{height} image needs {expected} bytes, {got} given")]
+    BadBuffer {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+/// Largest image accepted, in pixels (about 40 megapixels). Checked from the header, before decoding.
+pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+
+/// An RGB picture of any size, 8 bits a channel, row-major, upright (orientation applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width × height × 3` values, R G B per pixel.
+    pub rgb: Vec<u8>,
+}
+
+impl Photo {
+    /// A photo from its RGB bytes.
+    pub fn from_rgb(width: u32, height: u32, rgb: Vec<u8>) -> Result<Self, ImageError> {
+        let expected = width as usize * height as usize * 3;
+        if width == 0 || height == 0 {
+            return Err(ImageError::ZeroSize { width, height });
+        }
+        if rgb.len() != expected {
+            return Err(ImageError::BadBuffer {
+                width,
+                height,
+                expected,
+                got: rgb.len(),
+            });
+        }
+        Ok(Self { width, height, rgb })
+    }
+
+    /// A grey picture (one byte a pixel) as a photo.
+    pub fn from_gray(width: u32, height: u32, gray: &[u8]) -> Result<Self, ImageError> {
+        let expected = width as usize * height as usize;
+        if gray.len() != expected && width != 0 && height != 0 {
+            return Err(ImageError::BadBuffer {
+                width,
+                height,
+                expected,
+                got: gray.len(),
+            });
+        }
+        Self::from_rgb(width, height, gray.iter().flat_map(|&g| [g, g, g]).collect())
+    }
+
+    /// Converts an RGBA buffer (a canvas's `ImageData`, say), compositing transparent pixels over white
+    /// as a browser shows them.
+    pub fn from_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<Self, ImageError> {
+        let expected = width as usize * height as usize * 4;
+        if width == 0 || height == 0 {
+            return Err(ImageError::ZeroSize { width, height });
+        }
+        if rgba.len() != expected {
+            return Err(ImageError::BadBuffer {
+                width,
+                height,
+                expected,
+                got: rgba.len(),
+            });
+        }
+        let rgb = rgba
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let a = p[3] as u32;
+                let over_white = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+                [over_white(p[0]), over_white(p[1]), over_white(p[2])]
+            })
+            .collect();
+        Ok(Self { width, height, rgb })
+    }
+
+    /// Decodes a PNG, JPEG or WebP file and turns it upright by its EXIF orientation (phones store
+    /// portrait photos sideways with a tag, and browsers apply it when they decode). The dimensions are
+    /// read from the header and checked against [`MAX_IMAGE_PIXELS`] before any pixel is decoded, so
+    /// decompression bombs are refused cheaply.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ImageError> {
+        use image::{DynamicImage, ImageDecoder, ImageReader};
+        use std::io::Cursor;
+        if bytes.is_empty() {
+            return Err(ImageError::Empty);
+        }
+        let format = image::guess_format(bytes).map_err(|_| ImageError::NotAnImage)?;
+        if !matches!(
+            format,
+            image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP
+        ) {
+            return Err(ImageError::NotAnImage);
+        }
+        let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
+            .into_dimensions()
+            .map_err(|e| ImageError::Decode(e.to_string()))?;
+        if width == 0 || height == 0 {
+            return Err(ImageError::ZeroSize { width, height });
+        }
+        if width as u64 * height as u64 > MAX_IMAGE_PIXELS {
+            return Err(ImageError::TooLarge {
+                width,
+                height,
+                max_pixels: MAX_IMAGE_PIXELS,
+            });
+        }
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(width);
+        limits.max_image_height = Some(height);
+        limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+        reader.limits(limits);
+        let decode_error = |e: image::ImageError| ImageError::Decode(e.to_string());
+        let mut decoder = reader.into_decoder().map_err(decode_error)?;
+        // A damaged EXIF block is no reason to refuse the picture: it is then shown as stored.
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+        img.apply_orientation(orientation);
+        let rgba = img.to_rgba8();
+        Self::from_rgba(rgba.width(), rgba.height(), rgba.as_raw())
+    }
+
+    /// Rec. 601 luma of every pixel.
+    pub fn luma(&self) -> Vec<u8> {
+        self.rgb
+            .chunks_exact(3)
+            .map(|p| {
+                ((299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000) as u8
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::ImageEncoder;
+
+    fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+        let px: Vec<u8> = (0..w * h).map(|i| (i % 256) as u8).collect();
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&px, w, h, image::ExtendedColorType::L8)
+            .unwrap();
+        png
+    }
+
+    #[test]
+    fn rgba_conversion_and_bad_buffers() {
+        let p = Photo::from_rgba(2, 1, &[10, 20, 30, 255, 0, 0, 0, 0]).unwrap();
+        assert_eq!(p.rgb, vec![10, 20, 30, 255, 255, 255], "transparent composites over white");
+        assert!(matches!(
+            Photo::from_rgba(2, 2, &[0; 4]),
+            Err(ImageError::BadBuffer { expected: 16, .. })
+        ));
+        assert_eq!(
+            Photo::from_rgba(0, 5, &[]),
+            Err(ImageError::ZeroSize { width: 0, height: 5 })
+        );
+        assert_eq!(Photo::from_gray(1, 1, &[7]).unwrap().rgb, vec![7, 7, 7]);
+        assert_eq!(Photo::from_gray(2, 1, &[0, 255]).unwrap().luma(), vec![0, 255]);
+    }
+
+    #[test]
+    fn decoding_rejects_non_images() {
+        assert_eq!(Photo::decode(&[]), Err(ImageError::Empty));
+        assert_eq!(
+            Photo::decode(b"hello, this is text"),
+            Err(ImageError::NotAnImage)
+        );
+        // A truncated PNG is a decode error, not a panic.
+        let png = png_bytes(30, 30);
+        assert!(matches!(
+            Photo::decode(&png[..png.len() / 2]),
+            Err(ImageError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn decodes_a_real_png() {
+        let g = Photo::decode(&png_bytes(64, 48)).unwrap();
+        assert_eq!((g.width, g.height), (64, 48));
+        assert_eq!(&g.rgb[15..18], &[5, 5, 5]);
+    }
+
+    /// A minimal big-endian EXIF block holding one tag, Orientation = `value`.
+    fn exif_orientation(value: u16) -> Vec<u8> {
+        let mut e = b"MM\0\x2a\0\0\0\x08".to_vec(); // TIFF header, first IFD at 8
+        e.extend_from_slice(&1u16.to_be_bytes()); // one entry
+        e.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        e.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        e.extend_from_slice(&1u32.to_be_bytes()); // count
+        e.extend_from_slice(&value.to_be_bytes());
+        e.extend_from_slice(&[0, 0]);
+        e.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+        e
+    }
+
+    /// A 40×20 JPEG, dark left half and light right half, with an EXIF orientation tag.
+    fn tagged_jpeg(orientation: Option<u16>) -> Vec<u8> {
+        let (w, h) = (40u32, 20u32);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| if i % w < w / 2 { [20u8; 3] } else { [230u8; 3] })
+            .collect();
+        let mut out = Vec::new();
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+        if let Some(o) = orientation {
+            enc.set_exif_metadata(exif_orientation(o)).unwrap();
+        }
+        enc.write_image(&rgb, w, h, image::ExtendedColorType::Rgb8).unwrap();
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let plain = Photo::decode(&tagged_jpeg(None)).unwrap();
+        assert_eq!((plain.width, plain.height), (40, 20));
+        let at = |p: &Photo, x: u32, y: u32| p.rgb[3 * (y * p.width + x) as usize];
+        assert!(at(&plain, 2, 10) < 60 && at(&plain, 37, 10) > 190);
+        // Orientation 6: the stored picture is shown turned 90° clockwise, so its left (dark) half
+        // becomes the top.
+        let turned = Photo::decode(&tagged_jpeg(Some(6))).unwrap();
+        assert_eq!((turned.width, turned.height), (20, 40));
+        assert!(at(&turned, 10, 2) < 60, "top is dark");
+        assert!(at(&turned, 10, 37) > 190, "bottom is light");
+        // Orientation 3: turned 180°, the dark half on the right.
+        let upside = Photo::decode(&tagged_jpeg(Some(3))).unwrap();
+        assert_eq!((upside.width, upside.height), (40, 20));
+        assert!(at(&upside, 37, 10) < 60 && at(&upside, 2, 10) > 190);
+    }
+}

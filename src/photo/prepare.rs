@@ -1,0 +1,919 @@
+//! [`prepare_image`]: from a photo to the 28 × 28 input the models see, shaped like a Fashion-MNIST
+//! image (the item light on black, cropped to its box, its long side filling the frame).
+//!
+//! The item is found against a model of the background rather than by one grey threshold:
+//! - the photo is reduced to at most [`WORKING_SIDE`] pixels a side (area averaging), converted to
+//!   CIELAB and smoothed 3 × 3, which also averages sensor noise and fine texture;
+//! - a quadratic surface per Lab channel is fitted to a band along the border, by least squares with
+//!   the worst-fitting border pixels trimmed (an item touching the frame); it absorbs colour, gradients
+//!   and vignetting, and the spread of the border's residuals measures the background's own noise and
+//!   texture;
+//! - each pixel's colour distance (ΔE) to that surface is thresholded twice, relative to that noise: a
+//!   low threshold gives candidate pixels, cleaned by a 3 × 3 opening and closing; the candidate region
+//!   with the most distance among pixels above a high threshold (at least Otsu's threshold) is the item;
+//! - the item's intensity is its distance to the background, so a dark item on a light table and a light
+//!   item on a dark one both come out light on black, as in Fashion-MNIST; outside the item is black;
+//! - no region, a tiny one, or one that barely stands out from the background's own texture is "no item"
+//!   ([`ItemVerdict`]), so an empty table, noise or a blank picture is not given a class.
+
+use serde::Serialize;
+
+use super::decode::Photo;
+use crate::data::SIDE;
+
+/// The longest side of the working copy in which the item is found. Large enough for an item of a
+/// quarter of the frame to keep about 50 pixels across; small enough for live webcam frames.
+pub const WORKING_SIDE: usize = 192;
+
+/// Below this mean distance to the background, in multiples of the background's own noise, a region is
+/// not taken for an item. Chosen on synthetic training photos and empty backgrounds
+/// (`photo::synth`, training seeds), never on the benchmark's photos.
+const MIN_ITEM_CONTRAST: f32 = 3.0;
+/// The smallest item, as a share of the working image's area.
+const MIN_ITEM_AREA: f32 = 0.004;
+
+/// Settings of [`prepare_image`]. Default: background handling on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct PrepareConfig {
+    /// Find the item against the background model and cut it out. Default true. Off, the whole picture
+    /// is only turned to grey (inverted when its border is light), squared, resized and stretched: the
+    /// naive path, kept to measure what the item search brings.
+    pub background_handling: bool,
+}
+
+impl Default for PrepareConfig {
+    fn default() -> Self {
+        Self {
+            background_handling: true,
+        }
+    }
+}
+
+/// Whether the picture shows an item the models can be asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemVerdict {
+    /// An item stands out from the background.
+    Found,
+    /// The picture is already a dataset image (28 × 28, dark background) and was used as it is.
+    DatasetImage,
+    /// Background handling was off: nothing was looked for.
+    Unchecked,
+    /// The picture is too small to look for an item in (under 8 pixels a side).
+    TooSmall,
+    /// Nothing stands out from the background (a blank picture, an empty table, noise).
+    NoItem,
+}
+
+impl ItemVerdict {
+    /// Whether the models' answers mean anything for this picture.
+    pub fn item_found(self) -> bool {
+        matches!(self, Self::Found | Self::DatasetImage | Self::Unchecked)
+    }
+
+    /// The verdict in words, for the page and the CLI.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Found => "item found",
+            Self::DatasetImage => "a dataset image, used as it is",
+            Self::Unchecked => "used whole (background handling off)",
+            Self::TooSmall => "no item found: the picture is too small",
+            Self::NoItem => "no item found: nothing stands out from the background",
+        }
+    }
+}
+
+/// The working copy's view of what was found: the item's intensity on black, as the page shows it
+/// beside the 28 × 28 input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cutout {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width × height` values, 0 outside the item.
+    pub pixels: Vec<u8>,
+}
+
+/// What [`prepare_image`] found and made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreparedImage {
+    /// The 784 pixels the models see, the item light on black, 0..=255.
+    pub pixels: Vec<u8>,
+    /// Whether an item was found, and if not, why.
+    pub verdict: ItemVerdict,
+    /// `verdict.item_found()`, for the page.
+    pub item_found: bool,
+    /// Whether the background is light (the item was darker than it, and appears inverted).
+    pub light_background: bool,
+    /// The item's bounding box in the source photo, `[x, y, width, height]`.
+    pub bbox: [u32; 4],
+    /// The item's mean colour distance to the background, in multiples of the background's noise
+    /// (0 when nothing was looked for).
+    pub contrast: f32,
+    /// The item cut out in the working copy (empty for dataset images).
+    pub cutout: Cutout,
+}
+
+/// Turns any photo into the 28 × 28 model input: the single path shared by dataset images, uploads,
+/// webcam frames, the CLI and the synthetic training photos (module docs for the method).
+///
+/// A 28 × 28 picture with a dark border is taken for a dataset image and passes through unchanged, so
+/// training and inference see identical pixels.
+pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
+    let (w, h) = (photo.width as usize, photo.height as usize);
+    let full_box = [0, 0, photo.width, photo.height];
+    let luma = photo.luma();
+    let border_light = border_median(&luma, w, h) >= 128;
+    if w == SIDE && h == SIDE && !border_light {
+        let verdict = if luma.iter().any(|&p| p > 0) {
+            ItemVerdict::DatasetImage
+        } else {
+            ItemVerdict::NoItem
+        };
+        return PreparedImage {
+            pixels: luma,
+            verdict,
+            item_found: verdict.item_found(),
+            light_background: false,
+            bbox: full_box,
+            contrast: 0.0,
+            cutout: Cutout {
+                width: 0,
+                height: 0,
+                pixels: Vec::new(),
+            },
+        };
+    }
+    let naive = |verdict: ItemVerdict| {
+        let grey: Vec<f32> = luma
+            .iter()
+            .map(|&p| if border_light { 255 - p } else { p } as f32)
+            .collect();
+        PreparedImage {
+            pixels: crop_square_resize(&grey, w, h, full_box),
+            verdict,
+            item_found: verdict.item_found(),
+            light_background: border_light,
+            bbox: full_box,
+            contrast: 0.0,
+            cutout: Cutout {
+                width: 0,
+                height: 0,
+                pixels: Vec::new(),
+            },
+        }
+    };
+    if !config.background_handling {
+        return naive(ItemVerdict::Unchecked);
+    }
+    if w.min(h) < 8 {
+        return naive(ItemVerdict::TooSmall);
+    }
+    let scale = (WORKING_SIDE as f64 / w.max(h) as f64).min(1.0);
+    let ww = ((w as f64 * scale).round() as usize).max(8);
+    let wh = ((h as f64 * scale).round() as usize).max(8);
+    let small = resize_rgb(&photo.rgb, w, h, ww, wh);
+    let lab = Lab::from_rgb(&small, ww, wh);
+    let background = BackgroundModel::fit(&lab, ww, wh);
+    let distance = background.distance(&lab, ww, wh);
+    let noise = background.noise;
+    let low = (2.0 * noise).max(4.0);
+    let high = otsu(&distance).max(3.0 * noise).max(8.0);
+    let mut candidates: Vec<bool> = distance.iter().map(|&d| d > low).collect();
+    candidates = dilate(&erode(&candidates, ww, wh), ww, wh);
+    candidates = erode(&dilate(&candidates, ww, wh), ww, wh);
+    let item = best_region(&candidates, &distance, high, ww, wh);
+    let Some(mask) = item else {
+        return naive(ItemVerdict::NoItem);
+    };
+    let area = mask.iter().filter(|&&m| m).count();
+    let mean_distance = mask
+        .iter()
+        .zip(&distance)
+        .filter(|(m, _)| **m)
+        .map(|(_, &d)| d as f64)
+        .sum::<f64>()
+        / area.max(1) as f64;
+    let contrast = (mean_distance / noise as f64) as f32;
+    if (area as f32) < MIN_ITEM_AREA * (ww * wh) as f32 || contrast < MIN_ITEM_CONTRAST {
+        let mut out = naive(ItemVerdict::NoItem);
+        out.contrast = contrast;
+        return out;
+    }
+    // The item on black: its distance to the background, stretched so that its bright end is 255.
+    let mut inside: Vec<f32> = mask
+        .iter()
+        .zip(&distance)
+        .filter(|(m, _)| **m)
+        .map(|(_, &d)| d)
+        .collect();
+    let top = percentile(&mut inside, 0.98).max(1e-3);
+    let intensity: Vec<f32> = mask
+        .iter()
+        .zip(&distance)
+        .map(|(&m, &d)| if m { (d / top * 255.0).min(255.0) } else { 0.0 })
+        .collect();
+    let bbox_small = mask_bbox(&mask, ww, wh);
+    let pixels = crop_square_resize(&intensity, ww, wh, bbox_small);
+    let (sx, sy) = (w as f64 / ww as f64, h as f64 / wh as f64);
+    let [bx, by, bw, bh] = bbox_small.map(|v| v as f64);
+    let bbox = [
+        (bx * sx).floor() as u32,
+        (by * sy).floor() as u32,
+        ((bw * sx).round() as u32).clamp(1, photo.width),
+        ((bh * sy).round() as u32).clamp(1, photo.height),
+    ];
+    PreparedImage {
+        pixels,
+        verdict: ItemVerdict::Found,
+        item_found: true,
+        light_background: background.light(),
+        bbox,
+        contrast,
+        cutout: Cutout {
+            width: ww as u32,
+            height: wh as u32,
+            pixels: intensity.iter().map(|&v| v.round() as u8).collect(),
+        },
+    }
+}
+
+/// Median of the 1-pixel frame around a grey image.
+fn border_median(luma: &[u8], w: usize, h: usize) -> u8 {
+    let mut hist = [0usize; 256];
+    let mut n = 0;
+    for y in 0..h {
+        for x in 0..w {
+            if y == 0 || x == 0 || y == h - 1 || x == w - 1 {
+                hist[luma[y * w + x] as usize] += 1;
+                n += 1;
+            }
+        }
+    }
+    let mut seen = 0;
+    for (v, c) in hist.iter().enumerate() {
+        seen += c;
+        if seen * 2 >= n {
+            return v as u8;
+        }
+    }
+    255
+}
+
+/// Crops `values` (`w × h`) to `bbox`, centres the crop on a black square, resizes it to 28 × 28 by area
+/// averaging and stretches it so that its brightest pixel is 255.
+fn crop_square_resize(values: &[f32], w: usize, h: usize, bbox: [u32; 4]) -> Vec<u8> {
+    let [bx, by, bw, bh] = bbox.map(|v| v as usize);
+    debug_assert!(bx + bw <= w && by + bh <= h);
+    let side = bw.max(bh);
+    let mut square = vec![0.0f32; side * side];
+    let (ox, oy) = ((side - bw) / 2, (side - bh) / 2);
+    for y in 0..bh {
+        let src = &values[(by + y) * w + bx..(by + y) * w + bx + bw];
+        square[(oy + y) * side + ox..(oy + y) * side + ox + bw].copy_from_slice(src);
+    }
+    let resized = resize_area(&square, side, side, SIDE, SIDE);
+    let max = resized.iter().copied().fold(0.0f32, f32::max);
+    let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
+    resized
+        .iter()
+        .map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// Per-axis area weights: for each output index, the source indices it covers and their shares.
+fn area_weights(s: usize, d: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = s as f64 / d as f64;
+    (0..d)
+        .map(|o| {
+            let (start, end) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let mut ws = Vec::new();
+            let mut i = start.floor() as usize;
+            while (i as f64) < end && i < s {
+                let cover = (end.min(i as f64 + 1.0) - start.max(i as f64)) as f32;
+                if cover > 0.0 {
+                    ws.push((i, cover / scale as f32));
+                }
+                i += 1;
+            }
+            ws
+        })
+        .collect()
+}
+
+/// Resizes by exact area averaging: each output pixel is the mean of the source area it covers
+/// (fractional coverage at the edges). Antialiased when shrinking; a smooth box upscale when growing.
+pub fn resize_area(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+    resize_channels(src, sw, sh, dw, dh, 1)
+}
+
+/// [`resize_area`] of interleaved channels.
+fn resize_channels(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize, c: usize) -> Vec<f32> {
+    let (wx, wy) = (area_weights(sw, dw), area_weights(sh, dh));
+    // Rows first: [sh, dw], then columns: [dh, dw].
+    let mut tmp = vec![0.0f32; sh * dw * c];
+    for y in 0..sh {
+        let row = &src[y * sw * c..(y + 1) * sw * c];
+        for (ox, ws) in wx.iter().enumerate() {
+            let out = &mut tmp[(y * dw + ox) * c..(y * dw + ox + 1) * c];
+            for &(i, cover) in ws {
+                for k in 0..c {
+                    out[k] += row[i * c + k] * cover;
+                }
+            }
+        }
+    }
+    let mut out = vec![0.0f32; dh * dw * c];
+    for (oy, ws) in wy.iter().enumerate() {
+        let dst = &mut out[oy * dw * c..(oy + 1) * dw * c];
+        for &(i, cover) in ws {
+            let row = &tmp[i * dw * c..(i + 1) * dw * c];
+            for (d, s) in dst.iter_mut().zip(row) {
+                *d += s * cover;
+            }
+        }
+    }
+    out
+}
+
+/// The photo's RGB reduced to `dw × dh` by area averaging, rounded back to bytes.
+fn resize_rgb(rgb: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
+    if (sw, sh) == (dw, dh) {
+        return rgb.to_vec();
+    }
+    let src: Vec<f32> = rgb.iter().map(|&v| v as f32).collect();
+    resize_channels(&src, sw, sh, dw, dh, 3)
+        .iter()
+        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// A picture in CIELAB (D65), one plane a channel, smoothed 3 × 3.
+struct Lab {
+    planes: [Vec<f32>; 3],
+}
+
+impl Lab {
+    fn from_rgb(rgb: &[u8], w: usize, h: usize) -> Self {
+        let linear: Vec<f32> = (0..256)
+            .map(|i| {
+                let c = i as f32 / 255.0;
+                if c <= 0.04045 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            })
+            .collect();
+        let f = |t: f32| {
+            if t > 0.008_856 {
+                t.cbrt()
+            } else {
+                7.787 * t + 16.0 / 116.0
+            }
+        };
+        let n = w * h;
+        let mut planes = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+        for (i, p) in rgb.chunks_exact(3).enumerate() {
+            let (r, g, b) = (
+                linear[p[0] as usize],
+                linear[p[1] as usize],
+                linear[p[2] as usize],
+            );
+            let fx = f((0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47);
+            let fy = f(0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b);
+            let fz = f((0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / 1.088_83);
+            planes[0][i] = 116.0 * fy - 16.0;
+            planes[1][i] = 500.0 * (fx - fy);
+            planes[2][i] = 200.0 * (fy - fz);
+        }
+        for plane in &mut planes {
+            *plane = box_blur3(plane, w, h);
+        }
+        Self { planes }
+    }
+}
+
+/// 3 × 3 mean, the edges averaging what lies inside.
+fn box_blur3(src: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut rows = vec![0.0f32; w * h];
+    for y in 0..h {
+        let r = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let (lo, hi) = (x.saturating_sub(1), (x + 1).min(w - 1));
+            rows[y * w + x] = r[lo..=hi].iter().sum::<f32>() / (hi - lo + 1) as f32;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        let (lo, hi) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            out[y * w + x] =
+                (lo..=hi).map(|yy| rows[yy * w + x]).sum::<f32>() / (hi - lo + 1) as f32;
+        }
+    }
+    out
+}
+
+/// Quadratic surfaces `c·[1, u, v, u², uv, v²]` (u, v in [-1, 1]) for L, a and b, fitted to the border.
+struct BackgroundModel {
+    coef: [[f64; 6]; 3],
+    /// The 90th percentile of the kept border pixels' ΔE to the surface (at least 1): the background's
+    /// own noise and texture.
+    noise: f32,
+}
+
+fn basis(u: f64, v: f64) -> [f64; 6] {
+    [1.0, u, v, u * u, u * v, v * v]
+}
+
+impl BackgroundModel {
+    fn fit(lab: &Lab, w: usize, h: usize) -> Self {
+        let band = ((w.min(h) as f64 * 0.05).round() as usize).max(2);
+        let coord = |x: usize, n: usize| 2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0;
+        let mut points: Vec<(usize, [f64; 6])> = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                if y < band || x < band || y >= h - band || x >= w - band {
+                    points.push((y * w + x, basis(coord(x, w), coord(y, h))));
+                }
+            }
+        }
+        let mut keep = vec![true; points.len()];
+        let mut coef = [[0.0; 6]; 3];
+        let mut residuals = vec![0.0f32; points.len()];
+        for round in 0..4 {
+            coef = Self::solve(lab, &points, &keep);
+            for (r, (i, phi)) in residuals.iter_mut().zip(&points) {
+                *r = Self::delta(lab, *i, &coef, phi);
+            }
+            if round == 3 {
+                break;
+            }
+            let mut kept: Vec<f32> = residuals
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(&r, _)| r)
+                .collect();
+            let cut = (2.5 * percentile(&mut kept, 0.5)).max(3.0);
+            let next: Vec<bool> = residuals.iter().map(|&r| r <= cut).collect();
+            if next.iter().filter(|&&k| k).count() < 24 {
+                break;
+            }
+            keep = next;
+        }
+        let mut kept: Vec<f32> = residuals
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(&r, _)| r)
+            .collect();
+        let noise = percentile(&mut kept, 0.9).max(1.0);
+        Self { coef, noise }
+    }
+
+    /// Least squares over the kept points (normal equations, a touch of ridge for tiny pictures).
+    fn solve(lab: &Lab, points: &[(usize, [f64; 6])], keep: &[bool]) -> [[f64; 6]; 3] {
+        let mut ata = [[0.0f64; 6]; 6];
+        let mut atb = [[0.0f64; 6]; 3];
+        for ((i, phi), _) in points.iter().zip(keep).filter(|(_, k)| **k) {
+            for r in 0..6 {
+                for c in 0..6 {
+                    ata[r][c] += phi[r] * phi[c];
+                }
+                for (ch, plane) in lab.planes.iter().enumerate() {
+                    atb[ch][r] += phi[r] * plane[*i] as f64;
+                }
+            }
+        }
+        for (r, row) in ata.iter_mut().enumerate() {
+            row[r] += 1e-6 * (1.0 + row[r]);
+        }
+        atb.map(|b| solve6(ata, b))
+    }
+
+    fn delta(lab: &Lab, i: usize, coef: &[[f64; 6]; 3], phi: &[f64; 6]) -> f32 {
+        let mut sum = 0.0f64;
+        for (ch, c) in coef.iter().enumerate() {
+            let fit: f64 = c.iter().zip(phi).map(|(a, b)| a * b).sum();
+            let d = lab.planes[ch][i] as f64 - fit;
+            sum += d * d;
+        }
+        sum.sqrt() as f32
+    }
+
+    /// Every pixel's ΔE to the surface.
+    fn distance(&self, lab: &Lab, w: usize, h: usize) -> Vec<f32> {
+        let mut out = vec![0.0f32; w * h];
+        let coord = |x: usize, n: usize| 2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0;
+        for y in 0..h {
+            let v = coord(y, h);
+            // Along a row the surface is a quadratic in u: c0 + c1·u + c2·u².
+            let row: Vec<[f32; 3]> = self
+                .coef
+                .iter()
+                .map(|c| {
+                    [
+                        (c[0] + c[2] * v + c[5] * v * v) as f32,
+                        (c[1] + c[4] * v) as f32,
+                        c[3] as f32,
+                    ]
+                })
+                .collect::<Vec<_>>();
+            for x in 0..w {
+                let u = coord(x, w) as f32;
+                let i = y * w + x;
+                let mut sum = 0.0f32;
+                for (ch, q) in row.iter().enumerate() {
+                    let d = lab.planes[ch][i] - (q[0] + u * (q[1] + u * q[2]));
+                    sum += d * d;
+                }
+                out[i] = sum.sqrt();
+            }
+        }
+        out
+    }
+
+    /// Whether the background's lightness at the centre is above mid-grey.
+    fn light(&self) -> bool {
+        self.coef[0][0] > 50.0
+    }
+}
+
+/// Solves the 6 × 6 system `a·x = b` by Gaussian elimination with partial pivoting.
+fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> [f64; 6] {
+    for col in 0..6 {
+        let pivot = (col..6)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .unwrap_or(col);
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        let p = a[col][col];
+        if p.abs() < 1e-12 {
+            continue;
+        }
+        for row in col + 1..6 {
+            let f = a[row][col] / p;
+            for k in col..6 {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = [0.0; 6];
+    for row in (0..6).rev() {
+        let s: f64 = (row + 1..6).map(|k| a[row][k] * x[k]).sum();
+        x[row] = if a[row][row].abs() < 1e-12 {
+            0.0
+        } else {
+            (b[row] - s) / a[row][row]
+        };
+    }
+    x
+}
+
+/// The `q`-quantile (0..=1) of `values` (reordered in place); 0 for none.
+fn percentile(values: &mut [f32], q: f32) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let k = ((values.len() - 1) as f32 * q).round() as usize;
+    *values.select_nth_unstable_by(k, f32::total_cmp).1
+}
+
+/// Otsu's threshold of `values` over a 256-bin histogram of `[0, max]`.
+fn otsu(values: &[f32]) -> f32 {
+    let max = values.iter().copied().fold(0.0f32, f32::max);
+    if max <= 0.0 {
+        return 0.0;
+    }
+    let bin = max / 255.0;
+    let mut hist = [0u32; 256];
+    for &v in values {
+        hist[((v / bin) as usize).min(255)] += 1;
+    }
+    let total = values.len() as f64;
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0.0f64, 0.0f64, -1.0f64, 0usize);
+    for (t, &c) in hist.iter().enumerate() {
+        w0 += c as f64;
+        sum0 += t as f64 * c as f64;
+        let w1 = total - w0;
+        if w0 == 0.0 || w1 == 0.0 {
+            continue;
+        }
+        let (m0, m1) = (sum0 / w0, (sum_all - sum0) / w1);
+        let between = w0 * w1 * (m0 - m1) * (m0 - m1);
+        if between > best {
+            best = between;
+            best_t = t;
+        }
+    }
+    (best_t as f32 + 1.0) * bin
+}
+
+/// 3 × 3 erosion (outside the picture counts as set, so items touching the frame keep their edge).
+fn erode(m: &[bool], w: usize, h: usize) -> Vec<bool> {
+    morph(m, w, h, true)
+}
+
+/// 3 × 3 dilation.
+fn dilate(m: &[bool], w: usize, h: usize) -> Vec<bool> {
+    morph(m, w, h, false)
+}
+
+fn morph(m: &[bool], w: usize, h: usize, erode: bool) -> Vec<bool> {
+    // Separable: rows, then columns.
+    let pass = |src: &[bool], step: usize, len: usize, lines: usize, line_step: usize| {
+        let mut out = vec![false; src.len()];
+        for l in 0..lines {
+            for k in 0..len {
+                let at = |j: usize| src[l * line_step + j * step];
+                let mut acc = at(k);
+                if k > 0 {
+                    acc = if erode { acc && at(k - 1) } else { acc || at(k - 1) };
+                }
+                if k + 1 < len {
+                    acc = if erode { acc && at(k + 1) } else { acc || at(k + 1) };
+                }
+                out[l * line_step + k * step] = acc;
+            }
+        }
+        out
+    };
+    let rows = pass(m, 1, w, h, w);
+    pass(&rows, w, h, w, 1)
+}
+
+/// Of the 4-connected regions of `candidates`, the one with the largest summed distance over its pixels
+/// above `high`; `None` when no region reaches `high`.
+fn best_region(
+    candidates: &[bool],
+    distance: &[f32],
+    high: f32,
+    w: usize,
+    h: usize,
+) -> Option<Vec<bool>> {
+    let mut label = vec![0u32; w * h];
+    let mut stack = Vec::new();
+    let (mut best, mut best_score, mut next) = (0u32, 0.0f64, 0u32);
+    for start in 0..w * h {
+        if !candidates[start] || label[start] != 0 {
+            continue;
+        }
+        next += 1;
+        let mut score = 0.0f64;
+        label[start] = next;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            if distance[i] > high {
+                score += distance[i] as f64;
+            }
+            let (x, y) = (i % w, i / w);
+            let mut visit = |j: usize| {
+                if candidates[j] && label[j] == 0 {
+                    label[j] = next;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < w {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - w);
+            }
+            if y + 1 < h {
+                visit(i + w);
+            }
+        }
+        if score > best_score {
+            best_score = score;
+            best = next;
+        }
+    }
+    (best != 0).then(|| label.iter().map(|&l| l == best).collect())
+}
+
+/// Bounding box `[x, y, w, h]` of a non-empty mask.
+fn mask_bbox(mask: &[bool], w: usize, h: usize) -> [u32; 4] {
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if mask[y * w + x] {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    [
+        x0 as u32,
+        y0 as u32,
+        (x1 - x0 + 1) as u32,
+        (y1 - y0 + 1) as u32,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// A `w × h` photo filled by `f(x, y) -> [r, g, b]`.
+    fn paint(w: u32, h: u32, mut f: impl FnMut(usize, usize) -> [u8; 3]) -> Photo {
+        let rgb = (0..(w * h) as usize)
+            .flat_map(|i| f(i % w as usize, i / w as usize))
+            .collect();
+        Photo::from_rgb(w, h, rgb).unwrap()
+    }
+
+    fn inside(x: usize, y: usize, b: [usize; 4]) -> bool {
+        (b[0]..b[0] + b[2]).contains(&x) && (b[1]..b[1] + b[3]).contains(&y)
+    }
+
+    fn prepare(p: &Photo) -> PreparedImage {
+        prepare_image(p, &PrepareConfig::default())
+    }
+
+    /// Within `tol` pixels of the expected box, in source coordinates. The 3 × 3 smoothing in the working
+    /// copy lets the mask reach one working pixel past a sharp edge, so `tol` is about two of them.
+    fn assert_box(got: [u32; 4], want: [u32; 4], tol: i64) {
+        for k in 0..4 {
+            assert!(
+                (got[k] as i64 - want[k] as i64).abs() <= tol,
+                "box {got:?}, expected {want:?} within {tol}"
+            );
+        }
+    }
+
+    #[test]
+    fn dataset_images_pass_through_unchanged() {
+        let mut px = vec![0u8; SIDE * SIDE];
+        px[400] = 200;
+        let out = prepare(&Photo::from_gray(28, 28, &px).unwrap());
+        assert_eq!(out.verdict, ItemVerdict::DatasetImage);
+        assert_eq!(out.pixels, px);
+        let black = prepare(&Photo::from_gray(28, 28, &[0; 784]).unwrap());
+        assert_eq!(black.verdict, ItemVerdict::NoItem);
+    }
+
+    #[test]
+    fn dark_item_on_a_light_background_is_found_cropped_and_light_on_black() {
+        // 300×200, light grey background, a dark 100×150 item off-centre.
+        let item = [150, 30, 100, 150];
+        let p = paint(300, 200, |x, y| {
+            if inside(x, y, item) { [40; 3] } else { [220; 3] }
+        });
+        let out = prepare(&p);
+        assert_eq!(out.verdict, ItemVerdict::Found);
+        assert!(out.light_background);
+        assert_box(out.bbox, [150, 30, 100, 150], 6);
+        // 2:3, so in 28×28 it spans all rows and about 18.7 columns, centred.
+        let on: Vec<usize> = (0..SIDE)
+            .filter(|&x| (0..SIDE).any(|y| out.pixels[y * SIDE + x] > 128))
+            .collect();
+        assert!((17..=21).contains(&on.len()), "{on:?}");
+        assert!(on[0] >= 3 && *on.last().unwrap() <= 24);
+        assert_eq!(out.pixels[14 * SIDE + 14], 255);
+        assert_eq!(out.pixels[14 * SIDE], 0);
+        assert_eq!(out.pixels[0], 0);
+        assert_eq!(
+            (out.cutout.width, out.cutout.height),
+            (192, 128),
+            "working copy: long side 192"
+        );
+    }
+
+    #[test]
+    fn light_item_on_a_dark_table_is_light_on_black_too() {
+        let item = [60, 40, 120, 140];
+        let p = paint(240, 240, |x, y| {
+            if inside(x, y, item) { [230, 225, 210] } else { [35, 30, 28] }
+        });
+        let out = prepare(&p);
+        assert_eq!(out.verdict, ItemVerdict::Found);
+        assert!(!out.light_background);
+        assert_box(out.bbox, [60, 40, 120, 140], 3);
+        assert_eq!(out.pixels[14 * SIDE + 14], 255);
+        assert_eq!(out.pixels[14 * SIDE], 0, "outside the item is black");
+    }
+
+    #[test]
+    fn colour_alone_separates_an_item_whose_grey_matches_the_background() {
+        // Purple on teal of about the same luma (the old grey threshold saw nothing here).
+        let (purple, teal) = ([150u8, 60, 200], [40u8, 140, 130]);
+        let luma = |c: [u8; 3]| 0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32;
+        assert!((luma(purple) - luma(teal)).abs() < 15.0);
+        let item = [70, 50, 90, 110];
+        let out = prepare(&paint(220, 200, |x, y| {
+            if inside(x, y, item) { purple } else { teal }
+        }));
+        assert_eq!(out.verdict, ItemVerdict::Found);
+        assert_box(out.bbox, [70, 50, 90, 110], 3);
+    }
+
+    #[test]
+    fn a_vignette_and_a_gradient_stay_background() {
+        // Light falling off to the corners by 45% and across by 20%, with a dark item in the middle:
+        // the box is the item's, not the whole frame's.
+        let item = [130, 90, 60, 80];
+        let p = paint(320, 240, |x, y| {
+            let (u, v) = (x as f32 / 320.0 - 0.5, y as f32 / 240.0 - 0.5);
+            let light = (1.0 - 0.45 * (u * u + v * v) * 2.0) * (1.0 - 0.2 * (u + 0.5));
+            let base = if inside(x, y, item) { 50.0 } else { 235.0 };
+            [(base * light) as u8; 3]
+        });
+        let out = prepare(&p);
+        assert_eq!(out.verdict, ItemVerdict::Found);
+        assert_box(out.bbox, [130, 90, 60, 80], 4);
+        // The same light with no item: nothing.
+        let empty = paint(320, 240, |x, y| {
+            let (u, v) = (x as f32 / 320.0 - 0.5, y as f32 / 240.0 - 0.5);
+            [(235.0 * (1.0 - 0.45 * (u * u + v * v) * 2.0) * (1.0 - 0.2 * (u + 0.5))) as u8; 3]
+        });
+        assert_eq!(prepare(&empty).verdict, ItemVerdict::NoItem);
+    }
+
+    #[test]
+    fn an_item_touching_the_frame_is_kept_to_the_edge() {
+        let item = [0, 60, 90, 100];
+        let out = prepare(&paint(240, 200, |x, y| {
+            if inside(x, y, item) { [30, 30, 90] } else { [225, 220, 215] }
+        }));
+        assert_eq!(out.verdict, ItemVerdict::Found);
+        assert_box(out.bbox, [0, 60, 90, 100], 3);
+    }
+
+    #[test]
+    fn blank_tiny_noisy_and_transparent_pictures_have_no_item() {
+        for v in [0u8, 128, 255] {
+            let out = prepare(&paint(200, 150, |_, _| [v; 3]));
+            assert_eq!(out.verdict, ItemVerdict::NoItem, "flat {v}");
+            assert!(!out.item_found);
+        }
+        assert_eq!(
+            prepare(&paint(1, 1, |_, _| [0; 3])).verdict,
+            ItemVerdict::TooSmall
+        );
+        assert_eq!(
+            prepare(&paint(400, 6, |_, _| [255; 3])).verdict,
+            ItemVerdict::TooSmall
+        );
+        assert_eq!(
+            prepare(&paint(400, 30, |_, _| [250; 3])).verdict,
+            ItemVerdict::NoItem,
+            "a blank strip"
+        );
+        let transparent = Photo::from_rgba(64, 64, &[0u8; 64 * 64 * 4]).unwrap();
+        assert_eq!(prepare(&transparent).verdict, ItemVerdict::NoItem);
+        for seed in 0..5 {
+            let mut rng = Rng::new(seed);
+            let noise = paint(160, 120, |_, _| {
+                [rng_byte(&mut rng), rng_byte(&mut rng), rng_byte(&mut rng)]
+            });
+            assert_eq!(prepare(&noise).verdict, ItemVerdict::NoItem, "noise {seed}");
+        }
+    }
+
+    fn rng_byte(rng: &mut Rng) -> u8 {
+        rng.below(256) as u8
+    }
+
+    #[test]
+    fn naive_path_keeps_the_whole_picture() {
+        let item = [150, 30, 100, 150];
+        let p = paint(300, 200, |x, y| {
+            if inside(x, y, item) { [40; 3] } else { [220; 3] }
+        });
+        let out = prepare_image(
+            &p,
+            &PrepareConfig {
+                background_handling: false,
+            },
+        );
+        assert_eq!(out.verdict, ItemVerdict::Unchecked);
+        assert_eq!(out.bbox, [0, 0, 300, 200]);
+    }
+
+    #[test]
+    fn area_resize_averages() {
+        let src = vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+        assert_eq!(resize_area(&src, 4, 2, 2, 1), vec![0.5, 0.5]);
+        let up = resize_area(&[2.0], 1, 1, 3, 3);
+        assert_eq!(up, vec![2.0; 9]);
+        // Three interleaved channels resize as three planes.
+        let rgb: Vec<f32> = (0..4 * 2 * 3).map(|i| i as f32).collect();
+        let out = resize_channels(&rgb, 4, 2, 2, 1, 3);
+        let plane = |k: usize| -> Vec<f32> { rgb.iter().skip(k).step_by(3).copied().collect() };
+        for k in 0..3 {
+            let want = resize_area(&plane(k), 4, 2, 2, 1);
+            assert_eq!(vec![out[k], out[3 + k]], want);
+        }
+    }
+}
