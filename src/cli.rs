@@ -412,7 +412,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 count,
                 seed,
                 y4m,
-            } => crate::cli_photos::write(data.as_deref(), &out, &condition, count, seed, y4m.as_ref()),
+            } => crate::cli_photos::write(
+                data.as_deref(),
+                &out,
+                &condition,
+                count,
+                seed,
+                y4m.as_ref(),
+            ),
         },
         Command::Sample {
             data,

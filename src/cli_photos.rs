@@ -37,7 +37,10 @@ fn pick_items(test: &Dataset, per_class: usize, seed: u64) -> Vec<usize> {
 
 /// The benchmark's photo of item `i` (its position in the pick) under `condition`.
 fn bench_photo(test: &Dataset, item: usize, pos: usize, condition: Condition, seed: u64) -> Photo {
-    let c = Condition::ALL.iter().position(|&x| x == condition).unwrap_or(0);
+    let c = Condition::ALL
+        .iter()
+        .position(|&x| x == condition)
+        .unwrap_or(0);
     photo(
         test.image(item),
         Ranges::Evaluation(condition),
@@ -109,11 +112,15 @@ pub fn bench(
     let models = scorers(weights)?;
     let started = std::time::Instant::now();
     let mut rows: Vec<serde_json::Value> = Vec::new();
-    let mut table: Vec<(String, Vec<f64>)> = models.iter().map(|(n, _)| (n.clone(), vec![])).collect();
+    let mut table: Vec<(String, Vec<f64>)> =
+        models.iter().map(|(n, _)| (n.clone(), vec![])).collect();
     let mut flagged_items = Vec::new();
     for condition in Condition::ALL {
         let prepared: Vec<PreparedImage> = crate::kernel::par_map(0..items.len(), |pos| {
-            prepare_image(&bench_photo(&test, items[pos], pos, condition, seed), config)
+            prepare_image(
+                &bench_photo(&test, items[pos], pos, condition, seed),
+                config,
+            )
         });
         let pixels: Vec<u8> = prepared.iter().flat_map(|p| p.pixels.clone()).collect();
         let truth: Vec<u8> = items.iter().map(|&i| test.label(i)).collect();
@@ -176,7 +183,10 @@ pub fn bench(
         for a in col {
             print!("{:>16.1}%", 100.0 * a);
         }
-        println!("{:>8.1}%", 100.0 * col.iter().sum::<f64>() / col.len() as f64);
+        println!(
+            "{:>8.1}%",
+            100.0 * col.iter().sum::<f64>() / col.len() as f64
+        );
     }
     print!("{:<18}", "no item (items)");
     for f in &flagged_items {
@@ -187,6 +197,31 @@ pub fn bench(
         "pictures without an item flagged \"no item\": {empty_flagged} of {empties} ({:.1}%)",
         100.0 * empty_flagged as f64 / empties as f64
     );
+    // The photo path's speed on a webcam-sized frame, on one thread.
+    let frame = {
+        let p = bench_photo(&test, items[0], 0, Condition::Textured, seed);
+        let (sw, sh) = (p.width as usize, p.height as usize);
+        let rgb = (0..640 * 480)
+            .flat_map(|i| {
+                let (x, y) = (i % 640 * sw / 640, i / 640 * sh / 480);
+                let o = (y * sw + x) * 3;
+                [p.rgb[o], p.rgb[o + 1], p.rgb[o + 2]]
+            })
+            .collect();
+        Photo::from_rgb(640, 480, rgb).expect("sizes match")
+    };
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            std::hint::black_box(prepare_image(&frame, config));
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "photo path on a 640×480 frame: {:.2} ms (median of 21, one thread)",
+        times[10]
+    );
     if let Some(path) = json_out {
         let json = serde_json::json!({
             "seed": seed,
@@ -196,7 +231,12 @@ pub fn bench(
             "empty_pictures": empties,
             "empty_flagged": empty_flagged,
         });
-        write_atomic(path, serde_json::to_string_pretty(&json).expect("json").as_bytes())?;
+        write_atomic(
+            path,
+            serde_json::to_string_pretty(&json)
+                .expect("json")
+                .as_bytes(),
+        )?;
     }
     Ok(())
 }
@@ -209,7 +249,7 @@ fn flat(pos: usize) -> Photo {
 
 /// Uniform random noise.
 fn noise(pos: usize, seed: u64) -> Photo {
-    let mut rng = Rng::new(photo_seed(seed ^ 0x401_5E, pos));
+    let mut rng = Rng::new(photo_seed(seed ^ 0x0004_015E, pos));
     let rgb = (0..160 * 120 * 3).map(|_| rng.below(256) as u8).collect();
     Photo::from_rgb(160, 120, rgb).expect("sizes match")
 }
@@ -248,22 +288,34 @@ pub fn write(
         .collect();
     for (n, &pos) in order.iter().enumerate() {
         let p = bench_photo(&test, items[pos], pos, condition, seed);
-        let name = format!("{n:03}-{}.jpg", CLASS_NAMES[test.label(items[pos]) as usize].replace('/', "-"));
+        let name = format!(
+            "{n:03}-{}.jpg",
+            CLASS_NAMES[test.label(items[pos]) as usize].replace('/', "-")
+        );
         let bytes = jpeg_bytes(&p.rgb, p.width, p.height, 92)
             .ok_or_else(|| CliError::Usage("JPEG encoding failed".into()))?;
         write_atomic(&out.join(&name), &bytes)?;
+        // What the models see, beside the photo.
+        let prepared = prepare_image(&p, &PrepareConfig::default());
+        let png = png_gray(&prepared.pixels, SIDE as u32, SIDE as u32)?;
+        write_atomic(&out.join(name.replace(".jpg", ".prepared.png")), &png)?;
         labels.insert(name, test.label(items[pos]).into());
-        if n == 0 {
-            if let Some(path) = y4m {
-                write_atomic(path, &y4m_video(&p, 640, 480, 10))?;
-            }
+        if let (0, Some(path)) = (n, y4m) {
+            write_atomic(path, &y4m_video(&p, 640, 480, 10))?;
         }
     }
     write_atomic(
         &out.join("labels.json"),
-        serde_json::to_string_pretty(&labels).expect("json").as_bytes(),
+        serde_json::to_string_pretty(&labels)
+            .expect("json")
+            .as_bytes(),
     )?;
-    println!("{} photos ({}) written to {}", order.len(), condition.name(), out.display());
+    println!(
+        "{} photos ({}) written to {}",
+        order.len(),
+        condition.name(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -274,7 +326,11 @@ fn y4m_video(photo: &Photo, w: usize, h: usize, frames: usize) -> Vec<u8> {
     let px = |x: usize, y: usize| {
         let (sx, sy) = ((x * sw / w).min(sw - 1), (y * sh / h).min(sh - 1));
         let o = (sy * sw + sx) * 3;
-        [photo.rgb[o] as f32, photo.rgb[o + 1] as f32, photo.rgb[o + 2] as f32]
+        [
+            photo.rgb[o] as f32,
+            photo.rgb[o + 1] as f32,
+            photo.rgb[o + 2] as f32,
+        ]
     };
     let mut frame = Vec::with_capacity(w * h * 3 / 2);
     for y in 0..h {
@@ -302,4 +358,14 @@ fn y4m_video(photo: &Photo, w: usize, h: usize, frames: usize) -> Vec<u8> {
         out.extend_from_slice(&frame);
     }
     out
+}
+
+/// A grey PNG.
+fn png_gray(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, CliError> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(pixels, w, h, image::ExtendedColorType::L8)
+        .map_err(|e| CliError::Usage(format!("PNG encoding failed: {e}")))?;
+    Ok(out)
 }

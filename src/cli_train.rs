@@ -10,8 +10,8 @@ use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::metrics::{Report, argmax_rows};
 use crate::models::{CnnConfig, DeepModelConfig, DeepModelKind};
-use crate::plot::html_report;
 use crate::photo::{Photo, PrepareConfig, prepare_image};
+use crate::plot::html_report;
 use crate::preprocess::{AugmentConfig, SplitConfig, stratified_split};
 use crate::summary::{ModelSummary, TestResults, model_figures};
 use crate::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
@@ -293,7 +293,14 @@ fn train_one(
 ) -> Result<ModelSummary, CliError> {
     let norm = config.normalization;
     let git_rev = git_rev(); // the code that trains, read before training starts
-    let train_config_json = serde_json::to_value(&config).expect("config serialises");
+    let mut train_config_json = serde_json::to_value(&config).expect("config serialises");
+    // How the run differs from a fresh one on the plain training set, so that `train` can redo it.
+    if args.photos > 0.0 {
+        train_config_json["photos_per_image"] = args.photos.into();
+    }
+    if let Some(path) = &args.init_from {
+        train_config_json["init_from"] = path.display().to_string().into();
+    }
     let epochs = config.epochs;
     let mut trainer = Trainer::new(
         model_config,

@@ -92,7 +92,11 @@ impl Photo {
                 got: gray.len(),
             });
         }
-        Self::from_rgb(width, height, gray.iter().flat_map(|&g| [g, g, g]).collect())
+        Self::from_rgb(
+            width,
+            height,
+            gray.iter().flat_map(|&g| [g, g, g]).collect(),
+        )
     }
 
     /// Converts an RGBA buffer (a canvas's `ImageData`, say), compositing transparent pixels over white
@@ -197,17 +201,27 @@ mod tests {
     #[test]
     fn rgba_conversion_and_bad_buffers() {
         let p = Photo::from_rgba(2, 1, &[10, 20, 30, 255, 0, 0, 0, 0]).unwrap();
-        assert_eq!(p.rgb, vec![10, 20, 30, 255, 255, 255], "transparent composites over white");
+        assert_eq!(
+            p.rgb,
+            vec![10, 20, 30, 255, 255, 255],
+            "transparent composites over white"
+        );
         assert!(matches!(
             Photo::from_rgba(2, 2, &[0; 4]),
             Err(ImageError::BadBuffer { expected: 16, .. })
         ));
         assert_eq!(
             Photo::from_rgba(0, 5, &[]),
-            Err(ImageError::ZeroSize { width: 0, height: 5 })
+            Err(ImageError::ZeroSize {
+                width: 0,
+                height: 5
+            })
         );
         assert_eq!(Photo::from_gray(1, 1, &[7]).unwrap().rgb, vec![7, 7, 7]);
-        assert_eq!(Photo::from_gray(2, 1, &[0, 255]).unwrap().luma(), vec![0, 255]);
+        assert_eq!(
+            Photo::from_gray(2, 1, &[0, 255]).unwrap().luma(),
+            vec![0, 255]
+        );
     }
 
     #[test]
@@ -223,6 +237,68 @@ mod tests {
             Photo::decode(&png[..png.len() / 2]),
             Err(ImageError::Decode(_))
         ));
+    }
+
+    /// The CRC-32 of PNG chunks.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    /// A valid PNG whose header declares `w × h` (IHDR patched, its CRC mended).
+    fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+        let mut png = png_bytes(30, 30);
+        png[16..20].copy_from_slice(&w.to_be_bytes());
+        png[20..24].copy_from_slice(&h.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        png
+    }
+
+    #[test]
+    fn the_size_cap_is_read_from_valid_headers() {
+        let too_large = |width, height| ImageError::TooLarge {
+            width,
+            height,
+            max_pixels: MAX_IMAGE_PIXELS,
+        };
+        // PNG: a 30000×30000 header with a correct CRC is refused for its size, before decoding.
+        assert_eq!(
+            Photo::decode(&png_declaring(30_000, 30_000)),
+            Err(too_large(30_000, 30_000))
+        );
+        // JPEG: the frame header (SOF0: FF C0, length, precision, height, width) says 20000×20000.
+        let mut jpeg = tagged_jpeg(None);
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 7].copy_from_slice(&20_000u16.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&20_000u16.to_be_bytes());
+        assert_eq!(Photo::decode(&jpeg), Err(too_large(20_000, 20_000)));
+    }
+
+    #[test]
+    fn a_zero_size_header_is_its_own_error() {
+        let err = Photo::decode(&png_declaring(0, 30)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageError::ZeroSize {
+                    width: 0,
+                    height: 30
+                } | ImageError::Decode(_)
+            ),
+            "{err}"
+        );
+        assert!(!matches!(err, ImageError::TooLarge { .. }));
     }
 
     #[test]
@@ -256,7 +332,8 @@ mod tests {
         if let Some(o) = orientation {
             enc.set_exif_metadata(exif_orientation(o)).unwrap();
         }
-        enc.write_image(&rgb, w, h, image::ExtendedColorType::Rgb8).unwrap();
+        enc.write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)
+            .unwrap();
         out
     }
 

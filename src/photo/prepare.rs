@@ -28,7 +28,7 @@ pub const WORKING_SIDE: usize = 192;
 /// Below this mean distance to the background, in multiples of the background's own noise, a region is
 /// not taken for an item. Chosen on synthetic training photos and empty backgrounds
 /// (`photo::synth`, training seeds), never on the benchmark's photos.
-const MIN_ITEM_CONTRAST: f32 = 3.0;
+const MIN_ITEM_CONTRAST: f32 = 2.2;
 /// The smallest item, as a share of the working image's area.
 const MIN_ITEM_AREA: f32 = 0.004;
 
@@ -92,13 +92,20 @@ pub struct Cutout {
     /// Height in pixels.
     pub height: u32,
     /// `width × height` values, 0 outside the item.
+    #[serde(serialize_with = "as_bytes")]
     pub pixels: Vec<u8>,
+}
+
+/// Bytes as bytes: a `Uint8Array` in the page (serde-wasm-bindgen), a list of numbers in JSON.
+fn as_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bytes(bytes)
 }
 
 /// What [`prepare_image`] found and made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreparedImage {
     /// The 784 pixels the models see, the item light on black, 0..=255.
+    #[serde(serialize_with = "as_bytes")]
     pub pixels: Vec<u8>,
     /// Whether an item was found, and if not, why.
     pub verdict: ItemVerdict,
@@ -440,15 +447,23 @@ impl BackgroundModel {
                 }
             }
         }
-        let mut keep = vec![true; points.len()];
+        // Start from the border's median colour (robust to an item covering up to half the border),
+        // then refit the surface to the pixels that agree with the last fit.
         let mut coef = [[0.0; 6]; 3];
+        for (ch, plane) in lab.planes.iter().enumerate() {
+            let mut values: Vec<f32> = points.iter().map(|(i, _)| plane[*i]).collect();
+            coef[ch][0] = percentile(&mut values, 0.5) as f64;
+        }
+        let mut keep = vec![true; points.len()];
         let mut residuals = vec![0.0f32; points.len()];
-        for round in 0..4 {
-            coef = Self::solve(lab, &points, &keep);
+        for round in 0..5 {
+            if round > 0 {
+                coef = Self::solve(lab, &points, &keep);
+            }
             for (r, (i, phi)) in residuals.iter_mut().zip(&points) {
                 *r = Self::delta(lab, *i, &coef, phi);
             }
-            if round == 3 {
+            if round == 4 {
                 break;
             }
             let mut kept: Vec<f32> = residuals
@@ -554,10 +569,11 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> [f64; 6] {
         if p.abs() < 1e-12 {
             continue;
         }
+        let pivot_row = a[col];
         for row in col + 1..6 {
             let f = a[row][col] / p;
-            for k in col..6 {
-                a[row][k] -= f * a[col][k];
+            for (x, &y) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * y;
             }
             b[row] -= f * b[col];
         }
@@ -595,7 +611,11 @@ fn otsu(values: &[f32]) -> f32 {
         hist[((v / bin) as usize).min(255)] += 1;
     }
     let total = values.len() as f64;
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
     let (mut w0, mut sum0, mut best, mut best_t) = (0.0f64, 0.0f64, -1.0f64, 0usize);
     for (t, &c) in hist.iter().enumerate() {
         w0 += c as f64;
@@ -633,10 +653,18 @@ fn morph(m: &[bool], w: usize, h: usize, erode: bool) -> Vec<bool> {
                 let at = |j: usize| src[l * line_step + j * step];
                 let mut acc = at(k);
                 if k > 0 {
-                    acc = if erode { acc && at(k - 1) } else { acc || at(k - 1) };
+                    acc = if erode {
+                        acc && at(k - 1)
+                    } else {
+                        acc || at(k - 1)
+                    };
                 }
                 if k + 1 < len {
-                    acc = if erode { acc && at(k + 1) } else { acc || at(k + 1) };
+                    acc = if erode {
+                        acc && at(k + 1)
+                    } else {
+                        acc || at(k + 1)
+                    };
                 }
                 out[l * line_step + k * step] = acc;
             }
@@ -768,7 +796,11 @@ mod tests {
         // 300×200, light grey background, a dark 100×150 item off-centre.
         let item = [150, 30, 100, 150];
         let p = paint(300, 200, |x, y| {
-            if inside(x, y, item) { [40; 3] } else { [220; 3] }
+            if inside(x, y, item) {
+                [40; 3]
+            } else {
+                [220; 3]
+            }
         });
         let out = prepare(&p);
         assert_eq!(out.verdict, ItemVerdict::Found);
@@ -794,7 +826,11 @@ mod tests {
     fn light_item_on_a_dark_table_is_light_on_black_too() {
         let item = [60, 40, 120, 140];
         let p = paint(240, 240, |x, y| {
-            if inside(x, y, item) { [230, 225, 210] } else { [35, 30, 28] }
+            if inside(x, y, item) {
+                [230, 225, 210]
+            } else {
+                [35, 30, 28]
+            }
         });
         let out = prepare(&p);
         assert_eq!(out.verdict, ItemVerdict::Found);
@@ -844,7 +880,11 @@ mod tests {
     fn an_item_touching_the_frame_is_kept_to_the_edge() {
         let item = [0, 60, 90, 100];
         let out = prepare(&paint(240, 200, |x, y| {
-            if inside(x, y, item) { [30, 30, 90] } else { [225, 220, 215] }
+            if inside(x, y, item) {
+                [30, 30, 90]
+            } else {
+                [225, 220, 215]
+            }
         }));
         assert_eq!(out.verdict, ItemVerdict::Found);
         assert_box(out.bbox, [0, 60, 90, 100], 3);
@@ -889,7 +929,11 @@ mod tests {
     fn naive_path_keeps_the_whole_picture() {
         let item = [150, 30, 100, 150];
         let p = paint(300, 200, |x, y| {
-            if inside(x, y, item) { [40; 3] } else { [220; 3] }
+            if inside(x, y, item) {
+                [40; 3]
+            } else {
+                [220; 3]
+            }
         });
         let out = prepare_image(
             &p,

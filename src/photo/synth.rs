@@ -96,7 +96,7 @@ pub struct Scene {
 /// Makes one photo of `item` (a 28 × 28 dataset image, light item on black) fixed by `seed`.
 pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     assert_eq!(item.len(), SIDE * SIDE, "a 28×28 dataset image");
-    let mut rng = Rng::new(seed ^ 0x5EED_F0_70);
+    let mut rng = Rng::new(seed ^ 0x5EED_F070);
     let cond = match ranges {
         Ranges::Training => None,
         Ranges::Evaluation(c) => Some(c),
@@ -160,16 +160,16 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     }
 
     // Background texture.
-    let texture_kind = if is(Condition::Textured) {
-        1 + rng.below(3) as u8
-    } else if training_mix && rng.chance(0.5) {
+    let texture_kind = if is(Condition::Textured) || (training_mix && rng.chance(0.5)) {
         1 + rng.below(3) as u8
     } else {
         0
     };
+    // In the training mix a faint item gets a faint texture: the pair would hide the item from anyone.
     let texture_strength = match (texture_kind, cond) {
         (0, _) => 0.0,
         (_, Some(Condition::Textured)) => rng.range_f32(0.12, 0.35),
+        _ if low_contrast => rng.range_f32(0.03, 0.1),
         _ => rng.range_f32(0.05, 0.3),
     };
     let texture = Texture::new(texture_kind, texture_strength, &mut rng, w.max(h) as f32);
@@ -217,7 +217,10 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     // The shadow: the item's coverage, offset and blurred (a box blur of the coverage at 28×28 scale).
     let shadow_img = if shadow > 0.0 {
         let r = (shadow_blur / s * SIDE as f32).max(0.5);
-        blur28(&item_img.iter().map(|&p| coverage(p)).collect::<Vec<_>>(), r)
+        blur28(
+            &item_img.iter().map(|&p| coverage(p)).collect::<Vec<_>>(),
+            r,
+        )
     } else {
         Vec::new()
     };
@@ -256,7 +259,11 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
                 * (1.0 - falloff[0] * ((u * u + v * v) * 2.0).min(1.0));
             let o = (y * w + x) * 3;
             for k in 0..3 {
-                let n = if noise > 0.0 { gauss(&mut rng) * noise } else { 0.0 };
+                let n = if noise > 0.0 {
+                    gauss(&mut rng) * noise
+                } else {
+                    0.0
+                };
                 rgb[o + k] = (c[k] * light * 255.0 + n).round().clamp(0.0, 255.0) as u8;
             }
         }
@@ -350,13 +357,26 @@ fn blur28(img: &[f32], r: f32) -> Vec<f32> {
 
 /// The item's colour: a random colour at least a clear step from the background (or, for low contrast,
 /// a small step), lighter than a dark background.
-fn pick_item_colour(rng: &mut Rng, background: [f32; 3], dark_bg: bool, low_contrast: bool) -> [f32; 3] {
+fn pick_item_colour(
+    rng: &mut Rng,
+    background: [f32; 3],
+    dark_bg: bool,
+    low_contrast: bool,
+) -> [f32; 3] {
     let bg_luma = luma(background);
     let mut best = [0.0; 3];
     for _ in 0..64 {
         let c = if low_contrast {
-            // A neighbour of the background: lightness and hue a little apart.
-            let step = rng.range_f32(0.08, 0.2) * if rng.chance(0.5) { 1.0 } else { -1.0 };
+            // A neighbour of the background: lightness and hue a little apart, toward the side with
+            // room (a pale item on a pale table, a dark one on a dark table).
+            let room_up = 1.0 - background.iter().copied().fold(0.0, f32::max);
+            let room_down = background.iter().copied().fold(1.0, f32::min);
+            let up = if room_up < 0.2 || room_down < 0.2 {
+                room_up > room_down
+            } else {
+                rng.chance(0.5)
+            };
+            let step = rng.range_f32(0.08, 0.2) * if up { 1.0 } else { -1.0 };
             let tint = [
                 rng.range_f32(-0.06, 0.06),
                 rng.range_f32(-0.06, 0.06),
@@ -364,9 +384,17 @@ fn pick_item_colour(rng: &mut Rng, background: [f32; 3], dark_bg: bool, low_cont
             ];
             [0, 1, 2].map(|k| (background[k] + step + tint[k]).clamp(0.0, 1.0))
         } else if dark_bg {
-            hsv(rng.next_f32(), rng.range_f32(0.0, 0.8), rng.range_f32(0.5, 1.0))
+            hsv(
+                rng.next_f32(),
+                rng.range_f32(0.0, 0.8),
+                rng.range_f32(0.5, 1.0),
+            )
         } else {
-            hsv(rng.next_f32(), rng.range_f32(0.0, 0.9), rng.range_f32(0.05, 0.8))
+            hsv(
+                rng.next_f32(),
+                rng.range_f32(0.0, 0.9),
+                rng.range_f32(0.05, 0.8),
+            )
         };
         let d = (luma(c) - bg_luma).abs() + 0.5 * chroma_gap(c, background);
         best = c;
@@ -550,7 +578,11 @@ pub fn training_photos(
     seed: u64,
 ) -> crate::data::Dataset {
     let prepared = crate::kernel::par_map(0..indices.len(), |i| {
-        let (photo, _) = photo(source.image(indices[i]), Ranges::Training, photo_seed(seed, i));
+        let (photo, _) = photo(
+            source.image(indices[i]),
+            Ranges::Training,
+            photo_seed(seed, i),
+        );
         super::prepare_image(&photo, &super::PrepareConfig::default())
     });
     let mut images = Vec::with_capacity(indices.len() * SIDE * SIDE);

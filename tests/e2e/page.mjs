@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { BASE_ARGS, photoOf, sampleImages, sampleLabels, serve } from "./common.mjs";
+import { BASE_ARGS, photoOf, png, serve, texturedPhotoOf, y4m } from "./common.mjs";
 
 const dist = resolve(process.argv[2] || "dist");
 const shots = resolve(process.env.SCREENSHOT_DIR || "target/screenshots");
@@ -27,25 +27,16 @@ mkdirSync(join(nested, "fashion"));
 symlinkSync(dist, join(nested, "fashion", "lab"));
 const servers = { root: await serve(dist, "/"), nested: await serve(nested, "/fashion/lab/") };
 
-// A fake camera for Chromium: a Y4M clip of the bag "photo" (dark bag on white, 224×224, two frames).
+// A fake camera for Chromium: a 320×240 clip of a bag, navy on a wood-grain table with a shadow, uneven
+// light and noise (tests/e2e/common.mjs, made independently of the crate's photo generator).
 const cameraFile = join(tmpdir(), "fashionlab-camera.y4m");
-{
-  const bag = (() => {
-    const i = sampleLabels.indexOf(8);
-    const y = Buffer.alloc(224 * 224);
-    for (let r = 0; r < 224; r++) for (let c = 0; c < 224; c++) y[r * 224 + c] = 255 - sampleImages[i * 784 + (r >> 3) * 28 + (c >> 3)];
-    return y;
-  })();
-  const chroma = Buffer.alloc(2 * 112 * 112, 128);
-  const frame = Buffer.concat([Buffer.from("FRAME\n"), bag, chroma]);
-  writeFileSync(cameraFile, Buffer.concat([Buffer.from("YUV4MPEG2 W224 H224 F5:1 Ip A1:1 C420jpeg\n"), frame, frame]));
-}
+writeFileSync(cameraFile, y4m(320, 240, texturedPhotoOf(8)));
 
 const configs = [
   // With WebGPU: a camera exists but permission is refused (the page must say so and keep working).
   { name: "webgpu", args: ["--enable-unsafe-webgpu", "--use-fake-device-for-media-stream"], backend: "wgpu", badge: /WebGPU/, camera: "denied",
     server: "root" },
-  // CPU: the fake camera plays the bag clip and permission is granted.
+  // CPU: the fake camera plays the bag-on-a-table clip and permission is granted.
   { name: "cpu", args: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", `--use-file-for-fake-video-capture=${cameraFile}`],
     backend: "flex", badge: /CPU/, camera: "on", server: "nested" },
 ];
@@ -131,6 +122,34 @@ for (const cfg of configs) {
       });
       check(new RegExp(name).test(explained) && lit > 0 && lit < 784, `Grad-CAM for ${name}: ${lit} hot pixels; "${explained}"`);
     }
+    // Photos as people take them (a navy item with a shadow on a wood-grain table, uneven light, noise):
+    // the item is found and cut out (the cut-out shown beside the 28×28 input), and the CNN names it.
+    for (const [label, name] of [[1, "Trouser"], [7, "Sneaker"], [8, "Bag"]]) {
+      const before = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.setInputFiles("#classify-input", { name: `${name}-on-a-table.png`, mimeType: "image/png", buffer: png(320, 240, texturedPhotoOf(label), 3) });
+      await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
+      const cnn = await page.$eval("#classify-answers li[data-model='cnn']", (li) => [Number(li.dataset.classIndex), li.textContent]);
+      const cut = await page.$eval("#classify-cutout", (c) => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let lit = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 60) lit++;
+        return { w: c.width, h: c.height, share: lit / (c.width * c.height), shown: !c.closest("figure").hidden };
+      });
+      const item = await page.getAttribute("body", "data-item");
+      // The item covers about 20% of the frame: a cut-out that kept the table would be far more.
+      check(item === "found" && cnn[0] === label && cut.shown && cut.share > 0.08 && cut.share < 0.35,
+        `${name} on a textured table: CNN "${cnn[1]}", cut-out ${cut.w}×${cut.h} with ${(100 * cut.share).toFixed(0)}% lit, "${await page.textContent("#classify-item")}"`);
+    }
+    // A picture with no item (an empty table; a flat grey card) gets "no item found", not a class.
+    for (const [name, rgb] of [["empty-table", texturedPhotoOf(-1)], ["grey-card", new Uint8Array(200 * 150 * 3).fill(128)]]) {
+      const [w, h] = name === "grey-card" ? [200, 150] : [320, 240];
+      const before = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.setInputFiles("#classify-input", { name: `${name}.png`, mimeType: "image/png", buffer: png(w, h, rgb, 3) });
+      await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
+      const said = await page.textContent("#classify-item");
+      const answers = await page.$$eval("#classify-answers li", (lis) => lis.length);
+      check((await page.getAttribute("body", "data-item")) === "none" && /No item found/.test(said) && answers === 0,
+        `${name}: no class named (${answers} answers), "${said}"`);
+    }
     page.off("request", watch);
     // blob: URLs of the picture's own preview are local; anything else would be a leak.
     const leaks = duringClassify.filter((u) => !u.startsWith("blob:") && !u.startsWith("data:"));
@@ -143,7 +162,15 @@ for (const cfg of configs) {
       if (cfg.camera === "on") {
         await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
         const cnn = await page.$eval("#classify-answers li[data-model='cnn']", (li) => [Number(li.dataset.classIndex), li.textContent]);
-        check(cnn[0] === 8, `a fake-camera frame of a bag is classified by the CNN as: "${cnn[1]}"`);
+        check(cnn[0] === 8, `a fake-camera frame of a bag on a wood-grain table is classified by the CNN as: "${cnn[1]}"`);
+        // Live mode keeps up: at least 5 frames a second, every model answering each frame.
+        const start = Number(await page.getAttribute("body", "data-classified"));
+        await page.waitForTimeout(4000);
+        const done = Number(await page.getAttribute("body", "data-classified")) - start;
+        const fps = Number(await page.getAttribute("body", "data-live-fps"));
+        const models = await page.$$eval("#classify-answers li", (lis) => lis.length);
+        console.log(`  speed: live camera ${fps} frames/s (${done} frames in 4 s), ${models} models a frame`);
+        check(fps >= 5 && done >= 18 && models === 7, `live camera at ${fps} frames a second (${done} frames classified in 4 s) by ${models} models`);
         // The camera going away mid-stream (unplugged: its track ends): live mode stops, the page says so.
         await page.evaluate(() => document.getElementById("camera-video").srcObject.getVideoTracks()[0].dispatchEvent(new Event("ended")));
         await page.waitForSelector("body[data-camera='ended']", { timeout: 10_000 });
@@ -177,6 +204,21 @@ for (const cfg of configs) {
       const single = (performance.now() - t) / 20;
       return { first, perImage: batch / 1000, single, sinceNavigation: performance.now() };
     });
+    // The photo path on a 640×480 webcam-sized frame (the textured bag photo scaled up), on the page's
+    // one wasm thread: the median of 21 runs. The target is 15 ms; CI fails only at 3× that.
+    const prepMs = await page.evaluate(async (rgb) => {
+      const w = window.wasmBindings, [sw, sh, W, H] = [320, 240, 640, 480];
+      const rgba = new Uint8Array(W * H * 4);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+        const s = ((y >> 1) * sw + (x >> 1)) * 3, d = (y * W + x) * 4;
+        rgba[d] = rgb[s]; rgba[d + 1] = rgb[s + 1]; rgba[d + 2] = rgb[s + 2]; rgba[d + 3] = 255;
+      }
+      const times = [];
+      for (let i = 0; i < 21; i++) { const t = performance.now(); w.prepareRgba(W, H, rgba); times.push(performance.now() - t); }
+      return times.sort((a, b) => a - b)[10];
+    }, Array.from(texturedPhotoOf(8)));
+    console.log(`  speed (${cfg.name}): photo path on a 640×480 frame ${prepMs.toFixed(1)} ms (median of 21)`);
+    check(prepMs <= 45, `the photo path prepares a 640×480 frame in ${prepMs.toFixed(1)} ms (target 15 ms; fails at 45)`);
     console.log(`  speed (${cfg.name}): CNN loaded + first prediction ${speed.first.toFixed(0)} ms; ` +
       `${speed.perImage.toFixed(2)} ms/image in a batch of 1,000; ${speed.single.toFixed(1)} ms for one image alone`);
     const shipped = await page.getAttribute("body", "data-shipped");
