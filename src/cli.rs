@@ -50,7 +50,7 @@ pub enum Command {
         /// Image files.
         #[arg(required = true)]
         images: Vec<PathBuf>,
-        /// Model: cnn, resnet or mlp.
+        /// Model: cnn, resnet or mlp, or a photo-trained variant (cnn-photo, resnet-photo).
         #[arg(long, default_value = "cnn")]
         model: String,
         /// Directory of the pretrained files.
@@ -146,7 +146,7 @@ pub enum PhotosCommand {
         #[arg(long, default_value_t = 50)]
         per_class: usize,
         /// Seed of the items and the photos.
-        #[arg(long, default_value_t = crate::cli_photos::BENCH_SEED)]
+        #[arg(long, default_value_t = crate::photo::synth::BENCH_SEED)]
         seed: u64,
         /// Skip the item search: the whole picture, grey, squared and resized (for comparison).
         #[arg(long)]
@@ -154,6 +154,10 @@ pub enum PhotosCommand {
         /// Also write the results as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Score training-range photos of the training split's validation items instead (for tuning
+        /// the photo path without looking at the benchmark).
+        #[arg(long)]
+        validation: bool,
     },
     /// Writes benchmark photos of one condition as JPEG files with labels.json.
     Write {
@@ -170,7 +174,7 @@ pub enum PhotosCommand {
         #[arg(long, default_value_t = 20)]
         count: usize,
         /// Seed of the items and the photos.
-        #[arg(long, default_value_t = crate::cli_photos::BENCH_SEED)]
+        #[arg(long, default_value_t = crate::photo::synth::BENCH_SEED)]
         seed: u64,
         /// Also write the first photo as a 640×480 y4m video (Chromium's fake camera).
         #[arg(long)]
@@ -230,6 +234,10 @@ pub struct TrainArgs {
     /// (default: the model's recipe).
     #[arg(long)]
     pub augment: Option<String>,
+    /// The stem of the files written (default: the model's name), e.g. `cnn-photo` for the CNN's
+    /// photo-trained variant.
+    #[arg(long)]
+    pub name: Option<String>,
     /// Start from these weights instead of a fresh initialisation (fine-tuning); the file's model must be
     /// the one trained.
     #[arg(long)]
@@ -395,6 +403,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 seed,
                 naive,
                 json,
+                validation,
             } => crate::cli_photos::bench(
                 data.as_deref(),
                 &weights,
@@ -404,6 +413,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     background_handling: !naive,
                 },
                 json.as_deref(),
+                if validation {
+                    crate::cli_photos::BenchSet::Validation
+                } else {
+                    crate::cli_photos::BenchSet::Benchmark
+                },
             ),
             PhotosCommand::Write {
                 data,

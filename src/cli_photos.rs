@@ -7,46 +7,26 @@ use burn::tensor::Device;
 
 use crate::classical::{ClassicalKind, ClassicalModel};
 use crate::cli::{CliError, write_atomic};
-use crate::cli_train::{load_model, read_file, weights_dir};
-use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, SIDE, Split, local};
+use crate::cli_train::{PHOTO_SUFFIX, load_model, read_file, weights_dir};
+use crate::data::{CLASS_NAMES, NUM_CLASSES, SIDE, Split, local};
 use crate::metrics::argmax_rows;
 use crate::models::DeepModelKind;
-use crate::photo::synth::{Condition, Ranges, jpeg_bytes, photo, photo_seed};
+use crate::photo::synth::{
+    Condition, Ranges, benchmark_items, benchmark_photo, jpeg_bytes, photo, photo_seed,
+};
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
+use crate::preprocess::{SplitConfig, stratified_split};
 use crate::rng::Rng;
 use crate::train::{block_on, predict_probabilities};
 
-/// The benchmark's default seed. The photo-style augmentation uses the training seeds (`train --seed`,
-/// 0 for the shipped models) on training images, so no benchmark photo shows a trained item.
-pub const BENCH_SEED: u64 = 20_261_201;
-
-/// `per_class` test images of each class, picked by `seed`: the items of the benchmark.
-fn pick_items(test: &Dataset, per_class: usize, seed: u64) -> Vec<usize> {
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); NUM_CLASSES];
-    for (i, &l) in test.labels().iter().enumerate() {
-        by_class[l as usize].push(i);
-    }
-    let mut rng = Rng::new(seed);
-    let mut picked = Vec::new();
-    for mut idx in by_class {
-        rng.shuffle(&mut idx);
-        picked.extend_from_slice(&idx[..per_class.min(idx.len())]);
-    }
-    picked
-}
-
-/// The benchmark's photo of item `i` (its position in the pick) under `condition`.
-fn bench_photo(test: &Dataset, item: usize, pos: usize, condition: Condition, seed: u64) -> Photo {
-    let c = Condition::ALL
-        .iter()
-        .position(|&x| x == condition)
-        .unwrap_or(0);
-    photo(
-        test.image(item),
-        Ranges::Evaluation(condition),
-        photo_seed(seed.wrapping_add(c as u64 * 1_000_003), pos),
-    )
-    .0
+/// What a benchmark run scores: benchmark photos of test items by condition, or (for tuning the photo
+/// path without looking at the benchmark) training-range photos of the validation split's items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchSet {
+    /// Test items, one row per [`Condition`].
+    Benchmark,
+    /// Items of the training split's held-out validation part (split seed 0), training ranges.
+    Validation,
 }
 
 /// A model of the benchmark: a name and a function from prepared pixels to probabilities.
@@ -57,14 +37,20 @@ type Scorer = (String, Box<dyn Fn(&[u8]) -> Result<Vec<f32>, CliError>>);
 fn scorers(dir: &Path) -> Result<Vec<Scorer>, CliError> {
     let dir = weights_dir(dir);
     let mut out: Vec<Scorer> = Vec::new();
-    for kind in DeepModelKind::ALL {
-        if !dir.join(format!("{}.weights", kind.name())).is_file() {
+    let names = DeepModelKind::ALL.iter().flat_map(|k| {
+        [
+            (*k, k.name().to_string()),
+            (*k, format!("{}{PHOTO_SUFFIX}", k.name())),
+        ]
+    });
+    for (kind, name) in names {
+        if !dir.join(format!("{name}.weights")).is_file() {
             continue;
         }
         let device = Device::flex();
-        let (net, header) = load_model(kind, &dir, &device)?;
+        let (net, header) = load_model(kind, &name, &dir, &device)?;
         out.push((
-            kind.name().to_string(),
+            name,
             Box::new(move |pixels: &[u8]| {
                 Ok(block_on(predict_probabilities(
                     &net,
@@ -106,21 +92,48 @@ pub fn bench(
     seed: u64,
     config: &PrepareConfig,
     json_out: Option<&Path>,
+    set: BenchSet,
 ) -> Result<(), CliError> {
-    let test = local::load_split(&local::locate(data)?, Split::Test)?;
-    let items = pick_items(&test, per_class, seed);
+    let dir = local::locate(data)?;
+    let (test, items) = match set {
+        BenchSet::Benchmark => {
+            let test = local::load_split(&dir, Split::Test)?;
+            let items = benchmark_items(test.labels(), per_class, seed);
+            (test, items)
+        }
+        BenchSet::Validation => {
+            let train = local::load_split(&dir, Split::Train)?;
+            let split = stratified_split(train.labels(), &SplitConfig::default())
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let validation = train.subset(&split.validation);
+            let items = benchmark_items(validation.labels(), per_class, seed);
+            (validation, items)
+        }
+    };
+    let conditions: Vec<Option<Condition>> = match set {
+        BenchSet::Benchmark => Condition::ALL.map(Some).to_vec(),
+        BenchSet::Validation => vec![None],
+    };
+    let make = |pos: usize, condition: Option<Condition>| match condition {
+        Some(c) => benchmark_photo(test.image(items[pos]), c, pos, seed),
+        None => {
+            photo(
+                test.image(items[pos]),
+                Ranges::Training,
+                photo_seed(seed ^ 0x0000_7A11, pos),
+            )
+            .0
+        }
+    };
     let models = scorers(weights)?;
     let started = std::time::Instant::now();
     let mut rows: Vec<serde_json::Value> = Vec::new();
     let mut table: Vec<(String, Vec<f64>)> =
         models.iter().map(|(n, _)| (n.clone(), vec![])).collect();
     let mut flagged_items = Vec::new();
-    for condition in Condition::ALL {
+    for &condition in &conditions {
         let prepared: Vec<PreparedImage> = crate::kernel::par_map(0..items.len(), |pos| {
-            prepare_image(
-                &bench_photo(&test, items[pos], pos, condition, seed),
-                config,
-            )
+            prepare_image(&make(pos, condition), config)
         });
         let pixels: Vec<u8> = prepared.iter().flat_map(|p| p.pixels.clone()).collect();
         let truth: Vec<u8> = items.iter().map(|&i| test.label(i)).collect();
@@ -141,7 +154,7 @@ pub fn bench(
             accs.insert(name.clone(), acc.into());
         }
         rows.push(serde_json::json!({
-            "condition": condition.name(),
+            "condition": condition.map_or("training mix", Condition::name),
             "photos": items.len(),
             "no_item": flagged,
             "accuracy": accs,
@@ -174,8 +187,8 @@ pub fn bench(
         started.elapsed().as_secs_f64()
     );
     print!("{:<18}", "model");
-    for c in Condition::ALL {
-        print!("{:>17}", c.name());
+    for c in &conditions {
+        print!("{:>17}", c.map_or("training mix", Condition::name));
     }
     println!("{:>9}", "all");
     for (name, col) in &table {
@@ -199,7 +212,7 @@ pub fn bench(
     );
     // The photo path's speed on a webcam-sized frame, on one thread.
     let frame = {
-        let p = bench_photo(&test, items[0], 0, Condition::Textured, seed);
+        let p = make(0, conditions[0]);
         let (sw, sh) = (p.width as usize, p.height as usize);
         let rgb = (0..640 * 480)
             .flat_map(|i| {
@@ -273,7 +286,7 @@ pub fn write(
             ))
         })?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;
-    let items = pick_items(&test, count.div_ceil(NUM_CLASSES), seed);
+    let items = benchmark_items(test.labels(), count.div_ceil(NUM_CLASSES), seed);
     std::fs::create_dir_all(out).map_err(|e| CliError::Write {
         path: out.display().to_string(),
         message: e.to_string(),
@@ -287,7 +300,7 @@ pub fn write(
         .take(count)
         .collect();
     for (n, &pos) in order.iter().enumerate() {
-        let p = bench_photo(&test, items[pos], pos, condition, seed);
+        let p = benchmark_photo(test.image(items[pos]), condition, pos, seed);
         let name = format!(
             "{n:03}-{}.jpg",
             CLASS_NAMES[test.label(items[pos]) as usize].replace('/', "-")

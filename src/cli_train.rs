@@ -184,6 +184,15 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
         return crate::cli_classical::train(&kinds, args);
     }
     let kinds = model_kinds(&args.model)?;
+    if let Some(name) = &args.name {
+        let (kind, _) = deep_model_name(name)?;
+        if kinds != [kind] {
+            return Err(CliError::Usage(format!(
+                "--name {name} needs --model {}",
+                kind.name()
+            )));
+        }
+    }
     let (backend, device) = device(&args.backend)?;
     let (full, test) = load_train_test(args)?;
     let split = stratified_split(
@@ -387,7 +396,8 @@ fn train_one(
             path: "(new)".into(),
             source,
         })?;
-    let weights_path = args.out.join(format!("{}.weights", kind.name()));
+    let name = args.name.clone().unwrap_or_else(|| kind.name().to_string());
+    let weights_path = args.out.join(format!("{name}.weights"));
     let (shipped, _) =
         weights::load(&bytes, Some(kind), device).map_err(|source| CliError::Weights {
             path: weights_path.display().to_string(),
@@ -404,7 +414,7 @@ fn train_one(
     let report =
         Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
     let summary = ModelSummary {
-        model: kind.name().into(),
+        model: name.clone(),
         config: serde_json::to_value(model_config).expect("config serialises"),
         train_config: train_config_json,
         params: burn::module::Module::num_params(&shipped),
@@ -421,7 +431,7 @@ fn train_one(
         timings: None,
     };
     write_atomic(&weights_path, &bytes)?;
-    write_summary(&summary, &kind.name().to_uppercase(), args)?;
+    write_summary(&summary, &name.to_uppercase(), args)?;
     Ok(summary)
 }
 
@@ -535,12 +545,27 @@ pub(crate) fn weights_dir(dir: &Path) -> PathBuf {
     }
 }
 
+/// A shipped deep model's name, `cnn`, `resnet` or `mlp`, or one of their photo-trained variants
+/// (`cnn-photo`, `resnet-photo`): its kind and the stem of its files.
+pub(crate) fn deep_model_name(name: &str) -> Result<(DeepModelKind, String), CliError> {
+    let base = name.strip_suffix(PHOTO_SUFFIX).unwrap_or(name);
+    let kind: DeepModelKind = base
+        .parse()
+        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+    Ok((kind, name.to_string()))
+}
+
+/// The file-name suffix of a photo-trained variant (`cnn-photo.weights`).
+pub(crate) const PHOTO_SUFFIX: &str = "-photo";
+
+/// Loads `<dir>/<name>.weights`, which must hold a `kind` model.
 pub(crate) fn load_model(
     kind: DeepModelKind,
+    name: &str,
     dir: &Path,
     device: &Device,
 ) -> Result<(crate::models::DeepModel, weights::WeightsHeader), CliError> {
-    let path = weights_dir(dir).join(format!("{}.weights", kind.name()));
+    let path = weights_dir(dir).join(format!("{name}.weights"));
     weights::load(&read_file(&path)?, Some(kind), device).map_err(|source| CliError::Weights {
         path: path.display().to_string(),
         source,
@@ -558,12 +583,10 @@ pub fn evaluate(
     if let Some(kind) = crate::classical::ClassicalKind::parse(model) {
         return crate::cli_classical::evaluate(kind, data, dir, record);
     }
-    let kind: DeepModelKind = model
-        .parse()
-        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+    let (kind, name) = deep_model_name(model)?;
     let (_, device) = device(backend)?;
-    let (net, header) = load_model(kind, dir, &device)?;
-    let json_path = weights_dir(dir).join(format!("{}.json", kind.name()));
+    let (net, header) = load_model(kind, &name, dir, &device)?;
+    let json_path = weights_dir(dir).join(format!("{name}.json"));
     let recorded: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
         .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;
@@ -575,7 +598,7 @@ pub fn evaluate(
         500,
     ))?;
     check_reproduced(
-        kind.name(),
+        &name,
         &json_path,
         &recorded,
         test.labels(),
@@ -644,11 +667,9 @@ pub(crate) fn check_reproduced(
 /// `fashionlab classify`: each picture through the photo path, then the model. A picture in which no
 /// item is found says so instead of naming a class.
 pub fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Result<(), CliError> {
-    let kind: DeepModelKind = model
-        .parse()
-        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+    let (kind, name) = deep_model_name(model)?;
     let device = Device::flex();
-    let (net, header) = load_model(kind, dir, &device)?;
+    let (net, header) = load_model(kind, &name, dir, &device)?;
     let mut pixels = Vec::new();
     let mut prepared = Vec::new();
     for path in images {

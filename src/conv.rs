@@ -625,7 +625,7 @@ fn grads_group(
 mod tests {
     use burn::module::Module;
     use burn::nn::conv::Conv2dConfig;
-    use burn::tensor::{Device, Distribution, Tolerance};
+    use burn::tensor::{Device, Tolerance};
 
     use super::*;
 
@@ -642,12 +642,8 @@ mod tests {
             .with_padding(padding)
             .with_bias(bias)
             .init(&device);
-        let x = Tensor::<4>::random(
-            [batch, c_in, side[0], side[1]],
-            Distribution::Default,
-            &device,
-        )
-        .require_grad();
+        let x = crate::rng::seeded_tensor::<4>([batch, c_in, side[0], side[1]], 0.0, 1.0, &device)
+            .require_grad();
         assert_eq!(conv_path(&conv, &x), ConvPath::FlexAutodiff);
         let ours = conv2d(&conv, x.clone());
         let burns = conv.forward(x.clone());
@@ -662,7 +658,7 @@ mod tests {
         conv2d(&plain, x_plain.clone())
             .into_data()
             .assert_approx_eq::<f32>(&plain.forward(x_plain).into_data(), tol);
-        let weights = Tensor::<4>::random(ours.dims(), Distribution::Default, &device);
+        let weights = crate::rng::seeded_tensor::<4>(ours.dims(), 0.0, 1.0, &device);
         let g_ours = (ours * weights.clone()).sum().backward();
         let g_burn = (burns * weights).sum().backward();
         let close =
@@ -707,11 +703,11 @@ mod tests {
         let strided = Conv2dConfig::new([2, 2], [3, 3])
             .with_stride([2, 2])
             .init(&device);
-        let x = Tensor::<4>::random([1, 2, 8, 8], Distribution::Default, &device);
+        let x = crate::rng::seeded_tensor::<4>([1, 2, 8, 8], 0.0, 1.0, &device);
         assert_eq!(conv_path(&strided, &x), ConvPath::Burn);
         // An input smaller than the kernel has no output position: burn's path.
         let conv = Conv2dConfig::new([2, 2], [3, 3]).init(&device);
-        let tiny = Tensor::<4>::random([1, 2, 2, 2], Distribution::Default, &device);
+        let tiny = crate::rng::seeded_tensor::<4>([1, 2, 2, 2], 0.0, 1.0, &device);
         assert_eq!(conv_path(&conv, &tiny), ConvPath::Burn);
         conv2d(&strided, x.clone())
             .into_data()
@@ -724,9 +720,9 @@ mod tests {
         // 40 images: three groups. Seeded training is reproducible only if one thread and three give
         // the same bits.
         let device = Device::flex();
-        let x = Tensor::<4>::random([40, 3, 13, 13], Distribution::Default, &device);
-        let w = Tensor::<4>::random([5, 3, 3, 3], Distribution::Default, &device);
-        let g = Tensor::<4>::random([40, 5, 13, 13], Distribution::Default, &device);
+        let x = crate::rng::seeded_tensor::<4>([40, 3, 13, 13], 0.0, 1.0, &device);
+        let w = crate::rng::seeded_tensor::<4>([5, 3, 3, 3], 0.0, 1.0, &device);
+        let g = crate::rng::seeded_tensor::<4>([40, 5, 13, 13], 0.0, 1.0, &device);
         let [x, w, g] = [x, w, g].map(|t| t.try_into_primitive::<Flex>().unwrap());
         let padding = [(1, 1), (1, 1)];
         let run = |threads: usize| {
@@ -751,10 +747,10 @@ mod tests {
         // 25 images (two groups: 16 and 9) whose im2col has 2·9 × 676 values each: sub-chunks of one
         // image, of 5 (the last of the first group short) and of a whole group must agree.
         let device = Device::flex();
-        let x = Tensor::<4>::random([25, 2, 28, 28], Distribution::Default, &device);
-        let w = Tensor::<4>::random([3, 2, 3, 3], Distribution::Default, &device);
-        let b = Tensor::<1>::random([3], Distribution::Default, &device);
-        let g = Tensor::<4>::random([25, 3, 26, 26], Distribution::Default, &device);
+        let x = crate::rng::seeded_tensor::<4>([25, 2, 28, 28], 0.0, 1.0, &device);
+        let w = crate::rng::seeded_tensor::<4>([3, 2, 3, 3], 0.0, 1.0, &device);
+        let b = crate::rng::seeded_tensor::<1>([3], 0.0, 1.0, &device);
+        let g = crate::rng::seeded_tensor::<4>([25, 3, 26, 26], 0.0, 1.0, &device);
         let [x, w, b, g] = [
             x.try_into_primitive::<Flex>().unwrap(),
             w.try_into_primitive::<Flex>().unwrap(),

@@ -179,7 +179,7 @@ fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTenso
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Device, Distribution, Tensor, TensorData};
+    use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
 
@@ -189,7 +189,7 @@ mod tests {
 
     /// Values with ties (integers in a small range) so that the choice among equal maxima is exercised.
     fn tied(shape: [usize; 4], device: &Device) -> Tensor<4> {
-        Tensor::<4>::random(shape, Distribution::Uniform(0.0, 4.0), device).floor()
+        crate::rng::seeded_tensor::<4>(shape, 0.0, 4.0, device).floor()
     }
 
     #[test]
@@ -215,7 +215,7 @@ mod tests {
             assert!(uses_direct_kernel(&x));
             // A weighted sum so that each output's gradient differs.
             let [n, c, h, w] = shape;
-            let weights = Tensor::<4>::random([n, c, h / 2, w / 2], Distribution::Default, &device);
+            let weights = crate::rng::seeded_tensor::<4>([n, c, h / 2, w / 2], 0.0, 1.0, &device);
             let ours = (max_pool_2x2(x.clone()) * weights.clone()).sum().backward();
             let burns = (reference(x.clone()) * weights).sum().backward();
             let (g_ours, g_burn) = (x.grad(&ours).unwrap(), x.grad(&burns).unwrap());
@@ -231,7 +231,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let shape = [2, 3, 26, 26];
         let x = (tied(shape, &device) - 2.0).require_grad(); // integers -2..=1
-        let weights = Tensor::<4>::random([2, 3, 13, 13], Distribution::Default, &device);
+        let weights = crate::rng::seeded_tensor::<4>([2, 3, 13, 13], 0.0, 1.0, &device);
         let after = relu(max_pool_2x2(x.clone()));
         let before = reference(relu(x.clone()));
         after

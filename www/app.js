@@ -554,6 +554,9 @@ function wireClassical(wasm) {
 // The shipped models, loaded once: deep ones on the active backend (reloaded when it changes).
 const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
 const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
+// Photo-trained variants of the headline models: they answer for photos (an item found against its
+// background); the plain models answer for dataset images. Each model still gives one answer.
+const PHOTO_VARIANTS = { cnn: "cnn-photo", resnet: "resnet-photo" };
 const shippedModels = { deep: null, classical: null }; // promises of {name: model}, started once
 
 // Loads models by name, all at the same time; a model that fails to load is left out with a warning.
@@ -570,7 +573,17 @@ async function loadShippedModels(wasm) {
     async (name) => wasm.WebClassical.fromBytes(await fetchBytes(`pretrained/${name}.model`), name));
   shippedModels.deep ??= loadAll(DEEP,
     async (name) => wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)));
-  return { classical: await shippedModels.classical, deep: await shippedModels.deep };
+  shippedModels.photo ??= loadAll(Object.values(PHOTO_VARIANTS),
+    async (name) => wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)));
+  return { classical: await shippedModels.classical, deep: await shippedModels.deep, photo: await shippedModels.photo };
+}
+
+// The deep model that answers for the current picture: the photo-trained variant for a photo, where
+// one is shipped.
+function answering(models, name, photo) {
+  const variant = photo ? models.photo[PHOTO_VARIANTS[name]] : undefined;
+  return variant ? { model: variant, title: `${TITLES[name]} (photo-trained)`, variant: true }
+    : { model: models.deep[name], title: TITLES[name], variant: false };
 }
 
 // The jet-like colour of a heat value in [0, 1].
@@ -585,12 +598,12 @@ function paint28(id, rgbOf) {
   ctx.putImageData(img, 0, 0);
 }
 
-let lastPixels = null;
+let lastPixels = null, lastWasPhoto = false;
 
 async function explain(wasm) {
   const status = $("explain-status");
   if (!lastPixels) return;
-  const model = (await loadShippedModels(wasm)).deep[$("explain-model").value];
+  const { model, title } = answering(await loadShippedModels(wasm), $("explain-model").value, lastWasPhoto);
   if (!model) return;
   status.classList.remove("error");
   status.textContent = "Computing Grad-CAM…";
@@ -606,7 +619,7 @@ async function explain(wasm) {
       return [Math.round(a * r + (1 - a) * px[i]), Math.round(a * g + (1 - a) * px[i]), Math.round(a * b + (1 - a) * px[i])];
     });
     const classes = wasm.classNames();
-    status.textContent = `${TITLES[$("explain-model").value]}: evidence for "${classes[cam.class]}" ` +
+    status.textContent = `${title}: evidence for "${classes[cam.class]}" ` +
       `(its probability ${Math.round(100 * cam.probabilities[cam.class])}%), from the ${cam.side}×${cam.side} last convolutional layer.`;
     document.body.dataset.explained = String(Number(document.body.dataset.explained || 0) + 1);
   } catch (e) {
@@ -686,8 +699,10 @@ async function classifyPreparedNow(wasm, prepared, name, options = {}) {
   const pixels = Uint8Array.from(prepared.pixels);
   const classes = wasm.classNames();
   const results = []; // [key, title, probabilities]
-  for (const [name, m] of Object.entries(models.deep)) {
-    results.push([name, TITLES[name], Array.from(await m.probabilities(pixels))]);
+  const photo = prepared.verdict === "found";
+  for (const name of Object.keys(models.deep)) {
+    const { model, title } = answering(models, name, photo);
+    results.push([name, title, Array.from(await model.probabilities(pixels))]);
   }
   for (const [name, m] of Object.entries(models.classical)) {
     results.push([name, TITLES[name], Array.from(m.probabilities(pixels))]);
@@ -715,7 +730,7 @@ async function classifyPreparedNow(wasm, prepared, name, options = {}) {
   }, { responsive: true, displaylogo: false });
   status.textContent = `${name}: ${results.length} models answered.`;
   // Explain the CNN's answer by default.
-  lastPixels = pixels;
+  lastPixels = pixels; lastWasPhoto = photo;
   const select = $("explain-class");
   if (!select.options.length) classes.forEach((c, i) => select.add(new Option(c, String(i))));
   const cnn = results.find(([m]) => m === "cnn");

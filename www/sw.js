@@ -8,8 +8,10 @@
 // build, so each deployment installs a fresh cache and drops the old one.
 const BUILD = "__BUILD__";
 const CACHE = `fashionlab-${BUILD}`;
-const MODELS = ["cnn.weights", "resnet.weights", "mlp.weights", "logreg.model", "svm.model", "rf.model", "knn.model",
-  ...["cnn", "resnet", "mlp", "logreg", "svm", "rf", "knn"].map((m) => `${m}.json`)].map((f) => `pretrained/${f}`);
+const MODELS = ["cnn.weights", "resnet.weights", "mlp.weights", "cnn-photo.weights", "resnet-photo.weights",
+  "logreg.model", "svm.model", "rf.model", "knn.model",
+  ...["cnn", "resnet", "mlp", "cnn-photo", "resnet-photo", "logreg", "svm", "rf", "knn"].map((m) => `${m}.json`)]
+  .map((f) => `pretrained/${f}`);
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {

@@ -29,6 +29,8 @@ pub const WORKING_SIDE: usize = 192;
 /// not taken for an item. Chosen on synthetic training photos and empty backgrounds
 /// (`photo::synth`, training seeds), never on the benchmark's photos.
 const MIN_ITEM_CONTRAST: f32 = 2.2;
+/// The low threshold is at least this share of the median distance of the pixels above the high one.
+const LOW_SHARE_OF_ITEM: f32 = 0.25;
 /// The smallest item, as a share of the working image's area.
 const MIN_ITEM_AREA: f32 = 0.004;
 
@@ -185,8 +187,13 @@ pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
     let background = BackgroundModel::fit(&lab, ww, wh);
     let distance = background.distance(&lab, ww, wh);
     let noise = background.noise;
-    let low = (2.0 * noise).max(4.0);
     let high = otsu(&distance).max(3.0 * noise).max(8.0);
+    // The low threshold also follows the item's own strength, so that faint blobs of a cloudy table
+    // touching a strong item do not join it.
+    let mut strong: Vec<f32> = distance.iter().copied().filter(|&d| d > high).collect();
+    let low = (2.0 * noise)
+        .max(4.0)
+        .max(LOW_SHARE_OF_ITEM * percentile(&mut strong, 0.5));
     let mut candidates: Vec<bool> = distance.iter().map(|&d| d > low).collect();
     candidates = dilate(&erode(&candidates, ww, wh), ww, wh);
     candidates = erode(&dilate(&candidates, ww, wh), ww, wh);

@@ -595,3 +595,36 @@ pub fn training_photos(
     }
     crate::data::Dataset::new(images, labels).expect("whole 28×28 images with labels")
 }
+
+/// The photo benchmark's default seed. The photo-style augmentation uses the training seeds (`train
+/// --seed`, 0 for the shipped models) on training images, so no benchmark photo shows a trained item.
+pub const BENCH_SEED: u64 = 20_261_201;
+
+/// `per_class` images of each class, picked by `seed` from `labels`: the items of the benchmark.
+pub fn benchmark_items(labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); crate::data::NUM_CLASSES];
+    for (i, &l) in labels.iter().enumerate() {
+        by_class[l as usize].push(i);
+    }
+    let mut rng = Rng::new(seed);
+    let mut picked = Vec::new();
+    for mut idx in by_class {
+        rng.shuffle(&mut idx);
+        picked.extend_from_slice(&idx[..per_class.min(idx.len())]);
+    }
+    picked
+}
+
+/// The benchmark's photo of `item` (a test image), the `pos`-th of the pick, under `condition`.
+pub fn benchmark_photo(item: &[u8], condition: Condition, pos: usize, seed: u64) -> Photo {
+    let c = Condition::ALL
+        .iter()
+        .position(|&x| x == condition)
+        .unwrap_or(0);
+    photo(
+        item,
+        Ranges::Evaluation(condition),
+        photo_seed(seed.wrapping_add(c as u64 * 1_000_003), pos),
+    )
+    .0
+}
