@@ -68,6 +68,34 @@ impl Rng {
     }
 }
 
+/// A test tensor of `shape`, uniform in `[lo, hi)`, from a generator seeded by the call site and the
+/// shape: the same values at every run and in any test order (burn's `Tensor::random` draws from one
+/// generator shared by the whole process, so parallel tests would see different numbers each run).
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn seeded_tensor<const D: usize>(
+    shape: [usize; D],
+    lo: f32,
+    hi: f32,
+    device: &burn::tensor::Device,
+) -> burn::tensor::Tensor<D> {
+    let at = std::panic::Location::caller();
+    let mut seed = (at.line() as u64) << 32 | at.column() as u64;
+    for (i, ch) in at
+        .file()
+        .bytes()
+        .chain(shape.iter().flat_map(|d| d.to_le_bytes()))
+        .enumerate()
+    {
+        seed = seed.rotate_left(5) ^ (ch as u64).wrapping_mul(0x9E37_79B9 + i as u64);
+    }
+    let mut rng = Rng::new(seed);
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| rng.range_f32(lo, hi))
+        .collect();
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Rng;
@@ -100,32 +128,4 @@ mod tests {
         let f = r.next_f32();
         assert!((0.0..1.0).contains(&f));
     }
-}
-
-/// A test tensor of `shape`, uniform in `[lo, hi)`, from a generator seeded by the call site and the
-/// shape: the same values at every run and in any test order (burn's `Tensor::random` draws from one
-/// generator shared by the whole process, so parallel tests would see different numbers each run).
-#[cfg(test)]
-#[track_caller]
-pub(crate) fn seeded_tensor<const D: usize>(
-    shape: [usize; D],
-    lo: f32,
-    hi: f32,
-    device: &burn::tensor::Device,
-) -> burn::tensor::Tensor<D> {
-    let at = std::panic::Location::caller();
-    let mut seed = (at.line() as u64) << 32 | at.column() as u64;
-    for (i, ch) in at
-        .file()
-        .bytes()
-        .chain(shape.iter().flat_map(|d| d.to_le_bytes()))
-        .enumerate()
-    {
-        seed = seed.rotate_left(5) ^ (ch as u64).wrapping_mul(0x9E37_79B9 + i as u64);
-    }
-    let mut rng = Rng::new(seed);
-    let values: Vec<f32> = (0..shape.iter().product::<usize>())
-        .map(|_| rng.range_f32(lo, hi))
-        .collect();
-    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
 }
