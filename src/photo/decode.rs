@@ -52,6 +52,23 @@ pub enum ImageError {
 /// Largest image accepted, in pixels (about 40 megapixels). Checked from the header, before decoding.
 pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
 
+/// A `width × height` buffer of `channels` bytes a pixel must have pixels and exactly that many bytes.
+fn check_buffer(width: u32, height: u32, channels: usize, len: usize) -> Result<(), ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::ZeroSize { width, height });
+    }
+    let expected = width as usize * height as usize * channels;
+    if len != expected {
+        return Err(ImageError::BadBuffer {
+            width,
+            height,
+            expected,
+            got: len,
+        });
+    }
+    Ok(())
+}
+
 /// An RGB picture of any size, 8 bits a channel, row-major, upright (orientation applied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Photo {
@@ -66,32 +83,13 @@ pub struct Photo {
 impl Photo {
     /// A photo from its RGB bytes.
     pub fn from_rgb(width: u32, height: u32, rgb: Vec<u8>) -> Result<Self, ImageError> {
-        let expected = width as usize * height as usize * 3;
-        if width == 0 || height == 0 {
-            return Err(ImageError::ZeroSize { width, height });
-        }
-        if rgb.len() != expected {
-            return Err(ImageError::BadBuffer {
-                width,
-                height,
-                expected,
-                got: rgb.len(),
-            });
-        }
+        check_buffer(width, height, 3, rgb.len())?;
         Ok(Self { width, height, rgb })
     }
 
     /// A grey picture (one byte a pixel) as a photo.
     pub fn from_gray(width: u32, height: u32, gray: &[u8]) -> Result<Self, ImageError> {
-        let expected = width as usize * height as usize;
-        if gray.len() != expected && width != 0 && height != 0 {
-            return Err(ImageError::BadBuffer {
-                width,
-                height,
-                expected,
-                got: gray.len(),
-            });
-        }
+        check_buffer(width, height, 1, gray.len())?;
         Self::from_rgb(
             width,
             height,
@@ -102,18 +100,7 @@ impl Photo {
     /// Converts an RGBA buffer (a canvas's `ImageData`, say), compositing transparent pixels over white
     /// as a browser shows them.
     pub fn from_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<Self, ImageError> {
-        let expected = width as usize * height as usize * 4;
-        if width == 0 || height == 0 {
-            return Err(ImageError::ZeroSize { width, height });
-        }
-        if rgba.len() != expected {
-            return Err(ImageError::BadBuffer {
-                width,
-                height,
-                expected,
-                got: rgba.len(),
-            });
-        }
+        check_buffer(width, height, 4, rgba.len())?;
         let rgb = rgba
             .chunks_exact(4)
             .flat_map(|p| {

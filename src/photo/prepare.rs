@@ -772,6 +772,11 @@ mod tests {
         (b[0]..b[0] + b[2]).contains(&x) && (b[1]..b[1] + b[3]).contains(&y)
     }
 
+    /// A `w × h` photo of colour `bg` with the rectangle `item` (`[x, y, w, h]`) in colour `fg`.
+    fn rect(w: u32, h: u32, item: [usize; 4], fg: [u8; 3], bg: [u8; 3]) -> Photo {
+        paint(w, h, |x, y| if inside(x, y, item) { fg } else { bg })
+    }
+
     fn prepare(p: &Photo) -> PreparedImage {
         prepare_image(p, &PrepareConfig::default())
     }
@@ -802,13 +807,7 @@ mod tests {
     fn dark_item_on_a_light_background_is_found_cropped_and_light_on_black() {
         // 300×200, light grey background, a dark 100×150 item off-centre.
         let item = [150, 30, 100, 150];
-        let p = paint(300, 200, |x, y| {
-            if inside(x, y, item) {
-                [40; 3]
-            } else {
-                [220; 3]
-            }
-        });
+        let p = rect(300, 200, item, [40; 3], [220; 3]);
         let out = prepare(&p);
         assert_eq!(out.verdict, ItemVerdict::Found);
         assert!(out.light_background);
@@ -832,13 +831,7 @@ mod tests {
     #[test]
     fn light_item_on_a_dark_table_is_light_on_black_too() {
         let item = [60, 40, 120, 140];
-        let p = paint(240, 240, |x, y| {
-            if inside(x, y, item) {
-                [230, 225, 210]
-            } else {
-                [35, 30, 28]
-            }
-        });
+        let p = rect(240, 240, item, [230, 225, 210], [35, 30, 28]);
         let out = prepare(&p);
         assert_eq!(out.verdict, ItemVerdict::Found);
         assert!(!out.light_background);
@@ -854,9 +847,7 @@ mod tests {
         let luma = |c: [u8; 3]| 0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32;
         assert!((luma(purple) - luma(teal)).abs() < 15.0);
         let item = [70, 50, 90, 110];
-        let out = prepare(&paint(220, 200, |x, y| {
-            if inside(x, y, item) { purple } else { teal }
-        }));
+        let out = prepare(&rect(220, 200, item, purple, teal));
         assert_eq!(out.verdict, ItemVerdict::Found);
         assert_box(out.bbox, [70, 50, 90, 110], 3);
     }
@@ -886,13 +877,7 @@ mod tests {
     #[test]
     fn an_item_touching_the_frame_is_kept_to_the_edge() {
         let item = [0, 60, 90, 100];
-        let out = prepare(&paint(240, 200, |x, y| {
-            if inside(x, y, item) {
-                [30, 30, 90]
-            } else {
-                [225, 220, 215]
-            }
-        }));
+        let out = prepare(&rect(240, 200, item, [30, 30, 90], [225, 220, 215]));
         assert_eq!(out.verdict, ItemVerdict::Found);
         assert_box(out.bbox, [0, 60, 90, 100], 3);
     }
@@ -935,13 +920,7 @@ mod tests {
     #[test]
     fn naive_path_keeps_the_whole_picture() {
         let item = [150, 30, 100, 150];
-        let p = paint(300, 200, |x, y| {
-            if inside(x, y, item) {
-                [40; 3]
-            } else {
-                [220; 3]
-            }
-        });
+        let p = rect(300, 200, item, [40; 3], [220; 3]);
         let out = prepare_image(
             &p,
             &PrepareConfig {

@@ -138,13 +138,13 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     let shading = rng.range_f32(0.1, 0.7);
 
     // Placement: centred with jitter, or run off an edge.
-    let cut = if is(Condition::CutByEdge) {
-        rng.range_f32(0.08, 0.25)
-    } else if training_mix && rng.chance(0.2) {
-        rng.range_f32(0.03, 0.2)
-    } else {
-        0.0
-    };
+    let cut = effect(
+        &mut rng,
+        is(Condition::CutByEdge),
+        training_mix.then_some(0.2),
+        (0.08, 0.25),
+        (0.03, 0.2),
+    );
     let room_x = (w as f32 - s).max(0.0);
     let room_y = (h as f32 - s).max(0.0);
     let mut x0 = rng.range_f32(0.15, 0.85) * room_x;
@@ -175,13 +175,13 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     let texture = Texture::new(texture_kind, texture_strength, &mut rng, w.max(h) as f32);
 
     // Shadow, light, camera.
-    let shadow = if is(Condition::Shadow) {
-        rng.range_f32(0.3, 0.6)
-    } else if training_mix && rng.chance(0.35) {
-        rng.range_f32(0.15, 0.55)
-    } else {
-        0.0
-    };
+    let shadow = effect(
+        &mut rng,
+        is(Condition::Shadow),
+        training_mix.then_some(0.35),
+        (0.3, 0.6),
+        (0.15, 0.55),
+    );
     let shadow_dx = rng.range_f32(-0.12, 0.12) * s;
     let shadow_dy = rng.range_f32(0.0, 0.12) * s;
     let shadow_blur = rng.range_f32(0.04, 0.12) * s;
@@ -290,6 +290,24 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
         Photo::from_rgb(w as u32, h as u32, rgb).expect("sizes match"),
         scene,
     )
+}
+
+/// An effect's strength: drawn from `tested` when the photo tests it, else with probability `mix`
+/// (training photos) from `mixed`, else 0.
+fn effect(
+    rng: &mut Rng,
+    is_tested: bool,
+    mix: Option<f32>,
+    tested: (f32, f32),
+    mixed: (f32, f32),
+) -> f32 {
+    if is_tested {
+        rng.range_f32(tested.0, tested.1)
+    } else if mix.is_some_and(|p| rng.chance(p)) {
+        rng.range_f32(mixed.0, mixed.1)
+    } else {
+        0.0
+    }
 }
 
 /// The 28×28 image as f32, mirrored when `flip`.
