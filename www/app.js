@@ -619,8 +619,14 @@ async function explain(wasm) {
       return [Math.round(a * r + (1 - a) * px[i]), Math.round(a * g + (1 - a) * px[i]), Math.round(a * b + (1 - a) * px[i])];
     });
     const classes = wasm.classNames();
-    status.textContent = `${title}: evidence for "${classes[cam.class]}" ` +
-      `(its probability ${Math.round(100 * cam.probabilities[cam.class])}%), from the ${cam.side}×${cam.side} last convolutional layer.`;
+    // Grad-CAM keeps only positive evidence: where every cell of the last layer weighs against the
+    // class, the map is empty, and the page says so rather than showing a blank heatmap.
+    const empty = !cam.heatmap.some((v) => v > 0);
+    status.textContent = `${title}: ` + (empty
+      ? `no positive evidence for "${classes[cam.class]}" in any cell of the ${cam.side}×${cam.side} last convolutional layer ` +
+        `(its probability ${Math.round(100 * cam.probabilities[cam.class])}%): the answer comes from the layer as a whole.`
+      : `evidence for "${classes[cam.class]}" (its probability ${Math.round(100 * cam.probabilities[cam.class])}%), ` +
+        `from the ${cam.side}×${cam.side} last convolutional layer.`);
     document.body.dataset.explained = String(Number(document.body.dataset.explained || 0) + 1);
   } catch (e) {
     status.textContent = `Grad-CAM failed: ${e.message || e}`;

@@ -103,6 +103,7 @@ for (const cfg of configs) {
     const duringClassify = [];
     const watch = (r) => duringClassify.push(r.url());
     page.on("request", watch);
+    let mapsDrawn = 0;
     for (const [label, name] of [[1, "Trouser"], [8, "Bag"], [9, "Ankle boot"]]) {
       const before = Number(await page.getAttribute("body", "data-classified") || 0);
       await page.setInputFiles("#classify-input", { name: `${name}.png`, mimeType: "image/png", buffer: photoOf(label) });
@@ -120,8 +121,13 @@ for (const cfg of configs) {
         let red = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 2] < 100) red++;
         return red;
       });
-      check(new RegExp(name).test(explained) && lit > 0 && lit < 784, `Grad-CAM for ${name}: ${lit} hot pixels; "${explained}"`);
+      // A map with no positive evidence is possible (every cell weighing against the class): then the
+      // page must say so. At least two of the three photos must have a map with hot pixels.
+      const said = lit === 0 && /no positive evidence/.test(explained);
+      if (lit > 0) mapsDrawn++;
+      check(new RegExp(name).test(explained) && ((lit > 0 && lit < 784) || said), `Grad-CAM for ${name}: ${lit} hot pixels; "${explained}"`);
     }
+    check(mapsDrawn >= 2, `Grad-CAM maps with hot pixels for ${mapsDrawn} of 3 photos`);
     // Photos as people take them (a navy item with a shadow on a wood-grain table, uneven light, noise):
     // the item is found and cut out (the cut-out shown beside the 28×28 input), and the CNN names it.
     for (const [label, name] of [[1, "Trouser"], [7, "Sneaker"], [8, "Bag"]]) {
@@ -361,7 +367,6 @@ for (const cfg of configs) {
       await page.selectOption("#deep-model", "mlp");
       await page.fill("#deep-size", "1000");
       await page.fill("#deep-epochs", "20");
-      const pointsBefore = Number(await page.getAttribute("body", "data-deep-points") || 0);
       await page.click("#deep-train");
       await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 120_000 });
       const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
@@ -371,7 +376,8 @@ for (const cfg of configs) {
       await page.fill("#deep-epochs", "1");
       await page.click("#deep-train");
       await page.waitForSelector("body[data-deep-trained='1']", { timeout: 180_000 });
-      check(/simulated crash/.test(crashed) && pointsBefore >= 0, `a crashed training worker is reported ("${crashed}") and a new run trains: "${await page.textContent("#deep-status")}"`);
+      const after = await page.textContent("#deep-status");
+      check(/simulated crash/.test(crashed) && /finished/.test(after), `a crashed training worker is reported ("${crashed}") and a new run trains: "${after}"`);
     }
     check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
     const file = join(shots, `analysis-${cfg.name}.png`);
