@@ -39,14 +39,12 @@ fn each_model_learns_from_a_small_real_subset() {
     let (train, held_out) = sample_split();
     for kind in ClassicalKind::ALL {
         let mut stages = Vec::new();
-        let (model, times) =
-            ClassicalModel::fit(&ClassicalConfig::recipe(kind), &train, &mut |p| {
-                stages.push(p.stage);
-                true
-            })
-            .unwrap();
+        let (model, _) = ClassicalModel::fit(&ClassicalConfig::recipe(kind), &train, &mut |p| {
+            stages.push(p.stage);
+            true
+        })
+        .unwrap();
         assert!(stages.contains(&"features") && stages.contains(&"estimator"));
-        assert!(times.features >= 0.0 && times.estimator >= 0.0);
         let acc = accuracy(&model, &held_out);
         eprintln!("{}: {acc:.3}", kind.name());
         assert!(
@@ -66,22 +64,30 @@ fn each_model_learns_from_a_small_real_subset() {
 
 #[test]
 fn more_real_data_gives_better_models() {
-    // 600 training images per class, scored on the full 10,000-image test set.
+    // 60 and 600 training images per class, scored on the full 10,000-image test set: each model reaches
+    // its floor on 600 a class and does better there than on 60.
     let dir = local::locate(None).expect("run .ci/setup");
-    let train = local::load_split(&dir, Split::Train)
-        .unwrap()
-        .balanced_slice(600);
+    let full = local::load_split(&dir, Split::Train).unwrap();
+    let (small, train) = (full.balanced_slice(60), full.balanced_slice(600));
     let test = local::load_split(&dir, Split::Test).unwrap();
     for (kind, floor) in [
         (ClassicalKind::LogReg, 0.80),
         (ClassicalKind::Knn, 0.80),
         (ClassicalKind::Rf, 0.80),
     ] {
-        let (model, _) =
-            ClassicalModel::fit(&ClassicalConfig::recipe(kind), &train, &mut |_| true).unwrap();
-        let acc = accuracy(&model, &test);
-        eprintln!("{} on 6,000: {acc:.4}", kind.name());
+        let fit = |data| {
+            let (model, _) =
+                ClassicalModel::fit(&ClassicalConfig::recipe(kind), data, &mut |_| true).unwrap();
+            accuracy(&model, &test)
+        };
+        let (acc, acc_small) = (fit(&train), fit(&small));
+        eprintln!("{} on 6,000: {acc:.4}; on 600: {acc_small:.4}", kind.name());
         assert!(acc >= floor, "{}: {acc:.4} < {floor}", kind.name());
+        assert!(
+            acc > acc_small + 0.01,
+            "{}: 6,000 images {acc:.4}, 600 images {acc_small:.4}",
+            kind.name()
+        );
     }
 }
 

@@ -1,9 +1,16 @@
 //! The photo path on synthetic photos of real items (`photo::synth`): the item is found, "no item" is
 //! said of empty pictures, and the threshold behind it is calibrated on training-range photos only.
+#![cfg(not(target_arch = "wasm32"))]
 
-use fashionlab::data::{Split, local};
-use fashionlab::photo::synth::{Ranges, photo, photo_seed};
+use burn::tensor::Device;
+use fashionlab::data::{NUM_CLASSES, Split, local};
+use fashionlab::metrics::argmax_rows;
+use fashionlab::photo::synth::{
+    BENCH_SEED, Condition, Ranges, benchmark_items, benchmark_photo, photo, photo_seed,
+};
 use fashionlab::photo::{PrepareConfig, prepare_image};
+use fashionlab::train::{block_on, predict_probabilities};
+use fashionlab::weights;
 
 fn quantile(v: &mut [f32], q: f64) -> f32 {
     v.sort_by(f32::total_cmp);
@@ -57,4 +64,82 @@ fn item_threshold_holds_on_training_range_photos() {
         flagged >= 255,
         "only {flagged} of 300 empty scenes said to hold no item"
     );
+}
+
+/// Accuracy of the shipped model `name` on benchmark photos of the first `per_class` picked test items
+/// of each class, by condition (a photo said to hold no item counts as wrong).
+fn benchmark_accuracy(name: &str, per_class: usize) -> Vec<(Condition, f64)> {
+    let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
+    let items = benchmark_items(test.labels(), per_class, BENCH_SEED);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pretrained/{name}.weights"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let device = Device::flex();
+    let (model, header) = weights::load(&bytes, None, &device).unwrap();
+    Condition::ALL
+        .into_iter()
+        .map(|condition| {
+            // Two threads, each preparing every other photo.
+            let prepared: Vec<_> = std::thread::scope(|s| {
+                let halves: Vec<_> = (0..2)
+                    .map(|t| {
+                        let (test, items) = (&test, &items);
+                        s.spawn(move || {
+                            (t..items.len())
+                                .step_by(2)
+                                .map(|pos| {
+                                    let p = benchmark_photo(
+                                        test.image(items[pos]),
+                                        condition,
+                                        pos,
+                                        BENCH_SEED,
+                                    );
+                                    (pos, prepare_image(&p, &PrepareConfig::default()))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut all: Vec<_> = halves.into_iter().flat_map(|h| h.join().unwrap()).collect();
+                all.sort_by_key(|(pos, _)| *pos);
+                all.into_iter().map(|(_, p)| p).collect()
+            });
+            let pixels: Vec<u8> = prepared.iter().flat_map(|p| p.pixels.clone()).collect();
+            let probs = block_on(predict_probabilities(
+                &model,
+                &pixels,
+                header.normalization,
+                &device,
+                256,
+            ))
+            .unwrap();
+            let predicted = argmax_rows(&probs, NUM_CLASSES);
+            let right = predicted
+                .iter()
+                .zip(&items)
+                .zip(&prepared)
+                .filter(|((p, i), prep)| **p == test.label(**i) && prep.item_found)
+                .count();
+            (condition, right as f64 / items.len() as f64)
+        })
+        .collect()
+}
+
+/// The photo-trained CNN and ResNet, which answer for photos in the page, on the photo benchmark's
+/// first 20 picked items of each class (200 photos a condition; `photos bench` scores 50 of each):
+/// every condition at least `EACH`, all together at least `ALL`. The benchmark's photos come from test
+/// items at evaluation ranges and seeds; no threshold of the photo path was set on them.
+#[test]
+fn photo_trained_models_hold_on_the_photo_benchmark() {
+    const EACH: f64 = 0.80;
+    const ALL: f64 = 0.85;
+    for name in ["cnn-photo", "resnet-photo"] {
+        let by_condition = benchmark_accuracy(name, 20);
+        let all = by_condition.iter().map(|(_, a)| a).sum::<f64>() / by_condition.len() as f64;
+        eprintln!("{name}: {by_condition:?}, all {all:.3}");
+        for (condition, acc) in &by_condition {
+            assert!(*acc >= EACH, "{name}, {}: {acc}", condition.name());
+        }
+        assert!(all >= ALL, "{name}: {all} over all conditions");
+    }
 }

@@ -51,17 +51,21 @@ fn shipped_weights_reproduce_their_recorded_metrics() {
         local::load_split(&local::locate(None).expect("run .ci/setup"), Split::Test).unwrap();
     let device = Device::flex();
     let mut checked = 0;
-    for kind in DeepModelKind::ALL {
-        let path = pretrained(&format!("{}.weights", kind.name()));
-        if !path.exists() {
-            continue;
-        }
-        let (model, header) =
-            weights::load(&std::fs::read(&path).unwrap(), Some(kind), &device).unwrap();
-        let recorded: ModelSummary = serde_json::from_slice(
-            &std::fs::read(pretrained(&format!("{}.json", kind.name()))).unwrap(),
-        )
-        .unwrap();
+    // Every shipped deep model and photo-trained variant; a missing file fails the test.
+    let shipped = DeepModelKind::ALL
+        .iter()
+        .map(|k| (*k, k.name().to_string()))
+        .chain([
+            (DeepModelKind::Cnn, "cnn-photo".to_string()),
+            (DeepModelKind::ResNet, "resnet-photo".to_string()),
+        ]);
+    for (kind, name) in shipped {
+        let path = pretrained(&format!("{name}.weights"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (model, header) = weights::load(&bytes, Some(kind), &device).unwrap();
+        let recorded: ModelSummary =
+            serde_json::from_slice(&std::fs::read(pretrained(&format!("{name}.json"))).unwrap())
+                .unwrap();
         let probs = block_on(predict_probabilities(
             &model,
             test.pixels(),
@@ -72,25 +76,19 @@ fn shipped_weights_reproduce_their_recorded_metrics() {
         .unwrap();
         let report = Report::new(test.labels(), &argmax_rows(&probs, NUM_CLASSES)).unwrap();
         assert_eq!(
-            report.confusion_matrix,
-            recorded.test.confusion_matrix,
-            "{}",
-            kind.name()
+            report.confusion_matrix, recorded.test.confusion_matrix,
+            "{name}"
         );
         assert_eq!(report.accuracy, recorded.test.accuracy);
         assert!(
             report.accuracy > reference_to_beat(kind.name()),
-            "{}: {}",
-            kind.name(),
+            "{name}: {}",
             report.accuracy
         );
         assert_eq!(recorded.params, burn::module::Module::num_params(&model));
         checked += 1;
     }
-    assert!(
-        checked >= 2,
-        "pretrained/ should ship the CNN and the MLP at least"
-    );
+    assert_eq!(checked, 5);
 }
 
 #[test]

@@ -27,7 +27,8 @@ fn subsets(n_train: usize, n_test: usize) -> (Dataset, Dataset, Dataset) {
 fn test_accuracy(kind: DeepModelKind, config: TrainConfig, n_train: usize) -> (f64, usize) {
     let (tr, va, te) = subsets(n_train, 2000);
     let device = Device::flex();
-    let mut steps = 0;
+    let batches_per_epoch = tr.len().div_ceil(config.batch_size);
+    let (mut batch_steps, mut epoch_steps, mut last_batch) = (0, 0, 0);
     let out = block_on(train(
         &DeepModelConfig::default_for(kind),
         config,
@@ -35,14 +36,31 @@ fn test_accuracy(kind: DeepModelKind, config: TrainConfig, n_train: usize) -> (f
         va,
         &device,
         |s| {
-            if let Step::Batch(p) = s {
-                assert!(p.images_per_second >= 0.0 && p.batch <= p.batches);
+            match s {
+                Step::Batch(p) => {
+                    assert!(p.images_per_second > 0.0, "{}", p.images_per_second);
+                    assert_eq!((p.batch, p.batches), (last_batch + 1, batches_per_epoch));
+                    last_batch = p.batch;
+                    batch_steps += 1;
+                }
+                // An epoch's last batch is reported as the epoch.
+                Step::Epoch(_) => {
+                    assert_eq!(last_batch, batches_per_epoch - 1);
+                    last_batch = 0;
+                    epoch_steps += 1;
+                }
+                Step::Finished => {}
             }
-            steps += 1;
             Control::Continue
         },
     ))
     .unwrap();
+    // Every batch of every epoch was reported, in order.
+    assert_eq!(epoch_steps, out.history.len());
+    assert_eq!(
+        batch_steps + epoch_steps,
+        out.history.len() * batches_per_epoch
+    );
     let probs = block_on(predict_probabilities(
         &out.model,
         te.pixels(),
