@@ -127,6 +127,30 @@ pub struct PreparedImage {
     pub cutout: Cutout,
 }
 
+impl PreparedImage {
+    /// A result made from the whole picture, with no item cut out.
+    fn whole(
+        pixels: Vec<u8>,
+        verdict: ItemVerdict,
+        light_background: bool,
+        bbox: [u32; 4],
+    ) -> Self {
+        Self {
+            pixels,
+            verdict,
+            item_found: verdict.item_found(),
+            light_background,
+            bbox,
+            contrast: 0.0,
+            cutout: Cutout {
+                width: 0,
+                height: 0,
+                pixels: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Turns any photo into the 28 × 28 model input: the single path shared by dataset images, uploads,
 /// webcam frames, the CLI and the synthetic training photos (module docs for the method).
 ///
@@ -143,38 +167,19 @@ pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
         } else {
             ItemVerdict::NoItem
         };
-        return PreparedImage {
-            pixels: luma,
-            verdict,
-            item_found: verdict.item_found(),
-            light_background: false,
-            bbox: full_box,
-            contrast: 0.0,
-            cutout: Cutout {
-                width: 0,
-                height: 0,
-                pixels: Vec::new(),
-            },
-        };
+        return PreparedImage::whole(luma, verdict, false, full_box);
     }
     let naive = |verdict: ItemVerdict| {
         let grey: Vec<f32> = luma
             .iter()
             .map(|&p| if border_light { 255 - p } else { p } as f32)
             .collect();
-        PreparedImage {
-            pixels: crop_square_resize(&grey, w, h, full_box),
+        PreparedImage::whole(
+            crop_square_resize(&grey, w, h, full_box),
             verdict,
-            item_found: verdict.item_found(),
-            light_background: border_light,
-            bbox: full_box,
-            contrast: 0.0,
-            cutout: Cutout {
-                width: 0,
-                height: 0,
-                pixels: Vec::new(),
-            },
-        }
+            border_light,
+            full_box,
+        )
     };
     if !config.background_handling {
         return naive(ItemVerdict::Unchecked);
