@@ -97,20 +97,13 @@ pub struct Cutout {
     /// Height in pixels.
     pub height: u32,
     /// `width × height` values, 0 outside the item.
-    #[serde(serialize_with = "as_bytes")]
     pub pixels: Vec<u8>,
-}
-
-/// Bytes as bytes: a `Uint8Array` in the page (serde-wasm-bindgen), a list of numbers in JSON.
-fn as_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_bytes(bytes)
 }
 
 /// What [`prepare_image`] found and made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreparedImage {
     /// The 784 pixels the models see, the item light on black, 0..=255.
-    #[serde(serialize_with = "as_bytes")]
     pub pixels: Vec<u8>,
     /// Whether an item was found, and if not, why.
     pub verdict: ItemVerdict,
