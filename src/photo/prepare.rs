@@ -202,14 +202,9 @@ pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
     let Some(mask) = item else {
         return naive(ItemVerdict::NoItem);
     };
-    let area = mask.iter().filter(|&&m| m).count();
-    let mean_distance = mask
-        .iter()
-        .zip(&distance)
-        .filter(|(m, _)| **m)
-        .map(|(_, &d)| d as f64)
-        .sum::<f64>()
-        / area.max(1) as f64;
+    let mut inside = selected(&distance, &mask);
+    let area = inside.len();
+    let mean_distance = inside.iter().map(|&d| d as f64).sum::<f64>() / area.max(1) as f64;
     let contrast = (mean_distance / noise as f64) as f32;
     if (area as f32) < MIN_ITEM_AREA * (ww * wh) as f32 || contrast < MIN_ITEM_CONTRAST {
         let mut out = naive(ItemVerdict::NoItem);
@@ -217,12 +212,6 @@ pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
         return out;
     }
     // The item on black: its distance to the background, stretched so that its bright end is 255.
-    let mut inside: Vec<f32> = mask
-        .iter()
-        .zip(&distance)
-        .filter(|(m, _)| **m)
-        .map(|(_, &d)| d)
-        .collect();
     let top = percentile(&mut inside, 0.98).max(1e-3);
     let intensity: Vec<f32> = mask
         .iter()
@@ -474,12 +463,7 @@ impl BackgroundModel {
             if round == 4 {
                 break;
             }
-            let mut kept: Vec<f32> = residuals
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(&r, _)| r)
-                .collect();
+            let mut kept = selected(&residuals, &keep);
             let cut = (2.5 * percentile(&mut kept, 0.5)).max(3.0);
             let next: Vec<bool> = residuals.iter().map(|&r| r <= cut).collect();
             if next.iter().filter(|&&k| k).count() < 24 {
@@ -487,12 +471,7 @@ impl BackgroundModel {
             }
             keep = next;
         }
-        let mut kept: Vec<f32> = residuals
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(&r, _)| r)
-            .collect();
+        let mut kept = selected(&residuals, &keep);
         let noise = percentile(&mut kept, 0.9).max(1.0);
         Self { coef, noise }
     }
@@ -596,6 +575,16 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> [f64; 6] {
         };
     }
     x
+}
+
+/// The values whose flag in `keep` is set, in order.
+fn selected(values: &[f32], keep: &[bool]) -> Vec<f32> {
+    values
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(&v, _)| v)
+        .collect()
 }
 
 /// The `q`-quantile (0..=1) of `values` (reordered in place); 0 for none.
