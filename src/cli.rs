@@ -40,10 +40,11 @@ pub enum Command {
         /// Backend: flex, wgpu or ndarray.
         #[arg(long, default_value = "flex")]
         backend: String,
-        /// Once the metrics are reproduced, write the per-image test predictions into a summary that
-        /// lacks them (summaries from before they were recorded); nothing else in it changes.
+        /// Once the metrics are reproduced, write into the summary what it lacks from before the field
+        /// existed: the per-image test predictions and the model file's SHA-256; nothing else changes.
+        /// Without it, a summary that records no digest is refused.
         #[arg(long)]
-        record_predictions: bool,
+        record: bool,
     },
     /// Classifies image files (PNG, JPEG, WebP, any size) through the same preprocessing as the browser.
     Classify {
@@ -331,6 +332,14 @@ pub enum CliError {
     /// Recorded and reproduced metrics differ.
     #[error("{0}")]
     Mismatch(String),
+    /// A model's summary does not describe the model file beside it.
+    #[error("{path}: {source}")]
+    Summary {
+        /// The summary's path.
+        path: String,
+        /// What disagrees.
+        source: crate::summary::SummaryError,
+    },
 }
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
@@ -353,14 +362,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             data,
             weights,
             backend,
-            record_predictions,
-        } => crate::cli_train::evaluate(
-            &model,
-            data.as_deref(),
-            &weights,
-            &backend,
-            record_predictions,
-        ),
+            record,
+        } => crate::cli_train::evaluate(&model, data.as_deref(), &weights, &backend, record),
         Command::Bench {
             model,
             epochs,
@@ -509,27 +512,7 @@ pub(crate) fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, Cli
         .find_map(|p| std::fs::read_to_string(p).ok()))
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place: a reader never sees
-/// half a file, and a failure leaves any previous file intact.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let err = |e: std::io::Error| CliError::Write {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(err)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
-    })
-}
+pub use crate::cli_store::write_atomic;
 
 fn download(dir: &Path, base_url: &str) -> Result<(), CliError> {
     for file in OFFICIAL_FILES {

@@ -6,9 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
-use crate::cli::{CliError, TrainArgs, write_atomic};
+use crate::cli::{CliError, TrainArgs};
 use crate::cli_train::{
-    check_reproduced, git_rev, load_train_test, machine, read_file, weights_dir, write_summary,
+    check_reproduced, git_rev, load_train_test, machine, save_model, weights_dir,
 };
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
@@ -109,7 +109,7 @@ fn train_one(
     let predict_seconds = started.elapsed().as_secs_f64();
     let report =
         Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
-    let summary = ModelSummary {
+    let mut summary = ModelSummary {
         model: kind.name().into(),
         config: shipped.config_json(),
         train_config: json!({ "train_size": train_set.len(), "recipe": config }),
@@ -132,9 +132,9 @@ fn train_one(
             "predict_images": test.len(),
             "model_bytes": bytes.len(),
         })),
+        model_sha256: None,
     };
-    write_atomic(&args.out.join(format!("{}.model", kind.name())), &bytes)?;
-    write_summary(&summary, kind.title(), args)?;
+    save_model(&mut summary, kind.title(), args, "model", &bytes)?;
     Ok(summary)
 }
 
@@ -146,18 +146,14 @@ pub fn evaluate(
     dir: &Path,
     record: bool,
 ) -> Result<(), CliError> {
-    let dir = weights_dir(dir);
-    let path = dir.join(format!("{}.model", kind.name()));
-    let model = ClassicalModel::from_bytes(&read_file(&path)?, Some(kind))
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-    let json_path = dir.join(format!("{}.json", kind.name()));
-    let recorded: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
+    let files =
+        crate::cli_store::load_model_files(&weights_dir(dir), kind.name(), "model", record)?;
+    let model = ClassicalModel::from_bytes(&files.model_file, Some(kind))
+        .map_err(|e| CliError::Usage(format!("{}: {e}", files.model_path.display())))?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;
     check_reproduced(
         kind.name(),
-        &json_path,
-        &recorded,
+        &files,
         test.labels(),
         &model.predict(test.pixels())?,
         record,

@@ -413,7 +413,7 @@ fn train_one(
     let predicted = argmax_rows(&probs, NUM_CLASSES);
     let report =
         Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
-    let summary = ModelSummary {
+    let mut summary = ModelSummary {
         model: name.clone(),
         config: serde_json::to_value(model_config).expect("config serialises"),
         train_config: train_config_json,
@@ -429,23 +429,28 @@ fn train_one(
         git_rev,
         machine: machine(),
         timings: None,
+        model_sha256: None,
     };
-    write_atomic(&weights_path, &bytes)?;
-    write_summary(&summary, &name.to_uppercase(), args)?;
+    save_model(&mut summary, &name.to_uppercase(), args, "weights", &bytes)?;
     Ok(summary)
 }
 
-/// Writes `<out>/<model>.json` and `<reports>/<model>.html`, and prints the report and the top five
+/// Saves a trained model's file (`<out>/<model>.<extension>`) and summary (`<out>/<model>.json`, with the
+/// file's digest) as a set, writes `<reports>/<model>.html`, and prints the report and the top five
 /// confusions (`train`, for every model).
-pub(crate) fn write_summary(
-    summary: &ModelSummary,
+pub(crate) fn save_model(
+    summary: &mut ModelSummary,
     title: &str,
     args: &TrainArgs,
+    extension: &str,
+    model_file: &[u8],
 ) -> Result<(), CliError> {
-    let json = serde_json::to_string_pretty(summary).expect("summary serialises");
-    write_atomic(
-        &args.out.join(format!("{}.json", summary.model)),
-        json.as_bytes(),
+    crate::cli_store::save_model_files(
+        &mut crate::cli_store::Disk,
+        &args.out,
+        extension,
+        model_file,
+        summary,
     )?;
     let html = html_report(
         &format!("Fashion Lab: {title}"),
@@ -585,10 +590,14 @@ pub fn evaluate(
     }
     let (kind, name) = deep_model_name(model)?;
     let (_, device) = device(backend)?;
-    let (net, header) = load_model(kind, &name, dir, &device)?;
-    let json_path = weights_dir(dir).join(format!("{name}.json"));
-    let recorded: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
+    let files = crate::cli_store::load_model_files(&weights_dir(dir), &name, "weights", record)?;
+    let (net, header) =
+        weights::load(&files.model_file, Some(kind), &device).map_err(|source| {
+            CliError::Weights {
+                path: files.model_path.display().to_string(),
+                source,
+            }
+        })?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;
     let probs = block_on(predict_probabilities(
         &net,
@@ -599,8 +608,7 @@ pub fn evaluate(
     ))?;
     check_reproduced(
         &name,
-        &json_path,
-        &recorded,
+        &files,
         test.labels(),
         &argmax_rows(&probs, NUM_CLASSES),
         record,
@@ -609,17 +617,17 @@ pub fn evaluate(
 
 /// Scores predictions of the test set, prints the report and checks that it matches the recorded
 /// summary exactly (`evaluate`, for every model): the confusion matrix, and the per-image predictions
-/// where the summary has them. With `record`, a summary without per-image predictions gets them
-/// written in once its matrix is reproduced (summaries written before the field existed); nothing else
+/// where the summary has them. With `record`, a summary written before a field existed gets it written
+/// in once its matrix is reproduced: the per-image predictions and the model file's digest; nothing else
 /// in it changes.
 pub(crate) fn check_reproduced(
     name: &str,
-    json_path: &Path,
-    recorded: &ModelSummary,
+    files: &crate::cli_store::ModelFiles,
     truth: &[u8],
     predicted: &[u8],
     record: bool,
 ) -> Result<(), CliError> {
+    let (recorded, json_path) = (&files.summary, &files.json_path);
     let report = Report::new(truth, predicted).map_err(|e| CliError::Usage(e.to_string()))?;
     print!("{}", report.to_text());
     println!(
@@ -635,30 +643,30 @@ pub(crate) fn check_reproduced(
         )));
     }
     let encoded = crate::summary::encode_predictions(predicted);
-    match &recorded.test.predictions {
-        Some(p) if *p != encoded => {
-            let differing = p
-                .chars()
-                .zip(encoded.chars())
-                .filter(|(a, b)| a != b)
-                .count();
-            return Err(CliError::Mismatch(format!(
-                "same confusion matrix as {}, but {differing} per-image predictions differ",
-                json_path.display()
-            )));
-        }
-        Some(_) => {}
-        None if record => {
-            let mut updated = recorded.clone();
-            updated.test.predictions = Some(encoded);
-            let json = serde_json::to_string_pretty(&updated).expect("summary serialises");
-            crate::cli::write_atomic(json_path, json.as_bytes())?;
-            println!(
-                "{name}: per-image predictions written into {}",
-                json_path.display()
-            );
-        }
-        None => {}
+    if let Some(p) = &recorded.test.predictions
+        && *p != encoded
+    {
+        let differing = p
+            .chars()
+            .zip(encoded.chars())
+            .filter(|(a, b)| a != b)
+            .count();
+        return Err(CliError::Mismatch(format!(
+            "same confusion matrix as {}, but {differing} per-image predictions differ",
+            json_path.display()
+        )));
+    }
+    let missing = recorded.test.predictions.is_none() || recorded.model_sha256.is_none();
+    if record && missing {
+        let mut updated = recorded.clone();
+        updated.test.predictions = Some(encoded);
+        updated.model_sha256 = Some(crate::data::sha256_hex(&files.model_file));
+        let json = serde_json::to_string_pretty(&updated).expect("summary serialises");
+        crate::cli::write_atomic(json_path, json.as_bytes())?;
+        println!(
+            "{name}: per-image predictions and model-file digest written into {}",
+            json_path.display()
+        );
     }
     println!("{name}: reproduced exactly ({} test images)", truth.len());
     Ok(())

@@ -43,5 +43,8 @@ pub mod cli;
 mod cli_classical;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 mod cli_photos;
+/// The CLI's files on disk: atomic writes, and a model's file and summary saved and loaded as a set.
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+pub mod cli_store;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 mod cli_train;

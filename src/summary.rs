@@ -93,6 +93,62 @@ pub struct ModelSummary {
     /// Classical models: seconds spent on features, fitting and predicting the test set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timings: Option<Value>,
+    /// SHA-256 (lower-case hex) of the model file this summary describes (`<model>.weights` or
+    /// `<model>.model`). The two files are replaced one after the other, so a crash between the two
+    /// replacements leaves a pair that disagrees: [`ModelSummary::check_model_file`] detects it.
+    /// Absent in summaries written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
+}
+
+/// Errors of checking a summary against its model file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SummaryError {
+    /// The model file is not the one the summary was written for (a crash between the two writes, or
+    /// files copied from different runs).
+    #[error(
+        "{model}: the model file does not match its summary (SHA-256 {found}, the summary records \
+         {recorded}); the files come from different runs: retrain, or restore both"
+    )]
+    ModelFileMismatch {
+        /// The summary's model name.
+        model: String,
+        /// The digest the summary records.
+        recorded: String,
+        /// The digest of the file found.
+        found: String,
+    },
+    /// The summary records no digest (written before digests were recorded), so the pair cannot be
+    /// checked.
+    #[error(
+        "{model}: the summary records no model-file digest (run `evaluate --record` to add it)"
+    )]
+    NoDigest {
+        /// The summary's model name.
+        model: String,
+    },
+}
+
+impl ModelSummary {
+    /// Checks that `model_file` (the bytes of `<model>.weights` or `<model>.model`) is the file this
+    /// summary was written for.
+    pub fn check_model_file(&self, model_file: &[u8]) -> Result<(), SummaryError> {
+        let recorded = self
+            .model_sha256
+            .as_ref()
+            .ok_or_else(|| SummaryError::NoDigest {
+                model: self.model.clone(),
+            })?;
+        let found = crate::data::sha256_hex(model_file);
+        if *recorded != found {
+            return Err(SummaryError::ModelFileMismatch {
+                model: self.model.clone(),
+                recorded: recorded.clone(),
+                found,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Figures of one model: training curves (when there is a history), confusion matrix, report table and
@@ -282,7 +338,27 @@ mod tests {
             git_rev: "abc".into(),
             machine: "test".into(),
             timings: None,
+            model_sha256: None,
         }
+    }
+
+    #[test]
+    fn a_model_file_is_checked_against_its_summary() {
+        let mut s = sample_summary();
+        assert_eq!(
+            s.check_model_file(b"weights"),
+            Err(SummaryError::NoDigest {
+                model: "cnn".into()
+            })
+        );
+        s.model_sha256 = Some(crate::data::sha256_hex(b"weights"));
+        assert_eq!(s.check_model_file(b"weights"), Ok(()));
+        assert!(matches!(
+            s.check_model_file(b"weightz"),
+            Err(SummaryError::ModelFileMismatch { .. })
+        ));
+        let back: ModelSummary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back.model_sha256, s.model_sha256);
     }
 
     #[test]

@@ -147,3 +147,86 @@ fn a_training_run_killed_midway_leaves_the_previous_files_intact() {
     assert!(stray.is_empty(), "half-written files: {stray:?}");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// Storage that fails at one step of a save: a write stops halfway (a full disk), a rename fails. Steps
+/// are counted over writes and renames in the order they happen.
+struct FailAt {
+    step: usize,
+    done: usize,
+}
+
+impl fashionlab::cli_store::Storage for FailAt {
+    fn write(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.done += 1;
+        if self.done - 1 == self.step {
+            std::fs::write(path, &bytes[..bytes.len() / 2])?;
+            return Err(std::io::Error::other("no space left (injected)"));
+        }
+        std::fs::write(path, bytes)
+    }
+    fn rename(&mut self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.done += 1;
+        if self.done - 1 == self.step {
+            return Err(std::io::Error::other("rename failed (injected)"));
+        }
+        std::fs::rename(from, to)
+    }
+    fn remove(&mut self, path: &Path) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[test]
+fn a_save_that_fails_at_any_step_leaves_the_old_pair_or_a_refused_one() {
+    use fashionlab::cli::CliError;
+    use fashionlab::cli_store::{Disk, load_model_files, save_model_files};
+    use fashionlab::summary::{ModelSummary, SummaryError};
+
+    let shipped: ModelSummary = serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("pretrained/cnn.json")).unwrap(),
+    )
+    .unwrap();
+    let (old_file, new_file) = (vec![1u8; 4000], vec![2u8; 4000]);
+    let mut old = shipped.clone();
+    let mut new = shipped;
+    new.test.accuracy = 0.5;
+    // Steps: write the weights' temporary file, rename it, write the summary's, rename it; 4 = no fault.
+    for step in 0..=4 {
+        let dir = scratch(&format!("save-{step}"));
+        save_model_files(&mut Disk, &dir, "weights", &old_file, &mut old).unwrap();
+        let saved = save_model_files(
+            &mut FailAt { step, done: 0 },
+            &dir,
+            "weights",
+            &new_file,
+            &mut new,
+        );
+        assert_eq!(saved.is_ok(), step == 4, "step {step}: {saved:?}");
+        assert_eq!(
+            entries(&dir),
+            ["cnn.json", "cnn.weights"],
+            "step {step}: no temporary file is left"
+        );
+        match (step, load_model_files(&dir, "cnn", "weights", false)) {
+            (0 | 1, Ok(files)) => {
+                assert_eq!(files.model_file, old_file, "step {step}");
+                assert_eq!(files.summary, old, "step {step}");
+            }
+            (2 | 3, Err(CliError::Summary { source, .. })) => {
+                assert!(
+                    matches!(source, SummaryError::ModelFileMismatch { .. }),
+                    "step {step}: {source}"
+                );
+            }
+            (4, Ok(files)) => {
+                assert_eq!(files.model_file, new_file);
+                assert_eq!(files.summary, new);
+            }
+            (_, other) => panic!(
+                "step {step}: {:?}",
+                other.map(|f| (f.model_file[0], f.summary.test.accuracy))
+            ),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,145 @@
+//! Files on disk: every file the CLI writes goes through a temporary file and a rename, and a model's
+//! two files (the model file and its summary) form a set that is checked on load.
+//!
+//! A model is saved as `<name>.weights` (or `.model`) and `<name>.json`. Each is replaced atomically, but
+//! the two replacements cannot be one: the model file is replaced first, then the summary, which records
+//! the model file's SHA-256. A crash anywhere leaves either the old pair, or the new model file beside the
+//! old summary, which [`load_model_files`] refuses with [`SummaryError::ModelFileMismatch`]. Never a
+//! half-written file, and never a pair that silently disagrees.
+//!
+//! The disk is reached through [`Storage`], so that tests can make any step fail.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::cli::CliError;
+use crate::summary::{ModelSummary, SummaryError};
+
+/// The two operations a save needs. [`Disk`] is the file system; tests inject failures.
+pub trait Storage {
+    /// Creates or truncates `path` and writes `bytes` to it.
+    fn write(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Renames `from` to `to`, replacing `to` (atomic on one file system).
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes `path` (best effort: used to clean up after a failure).
+    fn remove(&mut self, path: &Path);
+}
+
+/// The real file system.
+pub struct Disk;
+
+impl Storage for Disk {
+    fn write(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        std::fs::write(path, bytes)
+    }
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    fn remove(&mut self, path: &Path) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place: a reader never sees
+/// half a file, and a failure leaves any previous file intact (and no temporary file behind).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    write_atomic_with(&mut Disk, path, bytes)
+}
+
+/// [`write_atomic`] through `storage`.
+pub fn write_atomic_with(
+    storage: &mut dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), CliError> {
+    let err = |e: io::Error| CliError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = storage
+        .write(&tmp, bytes)
+        .and_then(|()| storage.rename(&tmp, path));
+    written.map_err(|e| {
+        storage.remove(&tmp);
+        err(e)
+    })
+}
+
+/// The paths of a model's two files in `dir`: `<name>.<extension>` and `<name>.json`.
+pub fn model_paths(dir: &Path, name: &str, extension: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{name}.{extension}")),
+        dir.join(format!("{name}.json")),
+    )
+}
+
+/// Saves a model: its file (`extension` is `weights` or `model`), then its summary, which gets the
+/// file's digest. See the module's documentation for what a failure at any step leaves.
+pub fn save_model_files(
+    storage: &mut dyn Storage,
+    dir: &Path,
+    extension: &str,
+    model_file: &[u8],
+    summary: &mut ModelSummary,
+) -> Result<(), CliError> {
+    let (model_path, json_path) = model_paths(dir, &summary.model, extension);
+    summary.model_sha256 = Some(crate::data::sha256_hex(model_file));
+    let json = serde_json::to_string_pretty(summary).expect("summary serialises");
+    write_atomic_with(storage, &model_path, model_file)?;
+    write_atomic_with(storage, &json_path, json.as_bytes())
+}
+
+/// A model's file and summary, read from `dir` and checked against each other.
+pub struct ModelFiles {
+    /// The model file's bytes.
+    pub model_file: Vec<u8>,
+    /// Its path.
+    pub model_path: PathBuf,
+    /// The summary.
+    pub summary: ModelSummary,
+    /// Its path.
+    pub json_path: PathBuf,
+}
+
+/// Reads `<name>.<extension>` and `<name>.json` from `dir`, and checks that the summary describes that
+/// file. A summary without a digest is accepted only with `allow_no_digest` (`evaluate --record`, which
+/// then writes the digest in once the results are reproduced).
+pub fn load_model_files(
+    dir: &Path,
+    name: &str,
+    extension: &str,
+    allow_no_digest: bool,
+) -> Result<ModelFiles, CliError> {
+    let (model_path, json_path) = model_paths(dir, name, extension);
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    let model_file = read(&model_path)?;
+    let summary: ModelSummary = serde_json::from_slice(&read(&json_path)?)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
+    match summary.check_model_file(&model_file) {
+        Ok(()) => {}
+        Err(SummaryError::NoDigest { .. }) if allow_no_digest => {}
+        Err(source) => {
+            return Err(CliError::Summary {
+                path: json_path.display().to_string(),
+                source,
+            });
+        }
+    }
+    Ok(ModelFiles {
+        model_file,
+        model_path,
+        summary,
+        json_path,
+    })
+}
