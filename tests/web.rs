@@ -312,3 +312,57 @@ async fn shipped_cnn_matches_native_predictions() {
     };
     assert!(same >= needed, "{same}/100 on {:?}", backend.kind);
 }
+
+/// Grad-CAM in the page, on the backend the page picks: the deletion test of `tests/pretrained.rs` on 20
+/// sample images of each class (`explain::deletion_scores`). Blacking out the 5% of the item's pixels
+/// that an image's own map ranks hottest must cost the class more than the 5% ranked by another image's
+/// map (the CNN and the ResNet), or by a random map (the CNN).
+#[wasm_bindgen_test]
+async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
+    use fashionlab::models::DeepModelKind;
+    let backend = web::select_backend_inner(None).await.unwrap();
+    let (_, device) = web::active_device().unwrap();
+    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    // The sample holds 100 images of each class, in class order.
+    let picked: Vec<usize> = (0..10)
+        .flat_map(|c| (0..20).map(move |i| c * 100 + i))
+        .collect();
+    let pixels: Vec<u8> = picked.iter().flat_map(|&i| ds.image(i).unwrap()).collect();
+    let labels: Vec<u8> = picked.iter().map(|&i| (i / 100) as u8).collect();
+    for (kind, bytes) in [
+        (
+            DeepModelKind::Cnn,
+            &include_bytes!("../pretrained/cnn.weights")[..],
+        ),
+        (
+            DeepModelKind::ResNet,
+            &include_bytes!("../pretrained/resnet.weights")[..],
+        ),
+    ] {
+        let (model, header) = fashionlab::weights::load(bytes, Some(kind), &device).unwrap();
+        let d = fashionlab::explain::deletion_scores(
+            &model,
+            &pixels,
+            &labels,
+            header.normalization,
+            0.05,
+            7,
+            &device,
+        )
+        .await
+        .unwrap();
+        assert_eq!(d.images, 200);
+        assert!(
+            d.own_map > 1.1 * d.other_map,
+            "{kind:?} on {:?}: {d:?}",
+            backend.kind
+        );
+        if kind == DeepModelKind::Cnn {
+            assert!(
+                d.own_map > 1.1 * d.random,
+                "{kind:?} on {:?}: {d:?}",
+                backend.kind
+            );
+        }
+    }
+}
