@@ -173,3 +173,77 @@ fn bad_files_and_inputs_are_typed_errors() {
         ClassicalError::Cancelled
     );
 }
+
+/// A model file that decodes but is inconsistent: each gets a typed error when loaded, never a panic or
+/// wrong answers later. Made by editing a fitted model's fields (through serde's JSON form, which
+/// reaches the private ones), then saving it as a model file.
+#[test]
+fn inconsistent_model_files_are_refused_on_load() {
+    let (train, _) = sample_split();
+    let fit = |kind: ClassicalKind, pca: Option<usize>| {
+        let config = ClassicalConfig::with_overrides(
+            kind,
+            &Overrides {
+                pca,
+                trees: Some(3),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let (model, _) = ClassicalModel::fit(&config, &train, &mut |_| true).unwrap();
+        serde_json::to_value(&model).unwrap()
+    };
+    let refused = |what: &str, value: serde_json::Value| {
+        let model: ClassicalModel = serde_json::from_value(value).unwrap();
+        match ClassicalModel::from_bytes(&model.to_bytes(), None) {
+            Err(ClassicalError::Corrupt(message)) => eprintln!("{what}: {message}"),
+            other => panic!("{what}: {:?}", other.map(|m| m.kind())),
+        }
+    };
+    let consistent = |value: &serde_json::Value| {
+        let model: ClassicalModel = serde_json::from_value(value.clone()).unwrap();
+        ClassicalModel::from_bytes(&model.to_bytes(), None).unwrap();
+    };
+
+    let rf = fit(ClassicalKind::Rf, None);
+    consistent(&rf);
+    let mut bad = rf.clone();
+    bad["estimator"]["Rf"]["trees"][0][0]["child"] = 1_000_000.into();
+    refused("a tree node's child index out of range", bad);
+    let mut bad = rf.clone();
+    bad["estimator"]["Rf"]["trees"][0][0]["feature"] = 60_000.into();
+    refused("a tree node's feature out of range", bad);
+
+    let svm = fit(ClassicalKind::Svm, None);
+    consistent(&svm);
+    let mut bad = svm.clone();
+    bad["estimator"]["Svm"]["machines"][0]["support"][0] = 1_000_000.into();
+    refused("a support-vector index past the pool", bad);
+
+    let logreg = fit(ClassicalKind::LogReg, None);
+    consistent(&logreg);
+    let mut bad = logreg.clone();
+    bad["estimator"]["LogReg"]["weights"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    refused("logistic-regression weights of the wrong shape", bad);
+
+    let knn = fit(ClassicalKind::Knn, Some(16));
+    consistent(&knn);
+    let mut bad = knn.clone();
+    bad["estimator"]["Knn"]["labels"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    refused("k-NN labels that do not match its points", bad);
+    // PCA components that do not match the configured number of components.
+    let mut bad = knn.clone();
+    bad["pipeline"]["config"]["pca"] = 15.into();
+    refused("PCA components that do not match its config", bad);
+    // A consistent pipeline of 8 components before an estimator that expects 16.
+    let knn8 = fit(ClassicalKind::Knn, Some(8));
+    let mut bad = knn.clone();
+    bad["pipeline"] = knn8["pipeline"].clone();
+    refused("a pipeline whose output the estimator does not take", bad);
+}

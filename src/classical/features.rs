@@ -296,6 +296,13 @@ impl FeaturePipeline {
         }
     }
 
+    /// Number of features it gives per image.
+    pub fn output_dims(&self) -> usize {
+        self.config
+            .pca
+            .unwrap_or_else(|| self.config.hog.map_or(PIXELS, |h| h.len()))
+    }
+
     /// Checks that a deserialised pipeline is consistent with its config.
     pub fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;

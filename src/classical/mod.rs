@@ -467,11 +467,17 @@ impl ClassicalModel {
         let model: Self = postcard::from_bytes(&bytes[12..])
             .map_err(|e| ClassicalError::Corrupt(e.to_string()))?;
         model.pipeline.check()?;
-        match &model.estimator {
-            Estimator::LogReg(m) => m.check()?,
-            Estimator::Svm(m) => m.check()?,
-            Estimator::Rf(m) => m.check()?,
-            Estimator::Knn(m) => m.check()?,
+        let dims = match &model.estimator {
+            Estimator::LogReg(m) => m.check().map(|()| m.dims())?,
+            Estimator::Svm(m) => m.check().map(|()| m.dims())?,
+            Estimator::Rf(m) => m.check().map(|()| m.dims())?,
+            Estimator::Knn(m) => m.check().map(|()| m.dims())?,
+        };
+        if dims != model.pipeline.output_dims() {
+            return Err(ClassicalError::Corrupt(format!(
+                "the pipeline gives {} features, the estimator expects {dims}",
+                model.pipeline.output_dims()
+            )));
         }
         if let Some(kind) = expected
             && kind != model.kind()

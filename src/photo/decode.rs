@@ -270,6 +270,20 @@ mod tests {
         jpeg[sof + 5..sof + 7].copy_from_slice(&20_000u16.to_be_bytes());
         jpeg[sof + 7..sof + 9].copy_from_slice(&20_000u16.to_be_bytes());
         assert_eq!(Photo::decode(&jpeg), Err(too_large(20_000, 20_000)));
+        // WebP (lossless): the VP8L header packs width − 1 and height − 1 in 14 bits each, after the
+        // 0x2F signature; RIFF has no checksum. 8000×8000 is 64 million pixels. (image-webp 0.2.4 reads a
+        // 16384×16384 header as 0×0, which is refused as ZeroSize.)
+        let px = vec![90u8; 30 * 30 * 3];
+        let mut webp = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+            .write_image(&px, 30, 30, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!((&webp[12..16], webp[20]), (&b"VP8L"[..], 0x2F));
+        assert_eq!(Photo::decode(&webp).unwrap().width, 30);
+        let bits = u32::from_le_bytes(webp[21..25].try_into().unwrap());
+        let bits = (bits & !0x0FFF_FFFF) | 7_999 | (7_999 << 14);
+        webp[21..25].copy_from_slice(&bits.to_le_bytes());
+        assert_eq!(Photo::decode(&webp), Err(too_large(8_000, 8_000)));
     }
 
     #[test]
