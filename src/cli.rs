@@ -46,6 +46,16 @@ pub enum Command {
         #[arg(long)]
         record: bool,
     },
+    /// Prints a deep model's training recipe: the one `train` uses, and the page trains with by default.
+    /// `--model all --json` prints every recipe with the bounds of each field (www/recipes.json).
+    Recipe {
+        /// cnn, resnet, mlp or all.
+        #[arg(long, default_value = "all")]
+        model: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Classifies image files (PNG, JPEG, WebP, any size) through the same preprocessing as the browser.
     Classify {
         /// Image files.
@@ -371,6 +381,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             backend,
             data,
         } => crate::cli_train::bench(&model, epochs, batch, &backend, data.as_deref()),
+        Command::Recipe { model, json } => print_recipe(&model, json),
         Command::Classify {
             images,
             model,
@@ -513,6 +524,50 @@ pub(crate) fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, Cli
 }
 
 pub use crate::cli_store::write_atomic;
+
+/// `fashionlab recipe`.
+fn print_recipe(model: &str, json: bool) -> Result<(), CliError> {
+    use crate::recipe::{catalogue, sheet};
+    let sheets = if model == "all" {
+        if json {
+            let text = serde_json::to_string_pretty(&catalogue()).expect("recipes serialise");
+            println!("{text}");
+            return Ok(());
+        }
+        catalogue().recipes
+    } else {
+        let kind: crate::models::DeepModelKind = model
+            .parse()
+            .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+        if json {
+            let text = serde_json::to_string_pretty(&sheet(kind)).expect("recipe serialises");
+            println!("{text}");
+            return Ok(());
+        }
+        vec![sheet(kind)]
+    };
+    for s in sheets {
+        let t = &s.recipe.train;
+        println!(
+            "{}: {}\n  AdamW, peak learning rate {}, weight decay {}, {} warm-up epoch(s) then cosine; \
+             label smoothing {}; augmentation {}; {} epochs of batch {}\n  in the page: {} epochs of \
+             batch {} on {} images",
+            s.model,
+            serde_json::to_string(&s.recipe.architecture).expect("config serialises"),
+            t.learning_rate,
+            t.weight_decay,
+            t.warmup_epochs,
+            t.label_smoothing,
+            s.augmentation,
+            t.epochs,
+            t.batch_size,
+            s.page.epochs,
+            s.page.batch_size,
+            s.page.train_size
+        );
+    }
+    Ok(())
+}
 
 fn download(dir: &Path, base_url: &str) -> Result<(), CliError> {
     for file in OFFICIAL_FILES {

@@ -9,87 +9,21 @@ use crate::backend::BackendKind;
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::metrics::{Report, argmax_rows};
-use crate::models::{CnnConfig, DeepModelConfig, DeepModelKind};
+use crate::models::{DeepModelConfig, DeepModelKind};
 use crate::photo::{Photo, PrepareConfig, prepare_image};
 use crate::plot::html_report;
-use crate::preprocess::{AugmentConfig, SplitConfig, stratified_split};
+use crate::preprocess::{SplitConfig, stratified_split};
+use crate::recipe::{Recipe, RecipeEdits, faithful_cnn, recipe};
 use crate::summary::{ModelSummary, TestResults, model_figures};
 use crate::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
 use crate::weights;
 
-/// Each deep model's training recipe: its configuration and the training defaults.
-pub fn recipe(kind: DeepModelKind, faithful: bool) -> (DeepModelConfig, TrainConfig) {
-    let base = TrainConfig::default();
-    match kind {
-        // The study's architecture plus two options it allows: batch norm after each convolution and
-        // dropout 0.3 before the dense layers; light augmentation; 50 epochs (93.34%; 30 epochs gave
-        // 92.80%). Without batch norm, with the default augmentation, 30 epochs reached 91.8% (see the
-        // deep-models issue's notes).
-        DeepModelKind::Cnn => (
-            DeepModelConfig::Cnn(if faithful {
-                CnnConfig::default()
-            } else {
-                CnnConfig {
-                    dropout: 0.3,
-                    batch_norm: true,
-                }
-            }),
-            TrainConfig {
-                epochs: if faithful { 30 } else { 50 },
-                learning_rate: 2e-3,
-                augment: if faithful {
-                    base.augment
-                } else {
-                    light_augmentation()
-                },
-                ..base
-            },
-        ),
-        DeepModelKind::ResNet => (
-            DeepModelConfig::default_for(kind),
-            TrainConfig {
-                epochs: 80,
-                learning_rate: 3e-3,
-                weight_decay: 5e-4,
-                ..base
-            },
-        ),
-        // An MLP has no translation invariance: augmentation cost it 2.5 points here (87.4% with the
-        // default augmentation against 89.9% without), so its recipe has none.
-        DeepModelKind::Mlp => (
-            DeepModelConfig::default_for(kind),
-            TrainConfig {
-                epochs: 40,
-                learning_rate: 1e-3,
-                augment: AugmentConfig::none(),
-                ..base
-            },
-        ),
-    }
-}
-
-/// Pad-1 random crop and horizontal flip, no erasing.
-fn light_augmentation() -> AugmentConfig {
-    AugmentConfig {
-        crop_padding: 1,
-        erase_probability: 0.0,
-        ..AugmentConfig::default()
-    }
-}
-
-/// A named augmentation: `default`, `light` (pad-1 crop and flip, no erasing) or `none`.
-pub fn augmentation(name: &str) -> Result<AugmentConfig, CliError> {
-    match name {
-        "default" => Ok(AugmentConfig::default()),
-        "light" => Ok(AugmentConfig {
-            crop_padding: 1,
-            erase_probability: 0.0,
-            ..AugmentConfig::default()
-        }),
-        "none" => Ok(AugmentConfig::none()),
-        other => Err(CliError::Usage(format!(
-            "unknown augmentation '{other}' (default, light or none)"
-        ))),
+/// The recipe `train` starts from: the shipped one, or with `--faithful` the study's exact CNN.
+fn base_recipe(kind: DeepModelKind, faithful: bool) -> Recipe {
+    if faithful && kind == DeepModelKind::Cnn {
+        faithful_cnn()
+    } else {
+        recipe(kind)
     }
 }
 
@@ -224,7 +158,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
         if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let (mut model_config, mut config) = recipe(kind, args.faithful);
+        let mut base = base_recipe(kind, args.faithful);
         let init = match &args.init_from {
             Some(path) => {
                 let bytes = read_file(path)?;
@@ -233,26 +167,26 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
                         path: path.display().to_string(),
                         source,
                     })?;
-                model_config = header.config;
+                base.architecture = header.config;
                 Some((path, bytes))
             }
             None => None,
         };
-        if let DeepModelConfig::Cnn(c) = &mut model_config {
-            c.batch_norm |= args.batch_norm;
-        }
-        config.batch_size = args.batch;
-        config.seed = args.seed;
-        if let Some(e) = args.epochs {
-            config.epochs = e;
-            config.warmup_epochs = config.warmup_epochs.min(e as f64);
-        }
-        if let Some(a) = &args.augment {
-            config.augment = augmentation(a)?;
-        }
-        if let Some(lr) = args.lr {
-            config.learning_rate = lr;
-        }
+        let edits = RecipeEdits {
+            epochs: args.epochs,
+            batch_size: Some(args.batch),
+            learning_rate: args.lr,
+            augment: args.augment.clone(),
+            batch_norm: args.batch_norm.then_some(true),
+            seed: Some(args.seed),
+            ..RecipeEdits::default()
+        };
+        let Recipe {
+            architecture: model_config,
+            train: config,
+        } = base
+            .edited(&edits)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         eprintln!(
             "training {} on {} images ({} validation), {} epochs, batch {}, backend {backend}",
             kind.name(),
@@ -483,7 +417,7 @@ pub fn bench(
     let dir = local::locate(data)?;
     let train_set = local::load_split(&dir, Split::Train)?;
     let test = local::load_split(&dir, Split::Test)?;
-    let (model_config, _) = recipe(kind, true);
+    let model_config = base_recipe(kind, true).architecture;
     let config = TrainConfig {
         epochs,
         batch_size: batch,

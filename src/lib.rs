@@ -4,7 +4,7 @@
 //! natively, from one crate.
 //!
 //! The core is platform-free: [`data`], [`preprocess`], [`photo`], [`analysis`], [`plot`], [`backend`], [`models`],
-//! [`train`], [`metrics`].
+//! [`recipe`], [`train`], [`metrics`].
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
@@ -27,6 +27,7 @@ pub mod photo;
 pub mod plot;
 pub mod pool;
 pub mod preprocess;
+pub mod recipe;
 pub mod rng;
 pub mod summary;
 pub mod train;

@@ -78,6 +78,9 @@ fn invalid(model: &'static str, message: impl Into<String>) -> ModelError {
     }
 }
 
+/// The largest dropout a model accepts (the smallest is 0).
+pub const MAX_DROPOUT: f64 = 0.9;
+
 /// The study's CNN. Defaults are the faithful variant: dropout 0 and no batch norm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
@@ -100,10 +103,10 @@ impl Default for CnnConfig {
 impl CnnConfig {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), ModelError> {
-        if !(0.0..=0.9).contains(&self.dropout) {
+        if !(0.0..=MAX_DROPOUT).contains(&self.dropout) {
             return Err(invalid(
                 "cnn",
-                format!("dropout {} is outside [0, 0.9]", self.dropout),
+                format!("dropout {} is outside [0, {MAX_DROPOUT}]", self.dropout),
             ));
         }
         Ok(())
@@ -333,10 +336,10 @@ impl MlpConfig {
                 format!("hidden {:?}: 1 to 4 layers of 8..=4096 units", self.hidden),
             ));
         }
-        if !(0.0..=0.9).contains(&self.dropout) {
+        if !(0.0..=MAX_DROPOUT).contains(&self.dropout) {
             return Err(invalid(
                 "mlp",
-                format!("dropout {} is outside [0, 0.9]", self.dropout),
+                format!("dropout {} is outside [0, {MAX_DROPOUT}]", self.dropout),
             ));
         }
         Ok(())

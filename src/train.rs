@@ -91,29 +91,48 @@ impl Default for TrainConfig {
     }
 }
 
+/// The ranges [`TrainConfig::validate`] enforces. The page reads them too (`recipe::Limits`), so that
+/// its inputs offer exactly what Rust accepts.
+pub mod bounds {
+    /// Epochs, inclusive.
+    pub const EPOCHS: [usize; 2] = [1, 500];
+    /// Batch size, inclusive.
+    pub const BATCH_SIZE: [usize; 2] = [1, 4096];
+    /// Peak learning rate: above the first, at most the second.
+    pub const LEARNING_RATE: [f64; 2] = [0.0, 1.0];
+    /// Weight decay, inclusive.
+    pub const WEIGHT_DECAY: [f64; 2] = [0.0, 1.0];
+    /// Label smoothing: at least the first, below the second.
+    pub const LABEL_SMOOTHING: [f32; 2] = [0.0, 0.5];
+}
+
 impl TrainConfig {
-    /// Checks every range.
+    /// Checks every range (see [`bounds`]); warm-up is in [0, epochs].
     pub fn validate(&self) -> Result<(), TrainError> {
+        use bounds::*;
         let bad = |m: String| Err(TrainError::Config(m));
-        if !(1..=500).contains(&self.epochs) {
-            return bad(format!("epochs {} is outside 1..=500", self.epochs));
-        }
-        if !(1..=4096).contains(&self.batch_size) {
+        if !(EPOCHS[0]..=EPOCHS[1]).contains(&self.epochs) {
             return bad(format!(
-                "batch size {} is outside 1..=4096",
-                self.batch_size
+                "epochs {} is outside {}..={}",
+                self.epochs, EPOCHS[0], EPOCHS[1]
             ));
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+        if !(BATCH_SIZE[0]..=BATCH_SIZE[1]).contains(&self.batch_size) {
             return bad(format!(
-                "learning rate {} is outside (0, 1]",
-                self.learning_rate
+                "batch size {} is outside {}..={}",
+                self.batch_size, BATCH_SIZE[0], BATCH_SIZE[1]
             ));
         }
-        if !(0.0..=1.0).contains(&self.weight_decay) {
+        if !(self.learning_rate > LEARNING_RATE[0] && self.learning_rate <= LEARNING_RATE[1]) {
             return bad(format!(
-                "weight decay {} is outside [0, 1]",
-                self.weight_decay
+                "learning rate {} is outside ({}, {}]",
+                self.learning_rate, LEARNING_RATE[0], LEARNING_RATE[1]
+            ));
+        }
+        if !(WEIGHT_DECAY[0]..=WEIGHT_DECAY[1]).contains(&self.weight_decay) {
+            return bad(format!(
+                "weight decay {} is outside [{}, {}]",
+                self.weight_decay, WEIGHT_DECAY[0], WEIGHT_DECAY[1]
             ));
         }
         if !(self.warmup_epochs >= 0.0 && self.warmup_epochs <= self.epochs as f64) {
@@ -122,10 +141,10 @@ impl TrainConfig {
                 self.warmup_epochs
             ));
         }
-        if !(0.0..0.5).contains(&self.label_smoothing) {
+        if !(LABEL_SMOOTHING[0]..LABEL_SMOOTHING[1]).contains(&self.label_smoothing) {
             return bad(format!(
-                "label smoothing {} is outside [0, 0.5)",
-                self.label_smoothing
+                "label smoothing {} is outside [{}, {})",
+                self.label_smoothing, LABEL_SMOOTHING[0], LABEL_SMOOTHING[1]
             ));
         }
         self.augment

@@ -407,8 +407,9 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
 
 /// The native predictions the browser parity test (`tests/web.rs`) compares with: the shipped CNN's labels
 /// for every tenth image of the built-in sample (10 of each class, grouped by class in the sample), kept in `tests/fixtures/cnn-sample-labels.json`.
-/// This test fails if the fixture no longer matches the native build; `FASHIONLAB_WRITE_FIXTURES=1`
-/// rewrites it.
+/// This test fails if the fixture no longer matches the native build. `FASHIONLAB_WRITE_FIXTURES=1`
+/// rewrites it and then fails too, so that a run with the variable set never passes by comparing the
+/// file with itself.
 #[test]
 fn browser_parity_fixture_matches_native_predictions() {
     let sample = fashionlab::data::Dataset::from_idx(
@@ -434,10 +435,46 @@ fn browser_parity_fixture_matches_native_predictions() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cnn-sample-labels.json");
     if std::env::var_os("FASHIONLAB_WRITE_FIXTURES").is_some() {
         std::fs::write(&path, serde_json::to_string(&labels).unwrap()).unwrap();
+        panic!(
+            "{} rewritten; rerun without FASHIONLAB_WRITE_FIXTURES",
+            path.display()
+        );
     }
     let recorded: Vec<u8> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(
         labels, recorded,
         "rerun with FASHIONLAB_WRITE_FIXTURES=1 after retraining the CNN"
+    );
+}
+
+/// The recipes in the core (`recipe::recipe`, which `train` and the page both start from) are the ones the
+/// shipped weights were trained with, as their summaries record; and `www/recipes.json`, which the page
+/// reads before any wasm loads, is the catalogue the code builds (`fashionlab recipe --json` rewrites it).
+#[test]
+fn shipped_summaries_record_the_core_recipes_and_the_page_has_them() {
+    use fashionlab::recipe::{catalogue, recipe};
+    for kind in DeepModelKind::ALL {
+        let recorded: ModelSummary = serde_json::from_slice(
+            &std::fs::read(pretrained(&format!("{}.json", kind.name()))).unwrap(),
+        )
+        .unwrap();
+        let r = recipe(kind);
+        assert_eq!(
+            recorded.config,
+            serde_json::to_value(&r.architecture).unwrap(),
+            "{}",
+            kind.name()
+        );
+        let train: fashionlab::train::TrainConfig =
+            serde_json::from_value(recorded.train_config.clone()).unwrap();
+        assert_eq!(train, r.train, "{}", kind.name());
+    }
+    let served =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/recipes.json"))
+            .unwrap();
+    assert_eq!(
+        served.trim_end(),
+        serde_json::to_string_pretty(&catalogue()).unwrap(),
+        "www/recipes.json is stale: cargo run --release -- recipe --json > www/recipes.json"
     );
 }
