@@ -17,9 +17,10 @@ use crate::data::{Dataset, NUM_CLASSES, PIXELS, Split};
 use crate::metrics::Report;
 use crate::models::{DeepModel, DeepModelConfig, DeepModelKind};
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
-use crate::preprocess::{AugmentConfig, Normalization, SplitConfig, stratified_split};
+use crate::preprocess::{Normalization, SplitConfig, stratified_split};
+use crate::recipe::{Recipe, RecipeEdits, augmentation_name, page_run, recipe};
 use crate::summary::TestResults;
-use crate::train::{Step, TrainConfig, Trainer, predict_probabilities};
+use crate::train::{Step, Trainer, predict_probabilities};
 use crate::weights;
 
 /// Installs the panic hook so that any panic is logged with its message.
@@ -358,18 +359,16 @@ fn prepare(image: &Photo) -> PreparedImage {
     prepare_image(image, &PrepareConfig::default())
 }
 
-/// Options of an in-browser training run (all optional): `{epochs, batch_size, learning_rate,
-/// validation_fraction, seed, augment}`. Missing fields take [`TrainConfig`]'s defaults, except
-/// `epochs` (default 1).
+/// Options of an in-browser training run (all optional): `{recipe, validation_fraction}`. `recipe`
+/// holds edits to the model's recipe ([`RecipeEdits`]: `epochs`, `batch_size`, `learning_rate`,
+/// `weight_decay`, `warmup_epochs`, `label_smoothing`, `augment`, `dropout`, `batch_norm`, `seed`); a
+/// field left out keeps the shipped recipe's value, except `epochs` and `batch_size`, which default to
+/// the page's run ([`page_run`]). `validation_fraction` defaults to 0.1.
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct WebTrainOptions {
-    epochs: Option<usize>,
-    batch_size: Option<usize>,
-    learning_rate: Option<f64>,
+    recipe: RecipeEdits,
     validation_fraction: Option<f32>,
-    seed: Option<u64>,
-    augment: Option<bool>,
 }
 
 /// A deep-model training run in the page or its worker, on the active backend. It drives the same
@@ -378,7 +377,7 @@ struct WebTrainOptions {
 pub struct WebTrainer {
     trainer: std::rc::Rc<RefCell<Option<Trainer>>>,
     kind: DeepModelKind,
-    config: DeepModelConfig,
+    recipe: Recipe,
 }
 
 #[wasm_bindgen]
@@ -394,30 +393,24 @@ impl WebTrainer {
             serde_wasm_bindgen::from_value(options)
                 .map_err(|e| JsError::new(&format!("bad training options: {e}")))?
         };
-        let defaults = TrainConfig::default();
-        let epochs = opts.epochs.unwrap_or(1);
-        let config = TrainConfig {
-            epochs,
-            batch_size: opts.batch_size.unwrap_or(defaults.batch_size),
-            learning_rate: opts.learning_rate.unwrap_or(defaults.learning_rate),
-            warmup_epochs: defaults.warmup_epochs.min(epochs as f64),
-            seed: opts.seed.unwrap_or(0),
-            augment: if opts.augment == Some(false) {
-                AugmentConfig::none()
-            } else {
-                defaults.augment
-            },
-            ..defaults
+        let page = page_run(kind);
+        let edits = RecipeEdits {
+            epochs: opts.recipe.epochs.or(Some(page.epochs)),
+            batch_size: opts.recipe.batch_size.or(Some(page.batch_size)),
+            ..opts.recipe
         };
+        let Recipe {
+            architecture: model_config,
+            train: config,
+        } = recipe(kind).edited(&edits).map_err(js_error)?;
         let split = SplitConfig::new(opts.validation_fraction.unwrap_or(0.1), config.seed)
             .map_err(js_error)?;
         let ds = dataset.dataset();
         let parts = stratified_split(ds.labels(), &split).map_err(js_error)?;
         let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
-        let model_config = DeepModelConfig::default_for(kind);
         let trainer = Trainer::new(
             &model_config,
-            config,
+            config.clone(),
             ds.subset(&parts.train),
             ds.subset(&parts.validation),
             &device,
@@ -426,8 +419,21 @@ impl WebTrainer {
         Ok(WebTrainer {
             trainer: std::rc::Rc::new(RefCell::new(Some(trainer))),
             kind,
-            config: model_config,
+            recipe: Recipe {
+                architecture: model_config,
+                train: config,
+            },
         })
+    }
+
+    /// The recipe this run trains with, after the edits: `{architecture, train, augmentation}` (the
+    /// shape of `www/recipes.json`'s `recipe`, plus the augmentation's name).
+    pub fn recipe(&self) -> Result<JsValue, JsError> {
+        to_js(&serde_json::json!({
+            "architecture": self.recipe.architecture,
+            "train": self.recipe.train,
+            "augmentation": augmentation_name(&self.recipe.train.augment),
+        }))
     }
 
     /// Trains one batch. Resolves to `{kind: "batch", progress}`, `{kind: "epoch", record}` or
@@ -471,8 +477,8 @@ impl WebTrainer {
         Ok(WebModel {
             model: outcome.model,
             kind: self.kind,
-            config: self.config.clone(),
-            normalization: Normalization::Unit,
+            config: self.recipe.architecture.clone(),
+            normalization: self.recipe.train.normalization,
         })
     }
 }

@@ -407,17 +407,57 @@ function wireDeep(wasm) {
     status.textContent = paused ? "Paused." : "Resumed.";
   });
   stopBtn.addEventListener("click", () => worker.postMessage({ type: "stop", id }));
+  // The recipes and their bounds come from Rust (www/recipes.json, written by `fashionlab recipe --json`):
+  // the form shows the selected model's recipe, and its inputs offer what Rust validates.
+  const fields = { learning_rate: "deep-lr", weight_decay: "deep-wd", warmup_epochs: "deep-warmup", label_smoothing: "deep-smoothing" };
+  let catalogue = null;
+  const showRecipe = () => {
+    const sheet = catalogue?.recipes.find((r) => r.model === $("deep-model").value);
+    if (!sheet) return;
+    const { architecture, train } = sheet.recipe, limits = catalogue.limits;
+    for (const [key, input] of Object.entries(fields)) $(input).value = String(train[key]);
+    $("deep-augment").value = sheet.augmentation;
+    $("deep-dropout-label").hidden = !("dropout" in architecture);
+    $("deep-dropout").value = String(architecture.dropout ?? 0);
+    $("deep-batch-norm-label").hidden = !("batch_norm" in architecture);
+    $("deep-batch-norm").checked = Boolean(architecture.batch_norm);
+    $("deep-epochs").value = String(sheet.page.epochs);
+    $("deep-batch").value = String(sheet.page.batch_size);
+    $("deep-size").value = String(sheet.page.train_size);
+    const bounds = { "deep-epochs": limits.epochs, "deep-batch": limits.batch_size, "deep-lr": limits.learning_rate,
+      "deep-wd": limits.weight_decay, "deep-smoothing": limits.label_smoothing, "deep-dropout": limits.dropout };
+    for (const [input, [lo, hi]] of Object.entries(bounds)) { $(input).min = String(lo); $(input).max = String(hi); }
+    $("deep-size").min = String(limits.min_train_size);
+    $("deep-recipe-note").textContent = `The shipped ${sheet.model.toUpperCase()}'s recipe (the one \`fashionlab train\` uses): ` +
+      `${train.epochs} epochs of batch ${train.batch_size} on the full training set. This page trains ` +
+      `${sheet.page.epochs} epochs of batch ${sheet.page.batch_size} on ${sheet.page.train_size.toLocaleString("en-US")} images by default; ` +
+      "the other fields are the recipe's. Rust checks every value when training starts.";
+    document.body.dataset.recipeShown = sheet.model;
+  };
+  fetch("recipes.json").then((r) => r.json()).then((c) => { catalogue = c; showRecipe(); })
+    .catch((e) => { status.textContent = `The recipes could not be loaded: ${e.message || e}`; });
+  $("deep-model").addEventListener("change", showRecipe);
+  const readRecipe = (model) => {
+    const num = (id) => Number($(id).value);
+    const edits = { epochs: Math.floor(num("deep-epochs")), batch_size: Math.floor(num("deep-batch")),
+      augment: $("deep-augment").value };
+    for (const [key, input] of Object.entries(fields)) edits[key] = num(input);
+    if (!$("deep-dropout-label").hidden) edits.dropout = num("deep-dropout");
+    if (model === "cnn") edits.batch_norm = $("deep-batch-norm").checked;
+    return edits;
+  };
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!current) { status.textContent = "Load a dataset first."; return; }
     const model = $("deep-model").value, label = $("deep-model").selectedOptions[0].textContent;
+    const minSize = catalogue?.limits.min_train_size ?? 100;
     const size = Math.min(Math.floor(Number($("deep-size").value)), current.length);
-    const epochs = Math.floor(Number($("deep-epochs").value)), batch = Math.floor(Number($("deep-batch").value));
-    if (!(size >= 100 && epochs >= 1 && epochs <= 100 && batch >= 8 && batch <= 512)) {
-      status.textContent = "Choose at least 100 images, 1–100 epochs and a batch of 8–512.";
+    if (!(size >= minSize)) {
+      status.textContent = `Choose at least ${minSize} training images.`;
       status.classList.add("error");
       return;
     }
+    const recipe = readRecipe(model);
     status.classList.remove("error");
     setBusy(true);
     const trainedOn = current;
@@ -438,7 +478,13 @@ function wireDeep(wasm) {
         worker.onmessage = (e) => {
           const m = e.data;
           if (m.id !== id) return;
-          if (m.type === "backend") status.textContent = `Training ${label} on ${m.report.description}…`;
+          if (m.type === "backend") {
+            status.textContent = `Training ${label} on ${m.report.description}…`;
+            document.body.dataset.trainingBackend = m.report.kind;
+          } else if (m.type === "recipe") {
+            // The recipe the worker's trainer holds, after Rust applied and checked the edits.
+            document.body.dataset.trainingRecipe = JSON.stringify(m.recipe);
+          }
           else if (m.type === "batch") {
             const p = m.progress;
             const x = p.epoch - 1 + p.batch / p.batches;
@@ -463,7 +509,7 @@ function wireDeep(wasm) {
           reject(Object.assign(new Error(ev.message || "unknown error"), { crashed: true }));
         };
         worker.postMessage({ type: "train-deep", id, model, backend: document.body.dataset.backend || "auto",
-          epochs, batchSize: batch, trainSize: size,
+          recipe, trainSize: size,
           dataset: { images: current.images.slice(), labels: current.labels.slice(), split: current.split } });
       });
       const best = result.history.reduce((a, r) => (a && a.val_accuracy >= r.val_accuracy ? a : r), null);
@@ -474,6 +520,7 @@ function wireDeep(wasm) {
       status.replaceChildren(`${label}: ${result.stopped ? "stopped" : "finished"}` +
         (best ? `, best validation accuracy ${pct(best.val_accuracy)} (epoch ${best.epoch}); ` : "; "), link);
       document.body.dataset.deepTrained = String(result.history.length);
+      document.body.dataset.deepHistory = JSON.stringify(result.history.map((r) => r.val_accuracy));
       if (result.history.length) {
         addYourModel(wasm, result.bytes, `trained here: ${size.toLocaleString()} images, ${result.history.length} epoch(s)`,
           trainedOn.split === null);

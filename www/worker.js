@@ -10,9 +10,11 @@
 //   {type: "progress", id, stage, fraction}
 //   {type: "done", id, model, trainSize, accuracy, heldOut, fitSeconds, config, bytes}
 //   {type: "error", id, message}
-//   {type: "train-deep", id, model, backend, epochs, batchSize, trainSize, dataset}
-//       trains the CNN, ResNet or MLP one batch at a time with the same loop as the native CLI;
-//       replies {type: "backend", id, report}, then {type: "batch", id, progress} (at most ~4 a second)
+//   {type: "train-deep", id, model, backend, recipe, trainSize, dataset}
+//       trains the CNN, ResNet or MLP one batch at a time with the same loop and recipe as the native CLI
+//       (`recipe`: edits to the shipped recipe, as WebTrainer takes them); replies {type: "backend", id,
+//       report}, {type: "recipe", id, recipe} (the recipe in use), then {type: "batch", id, progress} (at
+//       most ~4 a second)
 //       and {type: "epoch", id, record}, then {type: "trained", id, model, history, bytes}
 //   {type: "pause", id} / {type: "resume", id} / {type: "stop", id}   between batches
 //   {type: "device-lost", id, message}   this worker's WebGPU device was lost: its GPU work cannot finish,
@@ -117,7 +119,8 @@ async function trainDeep(msg) {
   const report = await wasm.selectBackend(msg.backend || "auto");
   post({ type: "backend", id: msg.id, report });
   const dataset = msg.trainSize && msg.trainSize < all.length ? all.balanced(msg.trainSize) : all;
-  const trainer = new wasm.WebTrainer(msg.model, dataset, { epochs: msg.epochs, batch_size: msg.batchSize });
+  const trainer = new wasm.WebTrainer(msg.model, dataset, { recipe: msg.recipe || {} });
+  post({ type: "recipe", id: msg.id, recipe: trainer.recipe() });
   const history = [];
   let lastPost = 0, lastYield = performance.now();
   for (;;) {

@@ -67,6 +67,7 @@ const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
   await page.fill("#deep-size", "1000");
   await page.fill("#deep-epochs", "50");
   const counts = [];
+  let created = 0;
   for (let run = 1; run <= RUNS; run++) {
     await page.click("#deep-train");
     await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 180_000 });
@@ -75,8 +76,9 @@ const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
       const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
       await trainer.evaluate(() => {
         self.liveBuffers = 0;
+        self.createdBuffers = 0;
         const create = GPUDevice.prototype.createBuffer, destroy = GPUBuffer.prototype.destroy;
-        GPUDevice.prototype.createBuffer = function (...a) { self.liveBuffers++; return create.apply(this, a); };
+        GPUDevice.prototype.createBuffer = function (...a) { self.liveBuffers++; self.createdBuffers++; return create.apply(this, a); };
         GPUBuffer.prototype.destroy = function (...a) { self.liveBuffers--; return destroy.apply(this, a); };
       });
     }
@@ -85,7 +87,14 @@ const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
     const workers = page.workers().filter((w) => /worker\.js/.test(w.url()));
     const buffers = await workers.at(-1).evaluate(() => self.liveBuffers ?? null);
     counts.push([workers.length, buffers]);
+    created = await workers.at(-1).evaluate(() => self.createdBuffers ?? 0);
   }
+  // The check below means something only if the training really ran on WebGPU: the page and the worker
+  // both say so, and the worker made GPU buffers while it was watched.
+  const trainingBackend = await page.getAttribute("body", "data-training-backend");
+  check(backend === "wgpu" && trainingBackend === "wgpu",
+    `training ran on WebGPU (page backend ${backend}, training worker's ${trainingBackend})`);
+  check(created > 0, `the training worker created ${created} GPU buffers while watched`);
   console.log(`  after each run [workers, live GPU buffers created since run 1]: ${counts.map((c) => `[${c}]`).join(" ")}`);
   const workers = counts.map(([w]) => w), buffers = counts.map(([, b]) => b).filter((b) => b !== null);
   check(Math.max(...workers) <= 1, `live training workers stay at ${Math.max(...workers)}`);

@@ -12,6 +12,7 @@
 //  - no request leaves the page's own origin;
 //  - the site works from a sub-folder (the CPU run serves it under /fashion/lab/), at phone width, and
 //    offline after the first visit (the CPU run stops its server and reloads).
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,6 +20,18 @@ import { chromium } from "playwright-core";
 import { BASE_ARGS, photoOf, png, serve, texturedPhotoOf, y4m } from "./common.mjs";
 
 const dist = resolve(process.argv[2] || "dist");
+// The native CLI, for the recipe the page must train with (built by `cargo build --release`).
+const FASHIONLAB = process.env.FASHIONLAB_BIN || join(process.env.CARGO_TARGET_DIR || "target", "release", "fashionlab");
+// What the CNN's third epoch reaches in the page on the sample, as measured (both backends).
+const CNN_PAGE_VAL_ACCURACY = 0.8;
+// Deep equality with numbers equal to 1e-6 relative (f32 values reach the page widened to f64).
+const near = (a, b) => typeof a === "number" && typeof b === "number" ? Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b))
+  : a && b && typeof a === "object" && typeof b === "object"
+    ? Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => near(a[k], b[k])) : a === b;
+// The shipped models in the table's order, with their titles, and their summaries as served.
+const SHIPPED = [["cnn", "CNN"], ["resnet", "ResNet"], ["mlp", "MLP"], ["logreg", "Logistic regression"], ["svm", "SVM (RBF)"],
+  ["rf", "Random forest"], ["knn", "k-NN"]];
+const recordedSummary = (name) => JSON.parse(readFileSync(join(dist, "pretrained", `${name}.json`), "utf8"));
 const shots = resolve(process.env.SCREENSHOT_DIR || "target/screenshots");
 mkdirSync(shots, { recursive: true });
 
@@ -229,6 +242,17 @@ for (const cfg of configs) {
       `${speed.perImage.toFixed(2)} ms/image in a batch of 1,000; ${speed.single.toFixed(1)} ms for one image alone`);
     const shipped = await page.getAttribute("body", "data-shipped");
     check(shipped === "7", `shipped-models table lists 7 models (got ${shipped})`);
+    // Each row shows what the model's summary records (read here from the served JSON, by Node).
+    {
+      const rows = await page.$$eval("#shipped-models tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+      const wrong = SHIPPED.filter(([name, title], i) => {
+        const s = recordedSummary(name);
+        return rows[i]?.[0] !== title || rows[i]?.[1] !== `${(100 * s.test.accuracy).toFixed(2)}%` ||
+          rows[i]?.[3] !== s.params.toLocaleString("en-US");
+      });
+      check(wrong.length === 0, `the shipped table's names, accuracies and parameter counts match pretrained/*.json` +
+        (wrong.length ? ` (wrong: ${wrong.map(([n]) => n).join(", ")}; rows ${JSON.stringify(rows)})` : ""));
+    }
     // Dashboards: the comparison charts and one model's figures (the CNN's four, then the k-NN's three).
     const comparison = await page.locator("#comparison .js-plotly-plot").count();
     check(comparison === 2, `two comparison charts rendered (got ${comparison})`);
@@ -331,6 +355,22 @@ for (const cfg of configs) {
       const late = Number(await page.getAttribute("body", "data-deep-points"));
       const done = await page.textContent("#deep-status");
       const valAcc = parseFloat((done.match(/best validation accuracy ([\d.]+)%/) || [])[1] || "0");
+      // It trained with the shipped CNN's recipe, as the CLI prints it, for the page's 3 epochs of batch 64.
+      {
+        const used = JSON.parse(await page.getAttribute("body", "data-training-recipe") || "null");
+        const cli = JSON.parse(execFileSync(FASHIONLAB, ["recipe", "--model", "cnn", "--json"], { encoding: "utf8" }));
+        const { epochs, batch_size, ...rest } = used?.train || {};
+        const { epochs: cliEpochs, batch_size: cliBatch, ...cliRest } = cli.recipe.train;
+        check(used && near(used.architecture, cli.recipe.architecture) && near(rest, cliRest) && used.augmentation === cli.augmentation &&
+          epochs === 3 && batch_size === 64,
+          `the page trained the CNN with the CLI's recipe (${JSON.stringify(used?.architecture)}, learning rate ${rest.learning_rate}, ` +
+          `weight decay ${rest.weight_decay}, ${used?.augmentation} augmentation; CLI: ${cliEpochs} epochs of batch ${cliBatch}, ` +
+          `page: ${epochs} of ${batch_size})`);
+        const history = JSON.parse(await page.getAttribute("body", "data-deep-history") || "[]");
+        console.log(`  validation accuracy by epoch (${cfg.name}): ${history.map((a) => a.toFixed(2)).join(", ")}`);
+        check(history.length === 3 && history[2] > history[0] && Math.abs(history[2] - CNN_PAGE_VAL_ACCURACY) <= 0.10,
+          `the CNN's validation accuracy rose over its 3 epochs (${history.join(" → ")}) and ended within 10 points of ${CNN_PAGE_VAL_ACCURACY}`);
+      }
       // Pause holds it between batches, resume goes on, stop ends it keeping the best epoch.
       await page.fill("#deep-epochs", "20");
       await page.click("#deep-train");
@@ -363,6 +403,18 @@ for (const cfg of configs) {
       const compared = rows.filter((r) => /points/.test(r[5])).map((r) => `${r[0]}: ${r[3]} vs ${r[4]}`);
       check(compared.length === 3 && rows.some((r) => r[0].startsWith("k-NN (yours")) && rows.some((r) => r[0].startsWith("CNN (yours")),
         `trained models scored beside the shipped ones: ${compared.join("; ")}`);
+      // Each is set beside the shipped model of its kind, with that model's recorded accuracy, and the gap
+      // column is the difference of the two shown.
+      const kinds = { "CNN": "cnn", "k-NN": "knn", "MLP": "mlp", "ResNet": "resnet", "Logistic regression": "logreg", "SVM": "svm", "Random forest": "rf" };
+      const badRows = rows.filter((r) => /points/.test(r[5])).filter((r) => {
+        const kind = kinds[r[0].replace(/ \(yours.*$/, "")];
+        const want = kind && `${(100 * recordedSummary(kind).test.accuracy).toFixed(2)}%`;
+        const gap = parseFloat(r[3]) - parseFloat(r[4]);
+        const shown = (r[5].startsWith("−") ? -1 : 1) * parseFloat(r[5].slice(1));
+        return r[4] !== want || !(Math.abs(gap - shown) < 0.011);
+      });
+      check(badRows.length === 0, `your models' rows show the shipped accuracy from pretrained/*.json and the gap between the two` +
+        (badRows.length ? ` (wrong: ${JSON.stringify(badRows)})` : ""));
       // A crash in the training worker: the page reports it, and training starts again in a fresh worker.
       await page.selectOption("#deep-model", "mlp");
       await page.fill("#deep-size", "1000");
@@ -394,6 +446,12 @@ for (const cfg of configs) {
     if (cfg.server === "nested") {
       // Offline: with the server gone, a reload still brings up the page and its seven models, which classify.
       await page.waitForSelector("body[data-offline='ready']", { timeout: 120_000 });
+      // The answers online, to compare with the same picture's answers offline.
+      const before = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.setInputFiles("#classify-input", { name: "Bag.png", mimeType: "image/png", buffer: photoOf(8) });
+      await page.waitForFunction((n) => Number(document.body.dataset.classified || 0) > n, before, { timeout: 120_000 });
+      const online = await page.$$eval("#classify-answers li", (lis, names) => lis.filter((li) => names.includes(li.dataset.model))
+        .map((li) => li.textContent), SHIPPED.map(([n]) => n));
       await page.waitForTimeout(1000);
       servers.nested.process.kill();
       await new Promise((r) => setTimeout(r, 500));
@@ -402,8 +460,10 @@ for (const cfg of configs) {
       await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
       await page.setInputFiles("#classify-input", { name: "Bag.png", mimeType: "image/png", buffer: photoOf(8) });
       await page.waitForSelector("body[data-classified='1']", { timeout: 120_000 });
-      const answers = await page.$$eval("#classify-answers li", (lis) => lis.length);
-      check(down && answers === 7, `offline (server stopped: ${down}), the reloaded page classified with ${answers} models`);
+      const offline = await page.$$eval("#classify-answers li", (lis) => lis.map((li) => li.textContent));
+      check(down && offline.length === 7 && JSON.stringify(offline) === JSON.stringify(online),
+        `offline (server stopped: ${down}), the reloaded page gave the ${offline.length} answers it gave online` +
+        (JSON.stringify(offline) === JSON.stringify(online) ? "" : ` (online ${JSON.stringify(online)}, offline ${JSON.stringify(offline)})`));
     }
   } catch (e) {
     failed++;
