@@ -1,0 +1,172 @@
+//! Speed regressions fail CI. Each guarded path is timed against a fixed calibration workload run in
+//! the same process (a plain f32 matrix product over all cores), and its time relative to that workload
+//! must stay within 3× of the ratio recorded in `tests/fixtures/speed-baseline.json`. Measuring against a
+//! calibration rather than against another path of ours keeps the guards independent: speeding up one
+//! path cannot trip another's. The figures themselves belong in BENCHMARKS.md; this only catches a
+//! path becoming several times slower. `FASHIONLAB_WRITE_SPEED=1` records the ratios again (and fails).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use fashionlab::data::{Dataset, Split, local};
+use fashionlab::models::DeepModelKind;
+use fashionlab::photo::{Photo, PrepareConfig, prepare_image};
+use fashionlab::recipe::{RecipeEdits, recipe};
+use fashionlab::train::{Trainer, block_on, predict_probabilities};
+
+/// The fastest of `runs` timings of `work`, in seconds (the minimum is what load on the machine inflates
+/// least).
+fn fastest(runs: usize, mut work: impl FnMut()) -> f64 {
+    work(); // warm caches and pools
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            work();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The calibration: 8 independent 192 × 192 × 192 f32 matrix products, plain loops, one per rayon task.
+fn calibration() {
+    use rayon::prelude::*;
+    let n = 192;
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 13) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.2).collect();
+    let sums: Vec<f32> = (0..8)
+        .into_par_iter()
+        .map(|k| {
+            let mut c = vec![0f32; n * n];
+            for i in 0..n {
+                for p in 0..n {
+                    let x = a[i * n + p] + k as f32;
+                    for j in 0..n {
+                        c[i * n + j] += x * b[p * n + j];
+                    }
+                }
+            }
+            c.iter().sum()
+        })
+        .collect();
+    std::hint::black_box(sums);
+}
+
+#[test]
+fn guarded_paths_stay_within_3x_of_their_recorded_speed() {
+    let device = Device::flex();
+    let test =
+        local::load_split(&local::locate(None).expect("run .ci/setup"), Split::Test).unwrap();
+    let cal = fastest(7, calibration);
+    let mut ratios = BTreeMap::new();
+
+    // Inference: the shipped CNN on 1,000 test images.
+    let (cnn, header) = fashionlab::weights::load(
+        &std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pretrained/cnn.weights"))
+            .unwrap(),
+        Some(DeepModelKind::Cnn),
+        &device,
+    )
+    .unwrap();
+    let pixels = &test.pixels()[..1000 * 784];
+    let t = fastest(5, || {
+        block_on(predict_probabilities(
+            &cnn,
+            pixels,
+            header.normalization,
+            &device,
+            500,
+        ))
+        .unwrap();
+    });
+    ratios.insert("cnn_inference_1000", t / cal);
+
+    // Training: 8 batches of 128 with the shipped CNN recipe.
+    let train_part: Vec<usize> = (0..1024).collect();
+    let val_part: Vec<usize> = (1024..1124).collect();
+    let (tr, va): (Dataset, Dataset) = (test.subset(&train_part), test.subset(&val_part));
+    let r = recipe(DeepModelKind::Cnn)
+        .edited(&RecipeEdits {
+            epochs: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    let t = fastest(3, || {
+        let mut trainer = Trainer::new(
+            &r.architecture,
+            r.train.clone(),
+            tr.clone(),
+            va.clone(),
+            &device,
+        )
+        .unwrap();
+        for _ in 0..7 {
+            block_on(trainer.step()).unwrap();
+        }
+    });
+    ratios.insert("cnn_training_7_batches", t / cal);
+
+    // The photo path on a 640 × 480 frame.
+    let frame = fashionlab::photo::synth::benchmark_photo(
+        test.image(0),
+        fashionlab::photo::synth::Condition::Textured,
+        0,
+        1,
+    );
+    let frame = resize_to(&frame, 640, 480);
+    let t = fastest(11, || {
+        std::hint::black_box(prepare_image(&frame, &PrepareConfig::default()));
+    });
+    ratios.insert("photo_path_640x480", t / cal);
+
+    // A classical model: the shipped logistic regression on 1,000 images.
+    let logreg = fashionlab::classical::ClassicalModel::from_bytes(
+        &std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pretrained/logreg.model"))
+            .unwrap(),
+        None,
+    )
+    .unwrap();
+    let t = fastest(5, || {
+        std::hint::black_box(logreg.predict(pixels).unwrap());
+    });
+    ratios.insert("logreg_predict_1000", t / cal);
+
+    eprintln!("calibration {:.1} ms; ratios {ratios:?}", cal * 1e3);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speed-baseline.json");
+    if std::env::var_os("FASHIONLAB_WRITE_SPEED").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(&ratios).unwrap() + "\n").unwrap();
+        panic!(
+            "{} rewritten; rerun without FASHIONLAB_WRITE_SPEED",
+            path.display()
+        );
+    }
+    let baseline: BTreeMap<String, f64> =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        baseline.keys().collect::<Vec<_>>(),
+        ratios.keys().collect::<Vec<_>>()
+    );
+    for (name, ratio) in &ratios {
+        let recorded = baseline[*name];
+        assert!(
+            *ratio <= 3.0 * recorded,
+            "{name}: {ratio:.3} × the calibration, recorded {recorded:.3} (3× is the limit)"
+        );
+    }
+}
+
+/// `photo` resized (nearest) to `w × h`.
+fn resize_to(photo: &Photo, w: u32, h: u32) -> Photo {
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let sx = (x * photo.width / w) as usize;
+            let sy = (y * photo.height / h) as usize;
+            let i = (sy * photo.width as usize + sx) * 3;
+            rgb.extend_from_slice(&photo.rgb[i..i + 3]);
+        }
+    }
+    Photo::from_rgb(w, h, rgb).unwrap()
+}
