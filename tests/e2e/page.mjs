@@ -22,8 +22,8 @@ import { BASE_ARGS, photoOf, png, serve, texturedPhotoOf, y4m } from "./common.m
 const dist = resolve(process.argv[2] || "dist");
 // The native CLI, for the recipe the page must train with (built by `cargo build --release`).
 const FASHIONLAB = process.env.FASHIONLAB_BIN || join(process.env.CARGO_TARGET_DIR || "target", "release", "fashionlab");
-// What the CNN's third epoch reaches in the page on the sample, as measured (both backends).
-const CNN_PAGE_VAL_ACCURACY = 0.8;
+// What the CNN's third epoch reaches in the page on the sample (measured on the CPU run, 2026-12-01).
+const CNN_PAGE_VAL_ACCURACY = 0.75;
 // Deep equality with numbers equal to 1e-6 relative (f32 values reach the page widened to f64).
 const near = (a, b) => typeof a === "number" && typeof b === "number" ? Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b))
   : a && b && typeof a === "object" && typeof b === "object"
