@@ -480,3 +480,65 @@ fn shipped_summaries_record_the_core_recipes_and_the_page_has_them() {
         "www/recipes.json is stale: cargo run --release -- recipe --json > www/recipes.json"
     );
 }
+
+/// The native probabilities the browser test `shipped_resnet_and_mlp_match_native_probabilities`
+/// compares with: the shipped ResNet's and MLP's class probabilities for every tenth image of the
+/// built-in sample, kept in `tests/fixtures/<model>-sample-probabilities.json`. This test fails if a
+/// fixture no longer matches the native build bit for bit; `FASHIONLAB_WRITE_FIXTURES=1` rewrites them and
+/// then fails too.
+#[test]
+fn browser_probability_fixtures_match_native() {
+    let sample = fashionlab::data::Dataset::from_idx(
+        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
+        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let pixels: Vec<u8> = (0..100)
+        .flat_map(|i| sample.image(i * 10).to_vec())
+        .collect();
+    let write = std::env::var_os("FASHIONLAB_WRITE_FIXTURES").is_some();
+    for (kind, name) in [
+        (DeepModelKind::ResNet, "resnet"),
+        (DeepModelKind::Mlp, "mlp"),
+    ] {
+        let (model, header) = shipped_kind(&device, kind, name);
+        let probs = block_on(predict_probabilities(
+            &model,
+            &pixels,
+            header.normalization,
+            &device,
+            100,
+        ))
+        .unwrap();
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/{name}-sample-probabilities.json"));
+        if write {
+            std::fs::write(&path, serde_json::to_string(&probs).unwrap()).unwrap();
+            continue;
+        }
+        let recorded: Vec<f32> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            probs, recorded,
+            "{name}: rerun with FASHIONLAB_WRITE_FIXTURES=1 after retraining"
+        );
+    }
+    assert!(
+        !write,
+        "fixtures rewritten; rerun without FASHIONLAB_WRITE_FIXTURES"
+    );
+}
+
+/// A shipped deep model of `kind` from `<name>.weights`.
+fn shipped_kind(
+    device: &Device,
+    kind: DeepModelKind,
+    name: &str,
+) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
+    weights::load(
+        &std::fs::read(pretrained(&format!("{name}.weights"))).unwrap(),
+        Some(kind),
+        device,
+    )
+    .unwrap()
+}

@@ -159,7 +159,7 @@ fn same_seed_same_history() {
 /// learns in a short run on the page's sample (900 images, 100 held out): the batch loss falls, the best
 /// validation accuracy clears a floor well above chance (10%), and a run stopped after its second epoch
 /// returns the best epoch's model, which scores exactly that epoch's recorded validation accuracy. The
-/// browser test `every_shipped_recipe_learns_in_the_browser` asserts the same floors.
+/// browser test `webgpu_absent_every_shipped_recipe_learns_on_the_cpu` asserts the same floors (wasm, CPU).
 #[test]
 fn every_shipped_recipe_learns_and_keeps_its_best_epoch() {
     use fashionlab::recipe::{RecipeEdits, recipe};
