@@ -9,12 +9,11 @@ use std::process::{Command, Output};
 use fashionlab::summary::ModelSummary;
 
 fn cli(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fashionlab"))
+    Command::new(env!("CARGO_BIN_EXE_fashionlab"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn ok(args: &[&str]) -> String {
