@@ -9,6 +9,15 @@ use fashionlab::train::{
     Control, Step, TrainConfig, block_on, loss_and_accuracy, predict_probabilities, train,
 };
 
+/// burn's random generator (dropout masks, initialisation) is one per process, and `Trainer::new` seeds
+/// it: two trainings running at once in this test binary would draw from it in turn and stop being
+/// reproducible. Each test that trains holds this lock.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_training_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    TRAINING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn subsets(n_train: usize, n_test: usize) -> (Dataset, Dataset, Dataset) {
     let dir = local::locate(None).expect("Fashion-MNIST must be installed: run .ci/setup");
     let full = local::load_split(&dir, Split::Train).unwrap();
@@ -74,6 +83,7 @@ fn test_accuracy(kind: DeepModelKind, config: TrainConfig, n_train: usize) -> (f
 
 #[test]
 fn mlp_learns_from_a_few_thousand_images() {
+    let _one = one_training_at_a_time();
     // Augmentation regularises long runs but slows a short one down: off here, where learning is the point.
     let config = TrainConfig {
         epochs: 6,
@@ -88,6 +98,7 @@ fn mlp_learns_from_a_few_thousand_images() {
 
 #[test]
 fn cnn_learns_from_a_few_thousand_images() {
+    let _one = one_training_at_a_time();
     let config = TrainConfig {
         epochs: 4,
         batch_size: 64,
@@ -100,6 +111,7 @@ fn cnn_learns_from_a_few_thousand_images() {
 
 #[test]
 fn cancel_keeps_the_best_model_so_far() {
+    let _one = one_training_at_a_time();
     let (tr, va, _) = subsets(2000, 10);
     let config = TrainConfig {
         epochs: 5,
@@ -132,6 +144,7 @@ fn cancel_keeps_the_best_model_so_far() {
 
 #[test]
 fn same_seed_same_history() {
+    let _one = one_training_at_a_time();
     let run = || {
         let (tr, va, _) = subsets(1500, 10);
         let config = TrainConfig {
@@ -162,6 +175,7 @@ fn same_seed_same_history() {
 /// browser test `webgpu_absent_every_shipped_recipe_learns_on_the_cpu` asserts the same floors (wasm, CPU).
 #[test]
 fn every_shipped_recipe_learns_and_keeps_its_best_epoch() {
+    let _one = one_training_at_a_time();
     use fashionlab::recipe::{RecipeEdits, recipe};
     let sample = Dataset::from_idx(
         include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
