@@ -73,6 +73,11 @@ pub fn write_atomic_with(
     })
 }
 
+/// Reads a whole file; the error names it.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
 /// The paths of a model's two files in `dir`: `<name>.<extension>` and `<name>.json`.
 pub fn model_paths(dir: &Path, name: &str, extension: &str) -> (PathBuf, PathBuf) {
     (
@@ -119,12 +124,8 @@ pub fn load_model_files(
     allow_no_digest: bool,
 ) -> Result<ModelFiles, CliError> {
     let (model_path, json_path) = model_paths(dir, name, extension);
-    let read = |path: &Path| {
-        std::fs::read(path)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
-    };
-    let model_file = read(&model_path)?;
-    let summary: ModelSummary = serde_json::from_slice(&read(&json_path)?)
+    let model_file = read_file(&model_path)?;
+    let summary: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
         .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
     match summary.check_model_file(&model_file) {
         Ok(()) => {}

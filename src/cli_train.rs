@@ -7,6 +7,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::backend::BackendKind;
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
+use crate::cli_store::read_file;
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::metrics::{Report, argmax_rows};
 use crate::models::{DeepModelConfig, DeepModelKind};
@@ -470,10 +471,6 @@ fn round2(v: f64) -> f64 {
 
 fn round4(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
-}
-
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
 pub(crate) fn weights_dir(dir: &Path) -> PathBuf {

@@ -134,7 +134,7 @@ pub async fn deletion_scores(
         maps.push(cam.heatmap);
     }
     let mut rng = crate::rng::Rng::new(seed);
-    // Per scored image: the original, then masked by its own map, the other map, at random.
+    // Per scored image: the original, then masked by its own map, by the other image's, by a random one.
     let mut batch = Vec::new();
     let mut scored = Vec::new();
     for i in 0..n {

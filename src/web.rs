@@ -376,7 +376,6 @@ struct WebTrainOptions {
 #[wasm_bindgen]
 pub struct WebTrainer {
     trainer: std::rc::Rc<RefCell<Option<Trainer>>>,
-    kind: DeepModelKind,
     recipe: Recipe,
 }
 
@@ -399,18 +398,15 @@ impl WebTrainer {
             batch_size: opts.recipe.batch_size.or(Some(page.batch_size)),
             ..opts.recipe
         };
-        let Recipe {
-            architecture: model_config,
-            train: config,
-        } = recipe(kind).edited(&edits).map_err(js_error)?;
-        let split = SplitConfig::new(opts.validation_fraction.unwrap_or(0.1), config.seed)
+        let recipe = recipe(kind).edited(&edits).map_err(js_error)?;
+        let split = SplitConfig::new(opts.validation_fraction.unwrap_or(0.1), recipe.train.seed)
             .map_err(js_error)?;
         let ds = dataset.dataset();
         let parts = stratified_split(ds.labels(), &split).map_err(js_error)?;
         let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
         let trainer = Trainer::new(
-            &model_config,
-            config.clone(),
+            &recipe.architecture,
+            recipe.train.clone(),
             ds.subset(&parts.train),
             ds.subset(&parts.validation),
             &device,
@@ -418,11 +414,7 @@ impl WebTrainer {
         .map_err(js_error)?;
         Ok(WebTrainer {
             trainer: std::rc::Rc::new(RefCell::new(Some(trainer))),
-            kind,
-            recipe: Recipe {
-                architecture: model_config,
-                train: config,
-            },
+            recipe,
         })
     }
 
@@ -476,7 +468,7 @@ impl WebTrainer {
         let outcome = trainer.finish();
         Ok(WebModel {
             model: outcome.model,
-            kind: self.kind,
+            kind: self.recipe.architecture.kind(),
             config: self.recipe.architecture.clone(),
             normalization: self.recipe.train.normalization,
         })
