@@ -16,15 +16,29 @@ use fashionlab::weights::{self, WeightsError};
 
 /// The shipped CNN, loaded on `device`.
 fn shipped_cnn(device: &Device) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
-    shipped(device, "cnn")
+    shipped(device, DeepModelKind::Cnn, "cnn")
 }
 
-/// The shipped CNN file `<name>.weights` (`cnn` or its photo-trained variant `cnn-photo`).
-fn shipped(device: &Device, name: &str) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
+/// The shipped file `<name>.weights`, which must hold a `kind` model (`cnn`, its photo-trained variant
+/// `cnn-photo`, `resnet`, …), loaded on `device`.
+fn shipped(
+    device: &Device,
+    kind: DeepModelKind,
+    name: &str,
+) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
     weights::load(
         &std::fs::read(pretrained(&format!("{name}.weights"))).unwrap(),
-        Some(DeepModelKind::Cnn),
+        Some(kind),
         device,
+    )
+    .unwrap()
+}
+
+/// The page's built-in sample (100 test images of each class, grouped by class).
+fn sample() -> fashionlab::data::Dataset {
+    fashionlab::data::Dataset::from_idx(
+        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
+        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
     )
     .unwrap()
 }
@@ -267,12 +281,7 @@ fn grad_cam_maps_depend_on_image_class_and_weights() {
         (DeepModelKind::Cnn, "cnn"),
         (DeepModelKind::ResNet, "resnet"),
     ] {
-        let (model, header) = weights::load(
-            &std::fs::read(pretrained(&format!("{name}.weights"))).unwrap(),
-            Some(kind),
-            &device,
-        )
-        .unwrap();
+        let (model, header) = shipped(&device, kind, name);
         let norm = header.normalization;
         let d = block_on(deletion_scores(
             &model, images, labels, norm, 0.05, 7, &device,
@@ -346,7 +355,7 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
     let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
     let device = Device::flex();
     let (cnn, header) = shipped_cnn(&device);
-    let (photo_cnn, _) = shipped(&device, "cnn-photo");
+    let (photo_cnn, _) = shipped(&device, DeepModelKind::Cnn, "cnn-photo");
     let n = 1000;
     let side = 160usize;
     let mut with = Vec::with_capacity(n * 784);
@@ -414,11 +423,7 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
 /// file with itself.
 #[test]
 fn browser_parity_fixture_matches_native_predictions() {
-    let sample = fashionlab::data::Dataset::from_idx(
-        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
-        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
-    )
-    .unwrap();
+    let sample = sample();
     let device = Device::flex();
     let (cnn, header) = shipped_cnn(&device);
     let pixels: Vec<u8> = (0..100)
@@ -488,11 +493,7 @@ fn shipped_summaries_record_the_core_recipes_and_the_page_has_them() {
 /// then fails too.
 #[test]
 fn browser_probability_fixtures_match_native() {
-    let sample = fashionlab::data::Dataset::from_idx(
-        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
-        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
-    )
-    .unwrap();
+    let sample = sample();
     let device = Device::flex();
     let pixels: Vec<u8> = (0..100)
         .flat_map(|i| sample.image(i * 10).to_vec())
@@ -502,7 +503,7 @@ fn browser_probability_fixtures_match_native() {
         (DeepModelKind::ResNet, "resnet"),
         (DeepModelKind::Mlp, "mlp"),
     ] {
-        let (model, header) = shipped_kind(&device, kind, name);
+        let (model, header) = shipped(&device, kind, name);
         let probs = block_on(predict_probabilities(
             &model,
             &pixels,
@@ -527,18 +528,4 @@ fn browser_probability_fixtures_match_native() {
         !write,
         "fixtures rewritten; rerun without FASHIONLAB_WRITE_FIXTURES"
     );
-}
-
-/// A shipped deep model of `kind` from `<name>.weights`.
-fn shipped_kind(
-    device: &Device,
-    kind: DeepModelKind,
-    name: &str,
-) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
-    weights::load(
-        &std::fs::read(pretrained(&format!("{name}.weights"))).unwrap(),
-        Some(kind),
-        device,
-    )
-    .unwrap()
 }

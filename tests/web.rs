@@ -20,6 +20,14 @@ fn message(e: wasm_bindgen::JsError) -> String {
         .unwrap_or_default()
 }
 
+/// A model's class probabilities for `pixels`, as the page reads them (`WebModel::probabilities`).
+async fn probabilities(model: &web::WebModel, pixels: Vec<u8>) -> Vec<f32> {
+    let probs = wasm_bindgen_futures::JsFuture::from(model.probabilities(pixels))
+        .await
+        .unwrap();
+    js_sys::Float32Array::from(probs).to_vec()
+}
+
 #[wasm_bindgen_test]
 fn sample_dataset_parses_in_the_browser() {
     let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
@@ -167,12 +175,7 @@ async fn the_same_training_loop_runs_in_the_browser() {
     let model = trainer.finish().unwrap();
     assert!(message(trainer.finish().err().unwrap()).contains("ended"));
     let pixels: Vec<u8> = (0..8).flat_map(|i| ds.image(i * 100).unwrap()).collect();
-    let a: Vec<f32> = js_sys::Float32Array::from(
-        wasm_bindgen_futures::JsFuture::from(model.probabilities(pixels.clone()))
-            .await
-            .unwrap(),
-    )
-    .to_vec();
+    let a: Vec<f32> = probabilities(&model, pixels.clone()).await;
     assert_eq!(a.len(), 80);
     let bytes = js_sys::Uint8Array::from(
         wasm_bindgen_futures::JsFuture::from(model.to_bytes())
@@ -182,12 +185,7 @@ async fn the_same_training_loop_runs_in_the_browser() {
     .to_vec();
     let reloaded = web::WebModel::from_bytes(&bytes).unwrap();
     assert_eq!(reloaded.kind(), "cnn");
-    let b: Vec<f32> = js_sys::Float32Array::from(
-        wasm_bindgen_futures::JsFuture::from(reloaded.probabilities(pixels))
-            .await
-            .unwrap(),
-    )
-    .to_vec();
+    let b: Vec<f32> = probabilities(&reloaded, pixels).await;
     for (x, y) in a.iter().zip(&b) {
         assert!((x - y).abs() < 0.02, "{x} vs {y}");
     }
@@ -298,12 +296,7 @@ async fn shipped_cnn_matches_native_predictions() {
     let model = web::WebModel::from_bytes(include_bytes!("../pretrained/cnn.weights")).unwrap();
     let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
     let pixels: Vec<u8> = (0..100).flat_map(|i| ds.image(i * 10).unwrap()).collect();
-    let probs = js_sys::Float32Array::from(
-        wasm_bindgen_futures::JsFuture::from(model.probabilities(pixels))
-            .await
-            .unwrap(),
-    )
-    .to_vec();
+    let probs = probabilities(&model, pixels).await;
     let browser = fashionlab::metrics::argmax_rows(&probs, 10);
     let same = browser.iter().zip(&native).filter(|(a, b)| a == b).count();
     let needed = if backend.kind == BackendKind::Flex {
@@ -423,14 +416,7 @@ async fn webgpu_absent_every_shipped_recipe_learns_on_the_cpu() {
             backend.kind
         );
         let trained = trainer.finish().unwrap();
-        let probs = js_sys::Float32Array::from(
-            wasm_bindgen_futures::JsFuture::from(
-                trained.probabilities(validation.pixels().to_vec()),
-            )
-            .await
-            .unwrap(),
-        )
-        .to_vec();
+        let probs = probabilities(&trained, validation.pixels().to_vec()).await;
         let acc = fashionlab::train::loss_and_accuracy(&probs, validation.labels()).1;
         let tolerance = if backend.kind == BackendKind::Flex {
             0.0
@@ -509,12 +495,7 @@ async fn shipped_resnet_and_mlp_match_native_probabilities() {
     for (name, bytes, fixture) in cases {
         let native: Vec<f32> = serde_json::from_str(fixture).unwrap();
         let model = web::WebModel::from_bytes(bytes).unwrap();
-        let probs = js_sys::Float32Array::from(
-            wasm_bindgen_futures::JsFuture::from(model.probabilities(pixels.clone()))
-                .await
-                .unwrap(),
-        )
-        .to_vec();
+        let probs = probabilities(&model, pixels.clone()).await;
         let worst = probs
             .iter()
             .zip(&native)
