@@ -13,7 +13,7 @@ use crate::data::{CLASS_NAMES, NUM_CLASSES, SIDE, Split, local};
 use crate::metrics::argmax_rows;
 use crate::models::DeepModelKind;
 use crate::photo::synth::{
-    Condition, Ranges, benchmark_items, benchmark_photo, jpeg_bytes, photo, photo_seed,
+    Condition, Ranges, Scene, benchmark_items, benchmark_photo, jpeg_bytes, photo, photo_seed,
 };
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
 use crate::preprocess::{SplitConfig, stratified_split};
@@ -115,27 +115,34 @@ pub fn bench(
         BenchSet::Benchmark => Condition::ALL.map(Some).to_vec(),
         BenchSet::Validation => vec![None],
     };
-    let make = |pos: usize, condition: Option<Condition>| match condition {
-        Some(c) => benchmark_photo(test.image(items[pos]), c, pos, seed),
+    let make_scene = |pos: usize, condition: Option<Condition>| match condition {
+        Some(c) => (benchmark_photo(test.image(items[pos]), c, pos, seed), None),
         None => {
-            photo(
+            let (p, scene) = photo(
                 test.image(items[pos]),
                 Ranges::Training,
                 photo_seed(seed ^ 0x0000_7A11, pos),
-            )
-            .0
+            );
+            (p, Some(scene))
         }
     };
+    let make = |pos: usize, condition: Option<Condition>| make_scene(pos, condition).0;
     let models = scorers(weights)?;
     let started = std::time::Instant::now();
     let mut rows: Vec<serde_json::Value> = Vec::new();
     let mut table: Vec<(String, Vec<f64>)> =
         models.iter().map(|(n, _)| (n.clone(), vec![])).collect();
     let mut flagged_items = Vec::new();
+    // Validation photos by what their scene holds (training ranges), for tuning by effect.
+    let mut by_scene: Vec<(SceneGroup, Vec<f64>)> = Vec::new();
     for &condition in &conditions {
-        let prepared: Vec<PreparedImage> = crate::kernel::par_map(0..items.len(), |pos| {
-            prepare_image(&make(pos, condition), config)
-        });
+        let (prepared, scenes): (Vec<PreparedImage>, Vec<Option<Scene>>) =
+            crate::kernel::par_map(0..items.len(), |pos| {
+                let (p, scene) = make_scene(pos, condition);
+                (prepare_image(&p, config), scene)
+            })
+            .into_iter()
+            .unzip();
         let pixels: Vec<u8> = prepared.iter().flat_map(|p| p.pixels.clone()).collect();
         let truth: Vec<u8> = items.iter().map(|&i| test.label(i)).collect();
         let flagged = prepared.iter().filter(|p| !p.item_found).count();
@@ -153,6 +160,24 @@ pub fn bench(
             let acc = right as f64 / items.len() as f64;
             col.push(acc);
             accs.insert(name.clone(), acc.into());
+            if condition.is_none() {
+                for group in scene_groups(&scenes, &prepared) {
+                    let right = predicted
+                        .iter()
+                        .zip(&truth)
+                        .zip(&prepared)
+                        .zip(&scenes)
+                        .filter(|(((p, t), prep), s)| {
+                            p == t && prep.item_found && s.as_ref().is_some_and(group.member)
+                        })
+                        .count();
+                    let acc = right as f64 / group.photos.max(1) as f64;
+                    match by_scene.iter_mut().find(|(g, _)| g.name == group.name) {
+                        Some((_, accs)) => accs.push(acc),
+                        None => by_scene.push((group, vec![acc])),
+                    }
+                }
+            }
         }
         rows.push(serde_json::json!({
             "condition": condition.map_or("training mix", Condition::name),
@@ -207,6 +232,26 @@ pub fn bench(
         print!("{:>16.1}%", 100.0 * f);
     }
     println!();
+    if !by_scene.is_empty() {
+        println!("validation photos by scene (a photo counts in every group it belongs to):");
+        print!("{:<24}{:>8}{:>9}", "scene", "photos", "no item");
+        for (name, _) in &table {
+            print!("{name:>14}");
+        }
+        println!();
+        for (group, accs) in &by_scene {
+            print!(
+                "{:<24}{:>8}{:>8.1}%",
+                group.name,
+                group.photos,
+                100.0 * group.no_item as f64 / group.photos.max(1) as f64
+            );
+            for a in accs {
+                print!("{:>13.1}%", 100.0 * a);
+            }
+            println!();
+        }
+    }
     println!(
         "pictures without an item flagged \"no item\": {empty_flagged} of {empties} ({:.1}%)",
         100.0 * empty_flagged as f64 / empties as f64
@@ -253,6 +298,55 @@ pub fn bench(
         )?;
     }
     Ok(())
+}
+
+/// A group of validation photos reported by scene: its name, who belongs, how many photos it holds and
+/// how many of them were said to hold no item.
+struct SceneGroup {
+    name: &'static str,
+    member: ScenePredicate,
+    photos: usize,
+    no_item: usize,
+}
+
+/// Whether a scene belongs to a group.
+type ScenePredicate = fn(&Scene) -> bool;
+
+/// The groups of validation photos reported by scene (a photo may belong to several).
+fn scene_groups(scenes: &[Option<Scene>], prepared: &[PreparedImage]) -> Vec<SceneGroup> {
+    let groups: [(&'static str, ScenePredicate); 7] = [
+        ("no texture", |s| s.texture.0 == 0),
+        ("texture < 0.15", |s| s.texture.0 > 0 && s.texture.1 < 0.15),
+        ("texture >= 0.15", |s| {
+            s.texture.0 > 0 && s.texture.1 >= 0.15
+        }),
+        ("texture >= 0.22", |s| {
+            s.texture.0 > 0 && s.texture.1 >= 0.22
+        }),
+        ("shadow", |s| s.shadow > 0.0),
+        ("cut by the edge", |s| s.cut > 0.0),
+        ("dark background", |s| {
+            0.299 * s.background[0] + 0.587 * s.background[1] + 0.114 * s.background[2] < 0.35
+        }),
+    ];
+    groups
+        .into_iter()
+        .map(|(name, member)| {
+            let (photos, no_item) = scenes
+                .iter()
+                .zip(prepared)
+                .filter(|(s, _)| s.as_ref().is_some_and(member))
+                .fold((0, 0), |(t, n), (_, p)| {
+                    (t + 1, n + usize::from(!p.item_found))
+                });
+            SceneGroup {
+                name,
+                member,
+                photos,
+                no_item,
+            }
+        })
+        .collect()
 }
 
 /// A flat grey picture.
