@@ -37,15 +37,7 @@ pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-/// The native command-line interface.
+/// The native command-line interface: argument parsing and dispatch in `cli`, each command family in
+/// its own file (`train`, `classical`, `photos`), the files on disk in `cli::store`.
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod cli;
-#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
-mod cli_classical;
-#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
-mod cli_photos;
-/// The CLI's files on disk: atomic writes, and a model's file and summary saved and loaded as a set.
-#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
-pub mod cli_store;
-#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
-mod cli_train;

@@ -155,7 +155,7 @@ struct FailAt {
     done: usize,
 }
 
-impl fashionlab::cli_store::Storage for FailAt {
+impl fashionlab::cli::store::Storage for FailAt {
     fn write(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         self.done += 1;
         if self.done - 1 == self.step {
@@ -179,7 +179,7 @@ impl fashionlab::cli_store::Storage for FailAt {
 #[test]
 fn a_save_that_fails_at_any_step_leaves_the_old_pair_or_a_refused_one() {
     use fashionlab::cli::CliError;
-    use fashionlab::cli_store::{Disk, load_model_files, save_model_files};
+    use fashionlab::cli::store::{Disk, load_model_files, save_model_files};
     use fashionlab::summary::{ModelSummary, SummaryError};
 
     let shipped: ModelSummary = serde_json::from_slice(

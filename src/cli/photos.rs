@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::classical::{ClassicalKind, ClassicalModel};
+use crate::cli::store::read_file;
+use crate::cli::train::{PHOTO_SUFFIX, load_model, weights_dir};
 use crate::cli::{CliError, write_atomic};
-use crate::cli_store::read_file;
-use crate::cli_train::{PHOTO_SUFFIX, load_model, weights_dir};
 use crate::data::{CLASS_NAMES, NUM_CLASSES, SIDE, Split, local};
 use crate::metrics::argmax_rows;
 use crate::models::DeepModelKind;

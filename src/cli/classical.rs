@@ -6,10 +6,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
-use crate::cli::{CliError, TrainArgs};
-use crate::cli_train::{
+use crate::cli::train::{
     check_reproduced, git_rev, load_train_test, machine, save_model, weights_dir,
 };
+use crate::cli::{CliError, TrainArgs};
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
 use crate::summary::{ModelSummary, TestResults};
@@ -147,7 +147,7 @@ pub fn evaluate(
     record: bool,
 ) -> Result<(), CliError> {
     let files =
-        crate::cli_store::load_model_files(&weights_dir(dir), kind.name(), "model", record)?;
+        crate::cli::store::load_model_files(&weights_dir(dir), kind.name(), "model", record)?;
     let model = ClassicalModel::from_bytes(&files.model_file, Some(kind))
         .map_err(|e| CliError::Usage(format!("{}: {e}", files.model_path.display())))?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;

@@ -6,8 +6,8 @@ use burn::tensor::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::backend::BackendKind;
+use crate::cli::store::read_file;
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
-use crate::cli_store::read_file;
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::metrics::{Report, argmax_rows};
 use crate::models::{DeepModelConfig, DeepModelKind};
@@ -115,8 +115,8 @@ fn with_training_photos(train: &Dataset, per_image: f64, seed: u64) -> Result<Da
 
 /// `fashionlab train`.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
-    if let Some(kinds) = crate::cli_classical::classical_kinds(&args.model) {
-        return crate::cli_classical::train(&kinds, args);
+    if let Some(kinds) = crate::cli::classical::classical_kinds(&args.model) {
+        return crate::cli::classical::train(&kinds, args);
     }
     let kinds = model_kinds(&args.model)?;
     if let Some(name) = &args.name {
@@ -380,8 +380,8 @@ pub(crate) fn save_model(
     extension: &str,
     model_file: &[u8],
 ) -> Result<(), CliError> {
-    crate::cli_store::save_model_files(
-        &mut crate::cli_store::Disk,
+    crate::cli::store::save_model_files(
+        &mut crate::cli::store::Disk,
         &args.out,
         extension,
         model_file,
@@ -517,11 +517,11 @@ pub fn evaluate(
     record: bool,
 ) -> Result<(), CliError> {
     if let Some(kind) = crate::classical::ClassicalKind::parse(model) {
-        return crate::cli_classical::evaluate(kind, data, dir, record);
+        return crate::cli::classical::evaluate(kind, data, dir, record);
     }
     let (kind, name) = deep_model_name(model)?;
     let (_, device) = device(backend)?;
-    let files = crate::cli_store::load_model_files(&weights_dir(dir), &name, "weights", record)?;
+    let files = crate::cli::store::load_model_files(&weights_dir(dir), &name, "weights", record)?;
     let (net, header) =
         weights::load(&files.model_file, Some(kind), &device).map_err(|source| {
             CliError::Weights {
@@ -553,7 +553,7 @@ pub fn evaluate(
 /// in it changes.
 pub(crate) fn check_reproduced(
     name: &str,
-    files: &crate::cli_store::ModelFiles,
+    files: &crate::cli::store::ModelFiles,
     truth: &[u8],
     predicted: &[u8],
     record: bool,

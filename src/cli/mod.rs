@@ -1,5 +1,10 @@
 //! The native CLI: `fashionlab train | evaluate | classify | analyze | download | sample`.
 
+mod classical;
+mod photos;
+pub mod store;
+mod train;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -366,28 +371,28 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Train(args) => crate::cli_train::train(&args),
+        Command::Train(args) => crate::cli::train::train(&args),
         Command::Evaluate {
             model,
             data,
             weights,
             backend,
             record,
-        } => crate::cli_train::evaluate(&model, data.as_deref(), &weights, &backend, record),
+        } => crate::cli::train::evaluate(&model, data.as_deref(), &weights, &backend, record),
         Command::Bench {
             model,
             epochs,
             batch,
             backend,
             data,
-        } => crate::cli_train::bench(&model, epochs, batch, &backend, data.as_deref()),
+        } => crate::cli::train::bench(&model, epochs, batch, &backend, data.as_deref()),
         Command::Recipe { model, json } => print_recipe(&model, json),
         Command::Classify {
             images,
             model,
             weights,
             json,
-        } => crate::cli_train::classify(&images, &model, &weights, json),
+        } => crate::cli::train::classify(&images, &model, &weights, json),
         Command::Analyze {
             data,
             split,
@@ -418,7 +423,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 naive,
                 json,
                 validation,
-            } => crate::cli_photos::bench(
+            } => crate::cli::photos::bench(
                 data.as_deref(),
                 &weights,
                 per_class,
@@ -428,9 +433,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 },
                 json.as_deref(),
                 if validation {
-                    crate::cli_photos::BenchSet::Validation
+                    crate::cli::photos::BenchSet::Validation
                 } else {
-                    crate::cli_photos::BenchSet::Benchmark
+                    crate::cli::photos::BenchSet::Benchmark
                 },
             ),
             PhotosCommand::Write {
@@ -440,7 +445,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 count,
                 seed,
                 y4m,
-            } => crate::cli_photos::write(
+            } => crate::cli::photos::write(
                 data.as_deref(),
                 &out,
                 &condition,
@@ -523,7 +528,7 @@ pub(crate) fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, Cli
         .find_map(|p| std::fs::read_to_string(p).ok()))
 }
 
-pub use crate::cli_store::write_atomic;
+pub use crate::cli::store::write_atomic;
 
 /// `fashionlab recipe`.
 fn print_recipe(model: &str, json: bool) -> Result<(), CliError> {
