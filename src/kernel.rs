@@ -1,4 +1,4 @@
-//! Helpers shared by our flex kernels ([`crate::pool`], [`crate::conv`], [`crate::norm`]) and the
+//! Helpers shared by our flex kernels ([`crate::deep::ops::pool`], [`crate::deep::ops::conv`], [`crate::deep::ops::norm`]) and the
 //! classical models: tensor dims, parallel loops (rayon natively, in order in wasm, where a worker has one
 //! thread) and vectorisable sums.
 

@@ -3,8 +3,9 @@
 //! Trains, compares and explains Fashion-MNIST classifiers, in the browser (WebGPU or CPU wasm) and
 //! natively, from one crate.
 //!
-//! The core is platform-free: [`data`], [`preprocess`], [`photo`], [`analysis`], [`plot`], [`backend`], [`models`],
-//! [`recipe`], [`train`], [`metrics`].
+//! The core is platform-free: [`data`], [`preprocess`], [`photo`], [`deep`] (the deep models, their
+//! recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`analysis`],
+//! [`plot`], [`metrics`].
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
@@ -14,24 +15,16 @@
 #![deny(unsafe_code)]
 
 pub mod analysis;
-pub mod backend;
 pub mod classical;
-pub mod conv;
 pub mod data;
-pub mod explain;
+pub mod deep;
 mod kernel;
 pub mod metrics;
-pub mod models;
-pub mod norm;
 pub mod photo;
 pub mod plot;
-pub mod pool;
 pub mod preprocess;
-pub mod recipe;
 pub mod rng;
 pub mod summary;
-pub mod train;
-pub mod weights;
 
 /// The browser layer: wasm-bindgen bindings used by the page and its worker.
 #[cfg(target_arch = "wasm32")]

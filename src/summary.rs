@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::data::CLASS_NAMES;
+use crate::deep::train::EpochRecord;
 use crate::metrics::{Confusion, Report};
 use crate::plot::Figure;
-use crate::train::EpochRecord;
 
 /// Test-set results of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

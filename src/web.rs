@@ -11,17 +11,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::analysis::{DatasetStats, analysis_figures};
-use crate::backend::{BackendKind, init_device};
 use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, FitProgress, Overrides};
 use crate::data::{Dataset, NUM_CLASSES, PIXELS, Split};
+use crate::deep::backend::{BackendKind, init_device};
+use crate::deep::models::{DeepModel, DeepModelConfig, DeepModelKind};
+use crate::deep::recipe::{Recipe, RecipeEdits, augmentation_name, page_run, recipe};
+use crate::deep::train::{Step, Trainer, predict_probabilities};
+use crate::deep::weights;
 use crate::metrics::Report;
-use crate::models::{DeepModel, DeepModelConfig, DeepModelKind};
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
 use crate::preprocess::{Normalization, SplitConfig, stratified_split};
-use crate::recipe::{Recipe, RecipeEdits, augmentation_name, page_run, recipe};
 use crate::summary::TestResults;
-use crate::train::{Step, Trainer, predict_probabilities};
-use crate::weights;
 
 /// Installs the panic hook so that any panic is logged with its message.
 #[wasm_bindgen(start)]
@@ -525,7 +525,7 @@ impl WebModel {
         let (model, norm) = (self.model.clone(), self.normalization);
         wasm_bindgen_futures::future_to_promise(async move {
             let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
-            let cam = crate::explain::grad_cam(&model, &pixels, norm, class, &device)
+            let cam = crate::deep::explain::grad_cam(&model, &pixels, norm, class, &device)
                 .await
                 .map_err(|e| JsValue::from(js_error(e)))?;
             to_js(&cam).map_err(JsValue::from)

@@ -4,13 +4,13 @@
 
 use burn::tensor::Device;
 use fashionlab::data::{NUM_CLASSES, Split, local};
+use fashionlab::deep::train::{block_on, predict_probabilities};
+use fashionlab::deep::weights;
 use fashionlab::metrics::argmax_rows;
 use fashionlab::photo::synth::{
     BENCH_SEED, Condition, Ranges, benchmark_items, benchmark_photo, photo, photo_seed,
 };
 use fashionlab::photo::{PrepareConfig, prepare_image};
-use fashionlab::train::{block_on, predict_probabilities};
-use fashionlab::weights;
 
 fn quantile(v: &mut [f32], q: f64) -> f32 {
     v.sort_by(f32::total_cmp);

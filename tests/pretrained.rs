@@ -8,14 +8,14 @@ use std::process::Command;
 use burn::tensor::Device;
 use fashionlab::classical::{ClassicalKind, ClassicalModel};
 use fashionlab::data::{NUM_CLASSES, Split, local};
+use fashionlab::deep::models::DeepModelKind;
+use fashionlab::deep::train::{block_on, predict_probabilities};
+use fashionlab::deep::weights::{self, WeightsError};
 use fashionlab::metrics::{Report, argmax_rows};
-use fashionlab::models::DeepModelKind;
 use fashionlab::summary::ModelSummary;
-use fashionlab::train::{block_on, predict_probabilities};
-use fashionlab::weights::{self, WeightsError};
 
 /// The shipped CNN, loaded on `device`.
-fn shipped_cnn(device: &Device) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
+fn shipped_cnn(device: &Device) -> (fashionlab::deep::models::DeepModel, weights::WeightsHeader) {
     shipped(device, DeepModelKind::Cnn, "cnn")
 }
 
@@ -25,7 +25,7 @@ fn shipped(
     device: &Device,
     kind: DeepModelKind,
     name: &str,
-) -> (fashionlab::models::DeepModel, weights::WeightsHeader) {
+) -> (fashionlab::deep::models::DeepModel, weights::WeightsHeader) {
     weights::load(
         &std::fs::read(pretrained(&format!("{name}.weights"))).unwrap(),
         Some(kind),
@@ -272,7 +272,7 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 ///   re-initialised (seeded) barely correlate with the trained model's.
 #[test]
 fn grad_cam_maps_depend_on_image_class_and_weights() {
-    use fashionlab::explain::{deletion_scores, grad_cam};
+    use fashionlab::deep::explain::{deletion_scores, grad_cam};
     let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
     let n = 300;
     let (images, labels) = (&test.pixels()[..n * 784], &test.labels()[..n]);
@@ -301,7 +301,7 @@ fn grad_cam_maps_depend_on_image_class_and_weights() {
         }
 
         // Maps depend on the image and on the class asked for.
-        let cam = |m: &fashionlab::models::DeepModel, i: usize, class: Option<usize>| {
+        let cam = |m: &fashionlab::deep::models::DeepModel, i: usize, class: Option<usize>| {
             block_on(grad_cam(m, test.image(i), norm, class, &device)).unwrap()
         };
         // Pairs of maps that are (nearly) the same map, and the mean |correlation| with the randomised
@@ -390,7 +390,7 @@ fn background_handling_recovers_accuracy_on_composited_photos() {
         );
     }
     let truth = &test.labels()[..n];
-    let accuracy_of = |model: &fashionlab::models::DeepModel, pixels: &[u8]| {
+    let accuracy_of = |model: &fashionlab::deep::models::DeepModel, pixels: &[u8]| {
         let probs = block_on(predict_probabilities(
             model,
             pixels,
@@ -459,7 +459,7 @@ fn browser_parity_fixture_matches_native_predictions() {
 /// reads before any wasm loads, is the catalogue the code builds (`fashionlab recipe --json` rewrites it).
 #[test]
 fn shipped_summaries_record_the_core_recipes_and_the_page_has_them() {
-    use fashionlab::recipe::{catalogue, recipe};
+    use fashionlab::deep::recipe::{catalogue, recipe};
     for kind in DeepModelKind::ALL {
         let recorded: ModelSummary = serde_json::from_slice(
             &std::fs::read(pretrained(&format!("{}.json", kind.name()))).unwrap(),
@@ -472,7 +472,7 @@ fn shipped_summaries_record_the_core_recipes_and_the_page_has_them() {
             "{}",
             kind.name()
         );
-        let train: fashionlab::train::TrainConfig =
+        let train: fashionlab::deep::train::TrainConfig =
             serde_json::from_value(recorded.train_config.clone()).unwrap();
         assert_eq!(train, r.train, "{}", kind.name());
     }

@@ -15,10 +15,10 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use fashionlab::data::{Dataset, Split, local};
-use fashionlab::models::DeepModelKind;
+use fashionlab::deep::models::DeepModelKind;
+use fashionlab::deep::recipe::{RecipeEdits, recipe};
+use fashionlab::deep::train::{Trainer, block_on, predict_probabilities};
 use fashionlab::photo::{Photo, PrepareConfig, prepare_image};
-use fashionlab::recipe::{RecipeEdits, recipe};
-use fashionlab::train::{Trainer, block_on, predict_probabilities};
 
 /// The fastest of `runs` timings of `work`, in seconds (the minimum is what load on the machine inflates
 /// least).
@@ -66,7 +66,7 @@ fn guarded_paths_stay_within_3x_of_their_recorded_speed() {
     let mut ratios = BTreeMap::new();
 
     // Inference: the shipped CNN on 1,000 test images.
-    let (cnn, header) = fashionlab::weights::load(
+    let (cnn, header) = fashionlab::deep::weights::load(
         &std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pretrained/cnn.weights"))
             .unwrap(),
         Some(DeepModelKind::Cnn),

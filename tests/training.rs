@@ -3,11 +3,11 @@
 
 use burn::tensor::Device;
 use fashionlab::data::{Dataset, Split, local};
-use fashionlab::models::{DeepModelConfig, DeepModelKind};
-use fashionlab::preprocess::{AugmentConfig, SplitConfig, stratified_split};
-use fashionlab::train::{
+use fashionlab::deep::models::{DeepModelConfig, DeepModelKind};
+use fashionlab::deep::train::{
     Control, Step, TrainConfig, block_on, loss_and_accuracy, predict_probabilities, train,
 };
+use fashionlab::preprocess::{AugmentConfig, SplitConfig, stratified_split};
 
 /// burn's random generator (dropout masks, initialisation) is one per process, and `Trainer::new` seeds
 /// it: two trainings running at once in this test binary would draw from it in turn and stop being
@@ -176,7 +176,7 @@ fn same_seed_same_history() {
 #[test]
 fn every_shipped_recipe_learns_and_keeps_its_best_epoch() {
     let _one = one_training_at_a_time();
-    use fashionlab::recipe::{RecipeEdits, recipe};
+    use fashionlab::deep::recipe::{RecipeEdits, recipe};
     let sample = Dataset::from_idx(
         include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
         include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),

@@ -3,7 +3,7 @@
 //! `webgpu_absent` are skipped in the first, those with `webgpu_present` in the second.
 #![cfg(target_arch = "wasm32")]
 
-use fashionlab::backend::BackendKind;
+use fashionlab::deep::backend::BackendKind;
 use fashionlab::web::{self, WebDataset};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
@@ -315,7 +315,7 @@ async fn shipped_cnn_matches_native_predictions() {
 /// map (the CNN and the ResNet), or by a random map (the CNN).
 #[wasm_bindgen_test]
 async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
-    use fashionlab::models::DeepModelKind;
+    use fashionlab::deep::models::DeepModelKind;
     let backend = web::select_backend_inner(None).await.unwrap();
     let (_, device) = web::active_device().unwrap();
     let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
@@ -335,8 +335,8 @@ async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
             &include_bytes!("../pretrained/resnet.weights")[..],
         ),
     ] {
-        let (model, header) = fashionlab::weights::load(bytes, Some(kind), &device).unwrap();
-        let d = fashionlab::explain::deletion_scores(
+        let (model, header) = fashionlab::deep::weights::load(bytes, Some(kind), &device).unwrap();
+        let d = fashionlab::deep::explain::deletion_scores(
             &model,
             &pixels,
             &labels,
@@ -417,7 +417,7 @@ async fn webgpu_absent_every_shipped_recipe_learns_on_the_cpu() {
         );
         let trained = trainer.finish().unwrap();
         let probs = probabilities(&trained, validation.pixels().to_vec()).await;
-        let acc = fashionlab::train::loss_and_accuracy(&probs, validation.labels()).1;
+        let acc = fashionlab::deep::train::loss_and_accuracy(&probs, validation.labels()).1;
         let tolerance = if backend.kind == BackendKind::Flex {
             0.0
         } else {
@@ -443,11 +443,14 @@ async fn webgpu_present_forward_matches_the_cpu() {
     let bytes = include_bytes!("../pretrained/cnn.weights");
     let mut out = Vec::new();
     for device in [gpu, burn::tensor::Device::flex()] {
-        let (model, header) =
-            fashionlab::weights::load(bytes, Some(fashionlab::models::DeepModelKind::Cnn), &device)
-                .unwrap();
+        let (model, header) = fashionlab::deep::weights::load(
+            bytes,
+            Some(fashionlab::deep::models::DeepModelKind::Cnn),
+            &device,
+        )
+        .unwrap();
         out.push(
-            fashionlab::train::predict_probabilities(
+            fashionlab::deep::train::predict_probabilities(
                 &model,
                 &pixels,
                 header.normalization,

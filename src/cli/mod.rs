@@ -324,18 +324,18 @@ pub enum CliError {
     Usage(String),
     /// Training failed.
     #[error(transparent)]
-    Train(#[from] crate::train::TrainError),
+    Train(#[from] crate::deep::train::TrainError),
     /// A weight file could not be used.
     #[error("{path}: {source}")]
     Weights {
         /// The file.
         path: String,
         /// What is wrong with it.
-        source: crate::weights::WeightsError,
+        source: crate::deep::weights::WeightsError,
     },
     /// A backend could not start.
     #[error(transparent)]
-    Backend(#[from] crate::backend::BackendError),
+    Backend(#[from] crate::deep::backend::BackendError),
     /// An image could not be read.
     #[error("{path}: {source}")]
     Image {
@@ -532,7 +532,7 @@ pub use crate::cli::store::write_atomic;
 
 /// `fashionlab recipe`.
 fn print_recipe(model: &str, json: bool) -> Result<(), CliError> {
-    use crate::recipe::{catalogue, sheet};
+    use crate::deep::recipe::{catalogue, sheet};
     let sheets = if model == "all" {
         if json {
             let text = serde_json::to_string_pretty(&catalogue()).expect("recipes serialise");
@@ -541,9 +541,9 @@ fn print_recipe(model: &str, json: bool) -> Result<(), CliError> {
         }
         catalogue().recipes
     } else {
-        let kind: crate::models::DeepModelKind = model
+        let kind: crate::deep::models::DeepModelKind = model
             .parse()
-            .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+            .map_err(|e: crate::deep::models::ModelError| CliError::Usage(e.to_string()))?;
         if json {
             let text = serde_json::to_string_pretty(&sheet(kind)).expect("recipe serialises");
             println!("{text}");

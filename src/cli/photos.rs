@@ -10,15 +10,15 @@ use crate::cli::store::read_file;
 use crate::cli::train::{PHOTO_SUFFIX, load_model, weights_dir};
 use crate::cli::{CliError, write_atomic};
 use crate::data::{CLASS_NAMES, NUM_CLASSES, SIDE, Split, local};
+use crate::deep::models::DeepModelKind;
+use crate::deep::train::{block_on, predict_probabilities};
 use crate::metrics::argmax_rows;
-use crate::models::DeepModelKind;
 use crate::photo::synth::{
     Condition, Ranges, Scene, benchmark_items, benchmark_photo, jpeg_bytes, photo, photo_seed,
 };
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
 use crate::preprocess::{SplitConfig, stratified_split};
 use crate::rng::Rng;
-use crate::train::{block_on, predict_probabilities};
 
 /// What a benchmark run scores: benchmark photos of test items by condition, or (for tuning the photo
 /// path without looking at the benchmark) training-range photos of the validation split's items.

@@ -5,19 +5,19 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::backend::BackendKind;
 use crate::cli::store::read_file;
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
+use crate::deep::backend::BackendKind;
+use crate::deep::models::{DeepModelConfig, DeepModelKind};
+use crate::deep::recipe::{Recipe, RecipeEdits, faithful_cnn, recipe};
+use crate::deep::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
+use crate::deep::weights;
 use crate::metrics::{Report, argmax_rows};
-use crate::models::{DeepModelConfig, DeepModelKind};
 use crate::photo::{Photo, PrepareConfig, prepare_image};
 use crate::plot::html_report;
 use crate::preprocess::{SplitConfig, stratified_split};
-use crate::recipe::{Recipe, RecipeEdits, faithful_cnn, recipe};
 use crate::summary::{ModelSummary, TestResults, model_figures};
-use crate::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
-use crate::weights;
 
 /// The recipe `train` starts from: the shipped one, or with `--faithful` the study's exact CNN.
 fn base_recipe(kind: DeepModelKind, faithful: bool) -> Recipe {
@@ -413,7 +413,7 @@ pub fn bench(
 ) -> Result<(), CliError> {
     let kind: DeepModelKind = model
         .parse()
-        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+        .map_err(|e: crate::deep::models::ModelError| CliError::Usage(e.to_string()))?;
     let (backend_kind, device) = device(backend)?;
     let dir = local::locate(data)?;
     let train_set = local::load_split(&dir, Split::Train)?;
@@ -487,7 +487,7 @@ pub(crate) fn deep_model_name(name: &str) -> Result<(DeepModelKind, String), Cli
     let base = name.strip_suffix(PHOTO_SUFFIX).unwrap_or(name);
     let kind: DeepModelKind = base
         .parse()
-        .map_err(|e: crate::models::ModelError| CliError::Usage(e.to_string()))?;
+        .map_err(|e: crate::deep::models::ModelError| CliError::Usage(e.to_string()))?;
     Ok((kind, name.to_string()))
 }
 
@@ -500,7 +500,7 @@ pub(crate) fn load_model(
     name: &str,
     dir: &Path,
     device: &Device,
-) -> Result<(crate::models::DeepModel, weights::WeightsHeader), CliError> {
+) -> Result<(crate::deep::models::DeepModel, weights::WeightsHeader), CliError> {
     let path = weights_dir(dir).join(format!("{name}.weights"));
     weights::load(&read_file(&path)?, Some(kind), device).map_err(|source| CliError::Weights {
         path: path.display().to_string(),

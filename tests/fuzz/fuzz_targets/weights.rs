@@ -4,9 +4,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let device = burn::tensor::Device::flex();
-    let _ = fashionlab::weights::read_header(data);
-    if let Ok((model, header)) = fashionlab::weights::load(data, None, &device) {
-        let probs = fashionlab::train::block_on(fashionlab::train::predict_probabilities(
+    let _ = fashionlab::deep::weights::read_header(data);
+    if let Ok((model, header)) = fashionlab::deep::weights::load(data, None, &device) {
+        let probs = fashionlab::deep::train::block_on(fashionlab::deep::train::predict_probabilities(
             &model,
             &[0u8; fashionlab::data::PIXELS],
             header.normalization,

@@ -9,9 +9,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::models::{CnnConfig, DeepModelConfig, DeepModelKind, MAX_DROPOUT, ModelError};
+use crate::deep::models::{CnnConfig, DeepModelConfig, DeepModelKind, MAX_DROPOUT, ModelError};
+use crate::deep::train::{TrainConfig, TrainError, bounds};
 use crate::preprocess::AugmentConfig;
-use crate::train::{TrainConfig, TrainError, bounds};
 
 /// Errors of building or editing a recipe.
 #[derive(Debug, Error, Clone, PartialEq)]

@@ -7,10 +7,10 @@ use burn::tensor::activation::{relu, softmax};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::backend::read_f32;
 use crate::data::{NUM_CLASSES, PIXELS, SIDE};
+use crate::deep::backend::read_f32;
+use crate::deep::models::DeepModel;
 use crate::metrics::argmax_rows;
-use crate::models::DeepModel;
 use crate::preprocess::{Normalization, normalize, to_image_tensor};
 
 /// Errors of the explanation.
@@ -167,7 +167,7 @@ pub async fn deletion_scores(
         }
         scored.push(labels[i] as usize);
     }
-    let probs = crate::train::predict_probabilities(model, &batch, norm, device, 256)
+    let probs = crate::deep::train::predict_probabilities(model, &batch, norm, device, 256)
         .await
         .map_err(|e| ExplainError::Readback(e.to_string()))?;
     let log_p =
@@ -218,8 +218,8 @@ pub fn upsample_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::models::{DeepModelConfig, DeepModelKind};
-    use crate::train::block_on;
+    use crate::deep::models::{DeepModelConfig, DeepModelKind};
+    use crate::deep::train::block_on;
 
     #[test]
     fn bilinear_upsampling() {

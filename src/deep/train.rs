@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use web_time::Instant;
 
-use crate::backend::read_f32;
 use crate::data::{Dataset, NUM_CLASSES, PIXELS};
+use crate::deep::backend::read_f32;
+use crate::deep::models::{DeepModel, DeepModelConfig, ModelError};
 use crate::metrics::argmax_rows;
-use crate::models::{DeepModel, DeepModelConfig, ModelError};
 use crate::preprocess::{AugmentConfig, Normalization, augment_image, normalize, to_image_tensor};
 use crate::rng::Rng;
 
@@ -311,9 +311,9 @@ impl Trainer {
 
     /// Replaces the freshly initialised model by the one in `weights` (a weight file of the same model
     /// and configuration), so that the run fine-tunes it.
-    pub fn init_from(&mut self, weights: &[u8]) -> Result<(), crate::weights::WeightsError> {
+    pub fn init_from(&mut self, weights: &[u8]) -> Result<(), crate::deep::weights::WeightsError> {
         let kind = self.model.as_ref().map(DeepModel::kind);
-        let (model, _) = crate::weights::load_trainable(weights, kind, &self.device)?;
+        let (model, _) = crate::deep::weights::load_trainable(weights, kind, &self.device)?;
         self.model = Some(model);
         Ok(())
     }

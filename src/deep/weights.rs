@@ -9,7 +9,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::models::{DeepModel, DeepModelConfig, DeepModelKind, ModelError};
+use crate::deep::models::{DeepModel, DeepModelConfig, DeepModelKind, ModelError};
 use crate::preprocess::Normalization;
 
 /// The first bytes of every weight file.
@@ -119,7 +119,7 @@ pub async fn to_cpu(
     let mut values = Vec::with_capacity(collect.0.len());
     for t in collect.0 {
         values.push(
-            crate::backend::read_f32(t)
+            crate::deep::backend::read_f32(t)
                 .await
                 .map_err(|e| WeightsError::Record(format!("readback failed: {e}")))?,
         );
@@ -257,7 +257,7 @@ pub fn load_trainable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{CnnConfig, MlpConfig};
+    use crate::deep::models::{CnnConfig, MlpConfig};
 
     fn mlp_file() -> (Vec<u8>, DeepModelConfig) {
         let config = DeepModelConfig::Mlp(MlpConfig {
@@ -294,12 +294,12 @@ mod tests {
     #[test]
     fn async_copy_to_cpu_keeps_every_parameter() {
         let device = Device::flex();
-        let config = DeepModelConfig::ResNet(crate::models::ResNetConfig {
+        let config = DeepModelConfig::ResNet(crate::deep::models::ResNetConfig {
             width: 8,
             blocks: [1, 1],
         });
         let model = config.init(&device).unwrap();
-        let copy = crate::train::block_on(to_cpu(&model, &config)).unwrap();
+        let copy = crate::deep::train::block_on(to_cpu(&model, &config)).unwrap();
         let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
         let a: Vec<f32> = model
             .valid()
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(a, b);
         // Saved through the copy or directly, the file decodes to the same predictions (ids differ).
         let via_copy =
-            crate::train::block_on(save_async(&model, &config, Normalization::Unit)).unwrap();
+            crate::deep::train::block_on(save_async(&model, &config, Normalization::Unit)).unwrap();
         let direct = save(&model, &config, Normalization::Unit).unwrap();
         let out = |bytes: &[u8]| -> Vec<f32> {
             let (m, _) = load(bytes, None, &device).unwrap();

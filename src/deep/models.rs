@@ -12,10 +12,10 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::conv::conv2d;
 use crate::data::{NUM_CLASSES, PIXELS};
-use crate::norm::batch_norm;
-use crate::pool::max_pool_2x2;
+use crate::deep::ops::conv::conv2d;
+use crate::deep::ops::norm::batch_norm;
+use crate::deep::ops::pool::max_pool_2x2;
 
 /// Errors of model configuration.
 #[derive(Debug, Error, Clone, PartialEq)]
