@@ -279,7 +279,7 @@ impl FeaturePipeline {
             Some(h) => {
                 let len = h.len();
                 let mut out = vec![0f32; n * len];
-                crate::kernel::for_each_chunk(&mut out, len, |i, row| {
+                crate::parallel::for_each_chunk(&mut out, len, |i, row| {
                     hog(&pixels[i * PIXELS..(i + 1) * PIXELS], h, row)
                 });
                 Array2::from_shape_vec((n, len), out).expect("shape")

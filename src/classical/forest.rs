@@ -132,7 +132,7 @@ impl RandomForest {
             .collect();
         // Column-major binned features: binned[j * n + i].
         let mut binned = vec![0u8; n * d];
-        crate::kernel::for_each_chunk(&mut binned, n, |j, column| {
+        crate::parallel::for_each_chunk(&mut binned, n, |j, column| {
             for (b, v) in column.iter_mut().zip(x.column(j)) {
                 *b = bin_of(&edges[j], *v);
             }
@@ -154,7 +154,7 @@ impl RandomForest {
         while trees.len() < config.trees {
             let start = trees.len();
             let end = (start + round).min(config.trees);
-            let grown = crate::kernel::par_map(start..end, |t| {
+            let grown = crate::parallel::par_map(start..end, |t| {
                 grow_tree(
                     &data,
                     &config,
@@ -213,7 +213,7 @@ impl RandomForest {
         let n = x.nrows();
         let mut out = vec![0f32; n * NUM_CLASSES];
         let share = 1.0 / self.trees.len() as f32;
-        crate::kernel::for_each_chunk(&mut out, NUM_CLASSES, |i, probs| {
+        crate::parallel::for_each_chunk(&mut out, NUM_CLASSES, |i, probs| {
             let row = x.row(i);
             let bins: Vec<u8> = row
                 .iter()

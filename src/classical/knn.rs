@@ -129,7 +129,7 @@ impl Knn {
         let points = ArrayView2::from_shape((self.len(), self.dims), &self.points).expect("shape");
         let point_norms: Vec<f32> = points.rows().into_iter().map(|r| r.dot(&r)).collect();
         let mut out = vec![0f32; n * NUM_CLASSES];
-        crate::kernel::for_each_chunk(&mut out, BLOCK * NUM_CLASSES, |block, probs| {
+        crate::parallel::for_each_chunk(&mut out, BLOCK * NUM_CLASSES, |block, probs| {
             let start = block * BLOCK;
             let queries = x.slice(s![start..start + probs.len() / NUM_CLASSES, ..]);
             let products = queries.dot(&points.t()); // [b, n]

@@ -158,7 +158,7 @@ impl OvoSvm {
         let mut solved: Vec<SolvedPair> = Vec::new();
         let round = 6;
         for chunk in pairs.chunks(round) {
-            let results = crate::kernel::par_map(0..chunk.len(), |k| {
+            let results = crate::parallel::par_map(0..chunk.len(), |k| {
                 let (a, b) = chunk[k];
                 let rows: Vec<usize> = by_class[a].iter().chain(&by_class[b]).copied().collect();
                 let records = x.select(Axis(0), &rows);
@@ -275,7 +275,7 @@ impl OvoSvm {
             .expect("shape");
         let vector_norms: Vec<f32> = vectors.rows().into_iter().map(|r| r.dot(&r)).collect();
         let mut out = vec![0f32; n * NUM_CLASSES];
-        crate::kernel::for_each_chunk(&mut out, BLOCK * NUM_CLASSES, |block, scores| {
+        crate::parallel::for_each_chunk(&mut out, BLOCK * NUM_CLASSES, |block, scores| {
             let start = block * BLOCK;
             let queries = x.slice(s![start..start + scores.len() / NUM_CLASSES, ..]);
             let mut kernel = queries.dot(&vectors.t()); // [b, pooled]

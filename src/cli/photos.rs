@@ -137,7 +137,7 @@ pub fn bench(
     let mut by_scene: Vec<(SceneGroup, Vec<f64>)> = Vec::new();
     for &condition in &conditions {
         let (prepared, scenes): (Vec<PreparedImage>, Vec<Option<Scene>>) =
-            crate::kernel::par_map(0..items.len(), |pos| {
+            crate::parallel::par_map(0..items.len(), |pos| {
                 let (p, scene) = make_scene(pos, condition);
                 (prepare_image(&p, config), scene)
             })
@@ -188,7 +188,7 @@ pub fn bench(
     }
     // Pictures without an item: the same scenes with an empty item, plus flat grey and pure noise.
     let empties = items.len();
-    let empty_flagged = crate::kernel::par_map(0..empties, |pos| {
+    let empty_flagged = crate::parallel::par_map(0..empties, |pos| {
         let condition = Condition::ALL[pos % Condition::ALL.len()];
         let picture = match pos % 9 {
             7 => flat(pos),

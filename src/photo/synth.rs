@@ -595,7 +595,7 @@ pub fn training_photos(
     indices: &[usize],
     seed: u64,
 ) -> crate::data::Dataset {
-    let prepared = crate::kernel::par_map(0..indices.len(), |i| {
+    let prepared = crate::parallel::par_map(0..indices.len(), |i| {
         let (photo, _) = photo(
             source.image(indices[i]),
             Ranges::Training,

@@ -29,7 +29,8 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::kernel::{dims4, for_each_chunk, lane_sum, map_chunks};
+use super::{dims4, lane_sum};
+use crate::parallel::{for_each_chunk, map_chunks};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 

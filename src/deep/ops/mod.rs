@@ -1,6 +1,30 @@
 //! The flex kernels of the deep models, one file per operation: each replaces flex's general path for
 //! one layer of the CNN and the ResNet, and falls back to burn's own operation on every other backend.
 
+use burn_flex::FlexTensor;
+
 pub mod conv;
 pub mod norm;
 pub mod pool;
+
+/// The dims of a 4-D flex tensor.
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
+pub(crate) fn lane_sum(v: &[f32]) -> f32 {
+    lane_sum_by(v, |x| x)
+}
+
+/// `Σ f(x)` over `v`, in 16 lanes as [`lane_sum`].
+pub(crate) fn lane_sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, &x)| *l += f(x));
+    }
+    lanes.iter().sum::<f32>() + rest
+}

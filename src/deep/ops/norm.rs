@@ -21,7 +21,8 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use crate::kernel::{dims4, for_each_chunk, lane_sum, lane_sum_by, par_map};
+use super::{dims4, lane_sum, lane_sum_by};
+use crate::parallel::{for_each_chunk, par_map};
 
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 

@@ -20,7 +20,8 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_backend::AutodiffBackend;
 use burn_flex::{Flex, FlexTensor};
 
-use crate::kernel::{dims4, for_each_chunk};
+use super::dims4;
+use crate::parallel::for_each_chunk;
 
 /// 2×2 max-pooling, stride 2: `[N, C, H, W]` → `[N, C, H / 2, W / 2]` (a last odd row or column is dropped).
 pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {

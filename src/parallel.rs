@@ -1,14 +1,5 @@
-//! Helpers shared by our flex kernels ([`crate::deep::ops::pool`], [`crate::deep::ops::conv`], [`crate::deep::ops::norm`]) and the
-//! classical models: tensor dims, parallel loops (rayon natively, in order in wasm, where a worker has one
-//! thread) and vectorisable sums.
-
-use burn_flex::FlexTensor;
-
-/// The dims of a 4-D flex tensor.
-pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
+//! Parallel loops for the kernels, the classical models and the photo path: rayon's threads natively,
+//! in order in wasm, where a worker has one thread. Results never depend on the thread count.
 
 /// Runs `f(i, chunk)` over `dst` cut in chunks of `len` (`i` counting the chunks): on rayon's threads
 /// natively, one after the other in wasm.
@@ -46,22 +37,6 @@ pub(crate) fn map_chunks<D: Send, R: Send>(
         .enumerate()
         .map(|(i, d)| f(i, d))
         .collect()
-}
-
-/// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
-pub(crate) fn lane_sum(v: &[f32]) -> f32 {
-    lane_sum_by(v, |x| x)
-}
-
-/// `Σ f(x)` over `v`, in 16 lanes as [`lane_sum`].
-pub(crate) fn lane_sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut lanes = [0f32; 16];
-    let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
-    for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(l, &x)| *l += f(x));
-    }
-    lanes.iter().sum::<f32>() + rest
 }
 
 /// Maps `f` over a range, in parallel natively and in order in the browser; results keep the range's
