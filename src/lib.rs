@@ -3,8 +3,8 @@
 //! Trains, compares and explains Fashion-MNIST classifiers, in the browser (WebGPU or CPU wasm) and
 //! natively, from one crate.
 //!
-//! The core is platform-free: [`data`], [`preprocess`], [`photo`], [`deep`] (the deep models, their
-//! recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`analysis`],
+//! The core is platform-free: [`data`] (with the split), [`photo`], [`deep`] (the deep models, their
+//! input, recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`analysis`],
 //! [`plot`], [`metrics`].
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
@@ -22,7 +22,6 @@ pub mod metrics;
 mod parallel;
 pub mod photo;
 pub mod plot;
-pub mod preprocess;
 pub mod rng;
 pub mod summary;
 

@@ -12,15 +12,16 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::analysis::{DatasetStats, analysis_figures};
 use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, FitProgress, Overrides};
+use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{Dataset, NUM_CLASSES, PIXELS, Split};
 use crate::deep::backend::{BackendKind, init_device};
+use crate::deep::input::Normalization;
 use crate::deep::models::{DeepModel, DeepModelConfig, DeepModelKind};
 use crate::deep::recipe::{Recipe, RecipeEdits, augmentation_name, page_run, recipe};
 use crate::deep::train::{Step, Trainer, predict_probabilities};
 use crate::deep::weights;
 use crate::metrics::Report;
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
-use crate::preprocess::{Normalization, SplitConfig, stratified_split};
 use crate::summary::TestResults;
 
 /// Installs the panic hook so that any panic is logged with its message.

@@ -1,7 +1,7 @@
 //! The feature pipeline shared by the classical models: pixels scaled to [0, 1], optional HOG
 //! descriptors, optional standardisation and optional PCA. Fitted once on the training images and
 //! applied unchanged to test images, uploads and webcam frames (which reach it as the same 784 pixels
-//! that [`crate::preprocess::prepare_image`] gives the deep models).
+//! that [`crate::photo::prepare_image`] gives the deep models).
 
 use linfa_linalg::eigh::EighInto;
 use ndarray::{Array1, Array2, Axis};

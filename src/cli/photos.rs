@@ -9,6 +9,7 @@ use crate::classical::{ClassicalKind, ClassicalModel};
 use crate::cli::store::read_file;
 use crate::cli::train::{PHOTO_SUFFIX, load_model, weights_dir};
 use crate::cli::{CliError, write_atomic};
+use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{CLASS_NAMES, NUM_CLASSES, SIDE, Split, local};
 use crate::deep::models::DeepModelKind;
 use crate::deep::train::{block_on, predict_probabilities};
@@ -17,7 +18,6 @@ use crate::photo::synth::{
     Condition, Ranges, Scene, benchmark_items, benchmark_photo, jpeg_bytes, photo, photo_seed,
 };
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
-use crate::preprocess::{SplitConfig, stratified_split};
 use crate::rng::Rng;
 
 /// What a benchmark run scores: benchmark photos of test items by condition, or (for tuning the photo

@@ -7,6 +7,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::cli::store::read_file;
 use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
+use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::deep::backend::BackendKind;
 use crate::deep::models::{DeepModelConfig, DeepModelKind};
@@ -16,7 +17,6 @@ use crate::deep::weights;
 use crate::metrics::{Report, argmax_rows};
 use crate::photo::{Photo, PrepareConfig, prepare_image};
 use crate::plot::html_report;
-use crate::preprocess::{SplitConfig, stratified_split};
 use crate::summary::{ModelSummary, TestResults, model_figures};
 
 /// The recipe `train` starts from: the shipped one, or with `--faithful` the study's exact CNN.
@@ -426,7 +426,7 @@ pub fn bench(
         weight_decay: 0.0,
         warmup_epochs: 0.0,
         label_smoothing: 0.0,
-        augment: crate::preprocess::AugmentConfig::none(),
+        augment: crate::deep::input::AugmentConfig::none(),
         ..TrainConfig::default()
     };
     let params = burn::module::Module::num_params(

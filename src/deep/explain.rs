@@ -9,9 +9,9 @@ use thiserror::Error;
 
 use crate::data::{NUM_CLASSES, PIXELS, SIDE};
 use crate::deep::backend::read_f32;
+use crate::deep::input::{Normalization, normalize, to_image_tensor};
 use crate::deep::models::DeepModel;
 use crate::metrics::argmax_rows;
-use crate::preprocess::{Normalization, normalize, to_image_tensor};
 
 /// Errors of the explanation.
 #[derive(Debug, Error, Clone, PartialEq)]

@@ -9,9 +9,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::deep::input::AugmentConfig;
 use crate::deep::models::{CnnConfig, DeepModelConfig, DeepModelKind, MAX_DROPOUT, ModelError};
 use crate::deep::train::{TrainConfig, TrainError, bounds};
-use crate::preprocess::AugmentConfig;
 
 /// Errors of building or editing a recipe.
 #[derive(Debug, Error, Clone, PartialEq)]

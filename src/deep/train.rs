@@ -15,9 +15,9 @@ use web_time::Instant;
 
 use crate::data::{Dataset, NUM_CLASSES, PIXELS};
 use crate::deep::backend::read_f32;
+use crate::deep::input::{AugmentConfig, Normalization, augment_image, normalize, to_image_tensor};
 use crate::deep::models::{DeepModel, DeepModelConfig, ModelError};
 use crate::metrics::argmax_rows;
-use crate::preprocess::{AugmentConfig, Normalization, augment_image, normalize, to_image_tensor};
 use crate::rng::Rng;
 
 /// Errors of training and evaluation.

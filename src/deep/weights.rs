@@ -9,8 +9,8 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::deep::input::Normalization;
 use crate::deep::models::{DeepModel, DeepModelConfig, DeepModelKind, ModelError};
-use crate::preprocess::Normalization;
 
 /// The first bytes of every weight file.
 pub const MAGIC: &[u8; 8] = b"FLABWTS\0";

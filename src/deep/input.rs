@@ -1,12 +1,12 @@
-//! Preprocessing of dataset images, all pure functions: normalisation, tensor reshaping, the seeded
-//! stratified split and augmentation. Pictures from elsewhere reach the 28 × 28 form through
+//! The deep models' input: 28 × 28 pixels normalised into `[N, 1, 28, 28]` tensors, and the augmentation
+//! of training images, all pure functions. Pictures from elsewhere reach the 28 × 28 form through
 //! [`crate::photo`].
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::{NUM_CLASSES, PIXELS, SIDE};
+use crate::data::{PIXELS, SIDE};
 use crate::rng::Rng;
 
 /// Mean pixel value of the 60,000 training images, on the 0..=255 scale.
@@ -57,9 +57,9 @@ pub fn to_image_tensor(values: Vec<f32>, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, [n, 1, SIDE, SIDE]), device)
 }
 
-/// Errors of the preprocessing configs.
+/// Errors of the augmentation settings.
 #[derive(Debug, Error, Clone, PartialEq)]
-pub enum ConfigError {
+pub enum AugmentError {
     /// A parameter is outside its allowed range.
     #[error("{name} = {value} is out of range ({allowed})")]
     OutOfRange {
@@ -70,18 +70,6 @@ pub enum ConfigError {
         /// The allowed range, in words.
         allowed: &'static str,
     },
-    /// The split would leave a class with no training or no validation image.
-    #[error(
-        "class {class} has {count} images: too few to split with validation fraction {fraction}"
-    )]
-    ClassTooSmall {
-        /// The class.
-        class: usize,
-        /// Its image count.
-        count: usize,
-        /// The validation fraction asked for.
-        fraction: f32,
-    },
 }
 
 fn check(
@@ -89,91 +77,16 @@ fn check(
     value: f64,
     ok: bool,
     allowed: &'static str,
-) -> Result<(), ConfigError> {
+) -> Result<(), AugmentError> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::OutOfRange {
+        Err(AugmentError::OutOfRange {
             name,
             value,
             allowed,
         })
     }
-}
-
-/// Train/validation split settings. Defaults: 10% validation per class (60k → 54k / 6k), seed 0.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SplitConfig {
-    /// Fraction of each class held out for validation, in (0, 1). Default 0.1.
-    pub validation_fraction: f32,
-    /// Seed of the shuffle. Default 0.
-    pub seed: u64,
-}
-
-impl Default for SplitConfig {
-    fn default() -> Self {
-        Self {
-            validation_fraction: 0.1,
-            seed: 0,
-        }
-    }
-}
-
-impl SplitConfig {
-    /// A checked config.
-    pub fn new(validation_fraction: f32, seed: u64) -> Result<Self, ConfigError> {
-        let f = validation_fraction;
-        check(
-            "validation_fraction",
-            f as f64,
-            f > 0.0 && f < 1.0,
-            "0 < fraction < 1",
-        )?;
-        Ok(Self {
-            validation_fraction,
-            seed,
-        })
-    }
-}
-
-/// Indices of a train/validation split.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrainValSplit {
-    /// Training indices, shuffled.
-    pub train: Vec<usize>,
-    /// Validation indices, shuffled.
-    pub validation: Vec<usize>,
-}
-
-/// Splits `labels` so that every class keeps the same validation fraction. Seeded: the same config gives
-/// the same split on every platform.
-pub fn stratified_split(labels: &[u8], config: &SplitConfig) -> Result<TrainValSplit, ConfigError> {
-    let config = SplitConfig::new(config.validation_fraction, config.seed)?;
-    let mut rng = Rng::new(config.seed);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); NUM_CLASSES];
-    for (i, &l) in labels.iter().enumerate() {
-        by_class[l as usize].push(i);
-    }
-    let (mut train, mut validation) = (Vec::new(), Vec::new());
-    for (class, mut idx) in by_class.into_iter().enumerate() {
-        if idx.is_empty() {
-            continue;
-        }
-        let n_val = (idx.len() as f32 * config.validation_fraction).round() as usize;
-        if n_val == 0 || n_val == idx.len() {
-            return Err(ConfigError::ClassTooSmall {
-                class,
-                count: idx.len(),
-                fraction: config.validation_fraction,
-            });
-        }
-        rng.shuffle(&mut idx);
-        validation.extend_from_slice(&idx[..n_val]);
-        train.extend_from_slice(&idx[n_val..]);
-    }
-    rng.shuffle(&mut train);
-    rng.shuffle(&mut validation);
-    Ok(TrainValSplit { train, validation })
 }
 
 /// Augmentation settings. Defaults: pad 2 then random 28×28 crop, horizontal flip with p = 0.5,
@@ -216,7 +129,7 @@ impl AugmentConfig {
     }
 
     /// Checks every field's range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), AugmentError> {
         let p = |x: f32| (0.0..=1.0).contains(&x);
         check(
             "crop_padding",
@@ -322,49 +235,6 @@ mod tests {
         let device = Device::flex();
         let t = to_image_tensor(normalize(&[7; 3 * PIXELS], Normalization::Unit), &device);
         assert_eq!(t.dims(), [3, 1, 28, 28]);
-    }
-
-    #[test]
-    fn split_is_stratified_disjoint_and_seeded() {
-        let labels: Vec<u8> = (0..6000).map(|i| (i % 10) as u8).collect();
-        let s = stratified_split(&labels, &SplitConfig::default()).unwrap();
-        assert_eq!((s.train.len(), s.validation.len()), (5400, 600));
-        let mut per_class = [0; 10];
-        for &i in &s.validation {
-            per_class[labels[i] as usize] += 1;
-        }
-        assert_eq!(per_class, [60; 10]);
-        let mut all: Vec<usize> = s.train.iter().chain(&s.validation).copied().collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..6000).collect::<Vec<_>>());
-        assert_eq!(
-            s,
-            stratified_split(&labels, &SplitConfig::default()).unwrap()
-        );
-        assert_ne!(
-            s,
-            stratified_split(&labels, &SplitConfig::new(0.1, 1).unwrap()).unwrap()
-        );
-    }
-
-    #[test]
-    fn split_config_is_validated() {
-        assert!(matches!(
-            SplitConfig::new(0.0, 0),
-            Err(ConfigError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            SplitConfig::new(1.0, 0),
-            Err(ConfigError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            stratified_split(&[0, 1, 2], &SplitConfig::default()),
-            Err(ConfigError::ClassTooSmall {
-                class: 0,
-                count: 1,
-                ..
-            })
-        ));
     }
 
     fn square_image() -> Vec<f32> {

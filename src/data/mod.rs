@@ -1,5 +1,8 @@
 //! Fashion-MNIST data: a byte-level IDX reader (gzip or raw), checksums of the official files, and
-//! the in-memory [`Dataset`]. Everything here works on bytes, so the browser and the native CLI share it.
+//! the in-memory [`Dataset`], and its train/validation [`split`]. Everything here works on bytes, so the
+//! browser and the native CLI share it.
+
+pub mod split;
 
 use std::io::Read;
 
