@@ -4,8 +4,8 @@
 //! natively, from one crate.
 //!
 //! The core is platform-free: [`data`] (with the split), [`photo`], [`deep`] (the deep models, their
-//! input, recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`analysis`],
-//! [`plot`], [`metrics`].
+//! input, recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`metrics`], and
+//! above the models, [`report`] (recorded summaries, dataset analysis, Plotly figures).
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
@@ -14,16 +14,14 @@
 // (`conv::matmul`). (deny rather than forbid: ndarray's `s!` macro allows it inside its own expansion.)
 #![deny(unsafe_code)]
 
-pub mod analysis;
 pub mod classical;
 pub mod data;
 pub mod deep;
 pub mod metrics;
 mod parallel;
 pub mod photo;
-pub mod plot;
+pub mod report;
 pub mod rng;
-pub mod summary;
 
 /// The browser layer: wasm-bindgen bindings used by the page and its worker.
 #[cfg(target_arch = "wasm32")]

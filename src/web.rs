@@ -10,7 +10,6 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::analysis::{DatasetStats, analysis_figures};
 use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, FitProgress, Overrides};
 use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{Dataset, NUM_CLASSES, PIXELS, Split};
@@ -22,7 +21,8 @@ use crate::deep::train::{Step, Trainer, predict_probabilities};
 use crate::deep::weights;
 use crate::metrics::Report;
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
-use crate::summary::TestResults;
+use crate::report::analysis::{DatasetStats, analysis_figures};
+use crate::report::summary::TestResults;
 
 /// Installs the panic hook so that any panic is logged with its message.
 #[wasm_bindgen(start)]
@@ -319,7 +319,7 @@ pub fn prepare_image_file(bytes: &[u8]) -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = modelFigures)]
 pub fn model_figures(summary: JsValue) -> Result<JsValue, JsError> {
     let summary = summary_from_js(summary)?;
-    to_js(&crate::summary::model_figures(&summary))
+    to_js(&crate::report::summary::model_figures(&summary))
 }
 
 /// The comparison figures of several models' summaries: accuracy beside the study's and Zalando's, and
@@ -330,10 +330,10 @@ pub fn comparison_figures(summaries: Vec<JsValue>) -> Result<JsValue, JsError> {
         .into_iter()
         .map(summary_from_js)
         .collect::<Result<Vec<_>, _>>()?;
-    to_js(&crate::summary::comparison_figures(&summaries))
+    to_js(&crate::report::summary::comparison_figures(&summaries))
 }
 
-fn summary_from_js(value: JsValue) -> Result<crate::summary::ModelSummary, JsError> {
+fn summary_from_js(value: JsValue) -> Result<crate::report::summary::ModelSummary, JsError> {
     let json = js_sys::JSON::stringify(&value)
         .map_err(|_| JsError::new("a model summary must be a JSON object"))?;
     serde_json::from_str(&String::from(json))

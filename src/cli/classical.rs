@@ -12,7 +12,7 @@ use crate::cli::train::{
 use crate::cli::{CliError, TrainArgs};
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
-use crate::summary::{ModelSummary, TestResults};
+use crate::report::summary::{ModelSummary, TestResults};
 
 impl From<ClassicalError> for CliError {
     fn from(e: ClassicalError) -> Self {

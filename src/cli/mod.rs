@@ -10,11 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::analysis::{DatasetStats, analysis_figures};
 use crate::data::{
     self, DataError, Dataset, OFFICIAL_FILES, SAMPLE_IMAGES, SAMPLE_LABELS, Split, local,
 };
-use crate::plot::html_report;
+use crate::report::analysis::{DatasetStats, analysis_figures};
+use crate::report::plot::html_report;
 
 /// Fashion Lab: train, compare and explain Fashion-MNIST classifiers.
 #[derive(Debug, Parser)]
@@ -353,7 +353,7 @@ pub enum CliError {
         /// The summary's path.
         path: String,
         /// What disagrees.
-        source: crate::summary::SummaryError,
+        source: crate::report::summary::SummaryError,
     },
 }
 

@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::cli::CliError;
-use crate::summary::{ModelSummary, SummaryError};
+use crate::report::summary::{ModelSummary, SummaryError};
 
 /// The two operations a save needs. [`Disk`] is the file system; tests inject failures.
 pub trait Storage {

@@ -16,8 +16,8 @@ use crate::deep::train::{Step, TrainConfig, Trainer, block_on, predict_probabili
 use crate::deep::weights;
 use crate::metrics::{Report, argmax_rows};
 use crate::photo::{Photo, PrepareConfig, prepare_image};
-use crate::plot::html_report;
-use crate::summary::{ModelSummary, TestResults, model_figures};
+use crate::report::plot::html_report;
+use crate::report::summary::{ModelSummary, TestResults, model_figures};
 
 /// The recipe `train` starts from: the shipped one, or with `--faithful` the study's exact CNN.
 fn base_recipe(kind: DeepModelKind, faithful: bool) -> Recipe {
@@ -573,7 +573,7 @@ pub(crate) fn check_reproduced(
             recorded.test.accuracy
         )));
     }
-    let encoded = crate::summary::encode_predictions(predicted);
+    let encoded = crate::report::summary::encode_predictions(predicted);
     if let Some(p) = &recorded.test.predictions
         && *p != encoded
     {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::data::CLASS_NAMES;
 use crate::deep::train::EpochRecord;
 use crate::metrics::{Confusion, Report};
-use crate::plot::Figure;
+use crate::report::plot::Figure;
 
 /// Test-set results of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

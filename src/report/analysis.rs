@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, PIXELS, SIDE};
-use crate::plot::{Figure, tile_grid};
+use crate::report::plot::{Figure, tile_grid};
 
 /// Summary statistics of a dataset's pixels and labels.
 #[derive(Debug, Clone, PartialEq, Serialize)]
