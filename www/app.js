@@ -450,7 +450,9 @@ function wireDeep(wasm) {
     ev.preventDefault();
     if (!current) { status.textContent = "Load a dataset first."; return; }
     const model = $("deep-model").value, label = $("deep-model").selectedOptions[0].textContent;
-    const minSize = catalogue?.limits.min_train_size ?? 100;
+    // The bounds are Rust's (recipes.json); without them the form cannot say what is allowed.
+    if (!catalogue) { status.textContent = "The recipes have not loaded yet; try again in a moment."; return; }
+    const minSize = catalogue.limits.min_train_size;
     const size = Math.min(Math.floor(Number($("deep-size").value)), current.length);
     if (!(size >= minSize)) {
       status.textContent = `Choose at least ${minSize} training images.`;
