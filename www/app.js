@@ -1,6 +1,8 @@
 // Fashion Lab page controller: wires the DOM to the Rust/wasm API (window.wasmBindings, set by trunk).
 // All computation happens in wasm; this file only moves bytes and draws the figures Rust builds.
 
+import { FromWorker, ToWorker } from "./protocol.js";
+
 const $ = (id) => document.getElementById(id);
 const OFFICIAL = {
   "train-images-idx3-ubyte.gz": ["train", "images"],
@@ -238,15 +240,15 @@ async function evaluateInWorker(bytes, source) {
     await ready;
     return await new Promise((resolve, reject) => {
       worker.onmessage = (ev) => {
-        if (ev.data.type === "evaluated") resolve(ev.data);
-        else if (ev.data.type === "error") reject(new Error(ev.data.message));
-        else if (ev.data.type === "device-lost") {
+        if (ev.data.type === FromWorker.EVALUATED) resolve(ev.data);
+        else if (ev.data.type === FromWorker.ERROR) reject(new Error(ev.data.message));
+        else if (ev.data.type === FromWorker.DEVICE_LOST) {
           onGpuLost?.(ev.data.message);
           reject(new Error(`the GPU device was lost (${ev.data.message}); score it again on the CPU`));
         }
       };
       worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed"));
-      worker.postMessage({ type: "evaluate", id: 1, bytes, backend: document.body.dataset.backend || "auto",
+      worker.postMessage({ type: ToWorker.EVALUATE, id: 1, bytes, backend: document.body.dataset.backend || "auto",
         dataset: { images: source.images.slice(), labels: source.labels.slice(), split: source.split } });
     });
   } finally {
@@ -347,10 +349,10 @@ function startWorker() {
   if (!glue || !wasm) return { worker: null, ready: Promise.reject(new Error("cannot find the wasm module's URLs in the page")) };
   const worker = new Worker("worker.js", { type: "module" });
   const ready = new Promise((resolve, reject) => {
-    worker.onmessage = (ev) => (ev.data.type === "ready" ? resolve() : reject(new Error(ev.data.message)));
+    worker.onmessage = (ev) => (ev.data.type === FromWorker.READY ? resolve() : reject(new Error(ev.data.message)));
     worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
   });
-  worker.postMessage({ type: "init", glue, wasm });
+  worker.postMessage({ type: ToWorker.INIT, glue, wasm });
   return { worker, ready };
 }
 
@@ -368,9 +370,9 @@ function classicalTrainer() {
         worker.onmessage = (ev) => {
           const m = ev.data;
           if (m.id !== id) return;
-          if (m.type === "progress") onProgress(m);
-          else if (m.type === "done") resolve(m);
-          else if (m.type === "error") reject(new Error(m.message));
+          if (m.type === FromWorker.PROGRESS) onProgress(m);
+          else if (m.type === FromWorker.DONE) resolve(m);
+          else if (m.type === FromWorker.ERROR) reject(new Error(m.message));
         };
         worker.onerror = (ev) => {
           ev.preventDefault();
@@ -378,7 +380,7 @@ function classicalTrainer() {
           worker = null; // the next fit starts a fresh worker
           reject(new Error(`the worker crashed (${ev.message || "unknown error"}); try again`));
         };
-        worker.postMessage({ type: "fit-classical", id, model, trainSize,
+        worker.postMessage({ type: ToWorker.FIT_CLASSICAL, id, model, trainSize,
           dataset: { images: dataset.images.slice(), labels: dataset.labels.slice(), split: dataset.split } });
       });
     },
@@ -402,11 +404,11 @@ function wireDeep(wasm) {
   };
   pauseBtn.addEventListener("click", () => {
     paused = !paused;
-    worker.postMessage({ type: paused ? "pause" : "resume", id });
+    worker.postMessage({ type: paused ? ToWorker.PAUSE : ToWorker.RESUME, id });
     pauseBtn.textContent = paused ? "Resume" : "Pause";
     status.textContent = paused ? "Paused." : "Resumed.";
   });
-  stopBtn.addEventListener("click", () => worker.postMessage({ type: "stop", id }));
+  stopBtn.addEventListener("click", () => worker.postMessage({ type: ToWorker.STOP, id }));
   // The recipes and their bounds come from Rust (www/recipes.json, written by `fashionlab recipe --json`):
   // the form shows the selected model's recipe, and its inputs offer what Rust validates.
   const fields = { learning_rate: "deep-lr", weight_decay: "deep-wd", warmup_epochs: "deep-warmup", label_smoothing: "deep-smoothing" };
@@ -480,14 +482,14 @@ function wireDeep(wasm) {
         worker.onmessage = (e) => {
           const m = e.data;
           if (m.id !== id) return;
-          if (m.type === "backend") {
+          if (m.type === FromWorker.BACKEND) {
             status.textContent = `Training ${label} on ${m.report.description}…`;
             document.body.dataset.trainingBackend = m.report.kind;
-          } else if (m.type === "recipe") {
+          } else if (m.type === FromWorker.RECIPE) {
             // The recipe the worker's trainer holds, after Rust applied and checked the edits.
             document.body.dataset.trainingRecipe = JSON.stringify(m.recipe);
           }
-          else if (m.type === "batch") {
+          else if (m.type === FromWorker.BATCH) {
             const p = m.progress;
             const x = p.epoch - 1 + p.batch / p.batches;
             Plotly.extendTraces(chart, { x: [[x]], y: [[p.loss]] }, [0]);
@@ -496,12 +498,12 @@ function wireDeep(wasm) {
             document.body.dataset.deepImagesPerSecond = String(Math.round(p.images_per_second));
             if (!paused) status.textContent = `${label}: epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}, ` +
               `loss ${p.loss.toFixed(3)}, ${Math.round(p.images_per_second)} images/s, ETA ${Math.round(p.eta_seconds)} s`;
-          } else if (m.type === "epoch") {
+          } else if (m.type === FromWorker.EPOCH) {
             Plotly.extendTraces(chart, { x: [[m.record.epoch]], y: [[m.record.val_accuracy]] }, [1]);
             document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
-          } else if (m.type === "trained") resolve(m);
-          else if (m.type === "error") reject(new Error(m.message));
-          else if (m.type === "device-lost") {
+          } else if (m.type === FromWorker.TRAINED) resolve(m);
+          else if (m.type === FromWorker.ERROR) reject(new Error(m.message));
+          else if (m.type === FromWorker.DEVICE_LOST) {
             onGpuLost?.(m.message);
             reject(Object.assign(new Error(m.message), { deviceLost: true }));
           }
@@ -510,7 +512,7 @@ function wireDeep(wasm) {
           ev.preventDefault();
           reject(Object.assign(new Error(ev.message || "unknown error"), { crashed: true }));
         };
-        worker.postMessage({ type: "train-deep", id, model, backend: document.body.dataset.backend || "auto",
+        worker.postMessage({ type: ToWorker.TRAIN_DEEP, id, model, backend: document.body.dataset.backend || "auto",
           recipe, trainSize: size,
           dataset: { images: current.images.slice(), labels: current.labels.slice(), split: current.split } });
       });

@@ -1,30 +1,12 @@
-// Fashion Lab worker: fits the classical models off the UI thread, with the same wasm module as the page.
+// Fashion Lab worker: the page's long work off the UI thread (classical fits, deep training, scoring a
+// model file), with the same wasm module as the page.
 //
-// Messages in (from the page):
-//   {type: "init", glue, wasm}                      URLs of the wasm-bindgen glue and the .wasm file
-//   {type: "fit-classical", id, model, trainSize, dataset: {images, labels, split}}
-//       images/labels: the IDX files (gzip or raw) of the dataset shown in the page; split: "train" or
-//       "test" for official files (checksummed), null for the built-in sample.
-// Messages out (to the page):
-//   {type: "ready"}
-//   {type: "progress", id, stage, fraction}
-//   {type: "done", id, model, trainSize, accuracy, heldOut, fitSeconds, config, bytes}
-//   {type: "error", id, message}
-//   {type: "train-deep", id, model, backend, recipe, trainSize, dataset}
-//       trains the CNN, ResNet or MLP one batch at a time with the same loop and recipe as the native CLI
-//       (`recipe`: edits to the shipped recipe, as WebTrainer takes them); replies {type: "backend", id,
-//       report}, {type: "recipe", id, recipe} (the recipe in use), then {type: "batch", id, progress} (at
-//       most ~4 a second)
-//       and {type: "epoch", id, record}, then {type: "trained", id, model, history, bytes}
-//   {type: "pause", id} / {type: "resume", id} / {type: "stop", id}   between batches
-//   {type: "device-lost", id, message}   this worker's WebGPU device was lost: its GPU work cannot finish,
-//       the page ends the worker and goes on with the CPU
-//   {type: "evaluate", id, bytes, backend, dataset}
-//       scores a model file (.weights or .model, as modelFileKind reads it) on a dataset; replies
-//       {type: "evaluated", id, family, kind, results} (results: the `test` shape of pretrained/*.json)
+// The messages it takes and sends are declared in protocol.js.
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
 // fresh one). Deep training yields between batches, so it can be paused and stopped (keeping the best
 // epoch so far).
+
+import { FromWorker, ToWorker } from "./protocol.js";
 
 let wasm = null;
 
@@ -44,7 +26,7 @@ if (self.GPUAdapter?.prototype?.requestDevice) {
     return device;
   };
 }
-gpuLostReason.then((message) => post({ type: "device-lost", id: currentId, message }));
+gpuLostReason.then((message) => post({ type: FromWorker.DEVICE_LOST, id: currentId, message }));
 
 // An error from GPU work often arrives just before the device's loss is reported: wait a moment for it,
 // so that the page hears "device lost" (and falls back) rather than a bare failure.
@@ -61,16 +43,16 @@ function datasetOf({ images, labels, split }) {
 
 self.onmessage = async (event) => {
   const msg = event.data;
-  if (msg.id !== undefined && msg.type !== "pause" && msg.type !== "resume" && msg.type !== "stop") currentId = msg.id;
+  if (msg.id !== undefined && msg.type !== ToWorker.PAUSE && msg.type !== ToWorker.RESUME && msg.type !== ToWorker.STOP) currentId = msg.id;
   try {
-    if (msg.type === "init") {
+    if (msg.type === ToWorker.INIT) {
       wasm = await import(msg.glue);
       await wasm.default({ module_or_path: msg.wasm });
-      post({ type: "ready" });
-    } else if (msg.type === "fit-classical") {
+      post({ type: FromWorker.READY });
+    } else if (msg.type === ToWorker.FIT_CLASSICAL) {
       const dataset = datasetOf(msg.dataset);
       const progress = (p) => {
-        post({ type: "progress", id: msg.id, stage: p.stage, fraction: p.fraction });
+        post({ type: FromWorker.PROGRESS, id: msg.id, stage: p.stage, fraction: p.fraction });
         return true;
       };
       const model = wasm.WebClassical.fit(msg.model, dataset, { train_size: msg.trainSize }, progress);
@@ -78,12 +60,12 @@ self.onmessage = async (event) => {
       const scores = heldOut.length > 0 ? model.evaluate(heldOut) : null;
       const bytes = model.toBytes();
       post({
-        type: "done", id: msg.id, model: msg.model, trainSize: msg.trainSize,
+        type: FromWorker.DONE, id: msg.id, model: msg.model, trainSize: msg.trainSize,
         accuracy: scores ? scores.accuracy : null, heldOut: heldOut.length,
         fitSeconds: model.fitSeconds, config: model.config(), bytes,
       }, [bytes.buffer]);
       model.free(); heldOut.free(); dataset.free();
-    } else if (msg.type === "evaluate") {
+    } else if (msg.type === ToWorker.EVALUATE) {
       const dataset = datasetOf(msg.dataset);
       const { family, kind } = wasm.modelFileKind(msg.bytes);
       let results;
@@ -98,16 +80,17 @@ self.onmessage = async (event) => {
         model.free();
       }
       dataset.free();
-      post({ type: "evaluated", id: msg.id, family, kind, results });
-    } else if (msg.type === "train-deep") {
+      post({ type: FromWorker.EVALUATED, id: msg.id, family, kind, results });
+    } else if (msg.type === ToWorker.TRAIN_DEEP) {
       await trainDeep(msg);
-    } else if (msg.type === "pause" || msg.type === "resume" || msg.type === "stop") {
-      control[msg.type === "resume" ? "paused" : msg.type === "pause" ? "paused" : "stopped"] = msg.type !== "resume";
-      if (msg.type !== "pause" && control.wake) control.wake();
+    } else if (msg.type === ToWorker.PAUSE || msg.type === ToWorker.RESUME || msg.type === ToWorker.STOP) {
+      if (msg.type === ToWorker.STOP) control.stopped = true;
+      else control.paused = msg.type === ToWorker.PAUSE;
+      if (msg.type !== ToWorker.PAUSE && control.wake) control.wake();
     }
   } catch (e) {
     if (await lostDevice()) return; // reported as "device-lost"
-    post({ type: "error", id: msg.id, message: String(e && e.message ? e.message : e) });
+    post({ type: FromWorker.ERROR, id: msg.id, message: String(e && e.message ? e.message : e) });
   }
 };
 
@@ -117,10 +100,10 @@ async function trainDeep(msg) {
   Object.assign(control, { paused: false, stopped: false, wake: null });
   const all = datasetOf(msg.dataset);
   const report = await wasm.selectBackend(msg.backend || "auto");
-  post({ type: "backend", id: msg.id, report });
+  post({ type: FromWorker.BACKEND, id: msg.id, report });
   const dataset = msg.trainSize && msg.trainSize < all.length ? all.balanced(msg.trainSize) : all;
   const trainer = new wasm.WebTrainer(msg.model, dataset, { recipe: msg.recipe || {} });
-  post({ type: "recipe", id: msg.id, recipe: trainer.recipe() });
+  post({ type: FromWorker.RECIPE, id: msg.id, recipe: trainer.recipe() });
   const history = [];
   let lastPost = 0, lastYield = performance.now();
   for (;;) {
@@ -135,10 +118,10 @@ async function trainDeep(msg) {
     const step = await trainer.step();
     if (step.kind === "batch") {
       const now = performance.now();
-      if (now - lastPost > 250) { post({ type: "batch", id: msg.id, progress: step.progress }); lastPost = now; }
+      if (now - lastPost > 250) { post({ type: FromWorker.BATCH, id: msg.id, progress: step.progress }); lastPost = now; }
     } else if (step.kind === "epoch") {
       history.push(step.record);
-      post({ type: "epoch", id: msg.id, record: step.record });
+      post({ type: FromWorker.EPOCH, id: msg.id, record: step.record });
     } else break;
   }
   const model = trainer.finish();
@@ -149,5 +132,5 @@ async function trainDeep(msg) {
   trainer.free();
   if (dataset !== all) dataset.free();
   all.free();
-  post({ type: "trained", id: msg.id, model: msg.model, history, stopped: control.stopped, bytes }, [bytes.buffer]);
+  post({ type: FromWorker.TRAINED, id: msg.id, model: msg.model, history, stopped: control.stopped, bytes }, [bytes.buffer]);
 }

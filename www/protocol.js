@@ -1,0 +1,53 @@
+// The page ↔ worker protocol, declared once and imported by both sides (app.js and worker.js).
+// Every message is an object {type, ...}; `id` ties a reply to the request that caused it.
+//
+// To the worker:
+//   INIT           {glue, wasm}   URLs of the wasm-bindgen glue and the .wasm file; replies READY
+//   FIT_CLASSICAL  {id, model, trainSize, dataset: {images, labels, split}}
+//       images/labels: the IDX files (gzip or raw) of the dataset shown in the page; split: "train" or
+//       "test" for official files (checksummed), null for the built-in sample. Replies PROGRESS (any
+//       number), then DONE or ERROR. A fit is synchronous in wasm: cancelling it is ending the worker.
+//   TRAIN_DEEP     {id, model, backend, recipe, trainSize, dataset}
+//       trains the CNN, ResNet or MLP one batch at a time with the same loop and recipe as the native CLI
+//       (`recipe`: edits to the shipped recipe, as WebTrainer takes them). Replies BACKEND, RECIPE (the
+//       recipe in use), then BATCH (at most about 4 a second) and EPOCH, then TRAINED, or ERROR.
+//   PAUSE / RESUME / STOP  {id}   taken between batches of a TRAIN_DEEP run (STOP keeps the best epoch)
+//   EVALUATE       {id, bytes, backend, dataset}
+//       scores a model file (.weights or .model, as modelFileKind reads it) on a dataset; replies
+//       EVALUATED or ERROR.
+// From the worker:
+//   READY          {}
+//   PROGRESS       {id, stage, fraction}
+//   DONE           {id, model, trainSize, accuracy, heldOut, fitSeconds, config, bytes}
+//   BACKEND        {id, report}
+//   RECIPE         {id, recipe}
+//   BATCH          {id, progress}
+//   EPOCH          {id, record}
+//   TRAINED        {id, model, history, stopped, bytes}
+//   EVALUATED      {id, family, kind, results}   results: the `test` shape of pretrained/*.json
+//   ERROR          {id, message}
+//   DEVICE_LOST    {id, message}   the worker's WebGPU device was lost: its GPU work cannot finish; the page
+//                                  ends the worker and goes on with the CPU
+export const ToWorker = Object.freeze({
+  INIT: "init",
+  FIT_CLASSICAL: "fit-classical",
+  TRAIN_DEEP: "train-deep",
+  PAUSE: "pause",
+  RESUME: "resume",
+  STOP: "stop",
+  EVALUATE: "evaluate",
+});
+
+export const FromWorker = Object.freeze({
+  READY: "ready",
+  PROGRESS: "progress",
+  DONE: "done",
+  BACKEND: "backend",
+  RECIPE: "recipe",
+  BATCH: "batch",
+  EPOCH: "epoch",
+  TRAINED: "trained",
+  EVALUATED: "evaluated",
+  ERROR: "error",
+  DEVICE_LOST: "device-lost",
+});
