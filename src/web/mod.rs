@@ -1,0 +1,45 @@
+//! wasm-bindgen bindings for the page: backend selection (WebGPU with CPU fallback), datasets from
+//! bytes, analysis figures, and image preparation. Every error becomes a `JsError` with a readable
+//! message; no panic crosses this boundary by design (and a panic hook logs any that would).
+
+mod backend;
+mod classical;
+mod dataset;
+mod deep;
+mod photo;
+mod report;
+
+pub use backend::{BackendReport, active_device, select_backend, select_backend_inner};
+pub use classical::WebClassical;
+pub use dataset::WebDataset;
+pub use deep::{WebModel, WebTrainer, model_file_kind};
+pub use photo::{prepare_image_file, prepare_rgba};
+pub use report::{comparison_figures, model_figures};
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// Installs the panic hook so that any panic is logged with its message.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Serialises to a plain JS value (objects, arrays, `null` for `None`) through JSON.
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let json = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+    js_sys::JSON::parse(&json).map_err(|_| JsError::new("internal error: JSON.parse failed"))
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// The ten class names, in class-index order ("T-shirt/top", "Trouser", …).
+#[wasm_bindgen(js_name = classNames)]
+pub fn class_names() -> Vec<String> {
+    crate::data::CLASS_NAMES
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}

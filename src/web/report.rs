@@ -1,0 +1,31 @@
+//! The figures of the shipped models' summaries, built in Rust for Plotly.
+
+use wasm_bindgen::prelude::*;
+
+use super::to_js;
+
+/// The figures of one model's recorded summary (a `pretrained/<model>.json` object): training curves
+/// (deep models), confusion matrix, classification report and top confusions, as Plotly JSON.
+#[wasm_bindgen(js_name = modelFigures)]
+pub fn model_figures(summary: JsValue) -> Result<JsValue, JsError> {
+    let summary = summary_from_js(summary)?;
+    to_js(&crate::report::summary::model_figures(&summary))
+}
+
+/// The comparison figures of several models' summaries: accuracy beside the study's and Zalando's, and
+/// accuracy against training time.
+#[wasm_bindgen(js_name = comparisonFigures)]
+pub fn comparison_figures(summaries: Vec<JsValue>) -> Result<JsValue, JsError> {
+    let summaries = summaries
+        .into_iter()
+        .map(summary_from_js)
+        .collect::<Result<Vec<_>, _>>()?;
+    to_js(&crate::report::summary::comparison_figures(&summaries))
+}
+
+fn summary_from_js(value: JsValue) -> Result<crate::report::summary::ModelSummary, JsError> {
+    let json = js_sys::JSON::stringify(&value)
+        .map_err(|_| JsError::new("a model summary must be a JSON object"))?;
+    serde_json::from_str(&String::from(json))
+        .map_err(|e| JsError::new(&format!("not a model summary: {e}")))
+}
