@@ -5,7 +5,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::classical::{ClassicalConfig, ClassicalError, ClassicalKind, ClassicalModel, Overrides};
+use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, Overrides};
 use crate::cli::train::{
     check_reproduced, git_rev, load_train_test, machine, save_model, weights_dir,
 };
@@ -13,12 +13,6 @@ use crate::cli::{CliError, TrainArgs};
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
 use crate::report::summary::{ModelSummary, TestResults};
-
-impl From<ClassicalError> for CliError {
-    fn from(e: ClassicalError) -> Self {
-        CliError::Usage(e.to_string())
-    }
-}
 
 /// The classical models named by `--model`, or `None` when it names deep models.
 pub fn classical_kinds(name: &str) -> Option<Vec<ClassicalKind>> {
@@ -107,8 +101,7 @@ fn train_one(
     let started = web_time::Instant::now();
     let predicted = shipped.predict(test.pixels())?;
     let predict_seconds = started.elapsed().as_secs_f64();
-    let report =
-        Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
+    let report = Report::new(test.labels(), &predicted)?;
     let mut summary = ModelSummary {
         model: kind.name().into(),
         config: shipped.config_json(),
@@ -148,8 +141,12 @@ pub fn evaluate(
 ) -> Result<(), CliError> {
     let files =
         crate::cli::store::load_model_files(&weights_dir(dir), kind.name(), "model", record)?;
-    let model = ClassicalModel::from_bytes(&files.model_file, Some(kind))
-        .map_err(|e| CliError::Usage(format!("{}: {e}", files.model_path.display())))?;
+    let model = ClassicalModel::from_bytes(&files.model_file, Some(kind)).map_err(|e| {
+        CliError::Corrupt {
+            path: files.model_path.display().to_string(),
+            message: e.to_string(),
+        }
+    })?;
     let test = local::load_split(&local::locate(data)?, Split::Test)?;
     check_reproduced(
         kind.name(),

@@ -319,7 +319,7 @@ pub enum CliError {
         /// What failed.
         message: String,
     },
-    /// A bad argument value.
+    /// A bad argument value (a name or a setting given on the command line).
     #[error("{0}")]
     Usage(String),
     /// Training failed.
@@ -347,6 +347,38 @@ pub enum CliError {
     /// Recorded and reproduced metrics differ.
     #[error("{0}")]
     Mismatch(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {message}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The OS message.
+        message: String,
+    },
+    /// A file was read but its contents are not what they should be (a summary that is not valid JSON,
+    /// a classical model file that does not decode).
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The path.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Metrics could not be computed (labels and predictions that do not match).
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// A deep model could not be built from its configuration.
+    #[error(transparent)]
+    Model(#[from] crate::deep::models::ModelError),
+    /// A classical model could not be fitted or used.
+    #[error(transparent)]
+    Classical(#[from] crate::classical::ClassicalError),
+    /// The train/validation split could not be made.
+    #[error(transparent)]
+    Split(#[from] crate::data::split::SplitError),
+    /// An image could not be encoded (for `photos write`).
+    #[error("{0}")]
+    Encode(String),
     /// A model's summary does not describe the model file beside it.
     #[error("{path}: {source}")]
     Summary {
@@ -517,7 +549,10 @@ pub(crate) fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, Cli
     if let Some(p) = explicit {
         return std::fs::read_to_string(p)
             .map(Some)
-            .map_err(|e| CliError::Usage(format!("cannot read --plotly {}: {e}", p.display())));
+            .map_err(|e| CliError::Read {
+                path: format!("--plotly {}", p.display()),
+                message: e.to_string(),
+            });
     }
     let candidates = [
         PathBuf::from(REL),

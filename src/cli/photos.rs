@@ -68,16 +68,16 @@ fn scorers(dir: &Path) -> Result<Vec<Scorer>, CliError> {
         if !path.is_file() {
             continue;
         }
-        let model = ClassicalModel::from_bytes(&read_file(&path)?, Some(kind))
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+        let model = ClassicalModel::from_bytes(&read_file(&path)?, Some(kind)).map_err(|e| {
+            CliError::Corrupt {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
         out.push((
             kind.name().to_string(),
             Box::new(move |pixels: &[u8]| {
-                Ok(model
-                    .predict_proba(pixels)
-                    .map_err(|e| CliError::Usage(e.to_string()))?
-                    .into_raw_vec_and_offset()
-                    .0)
+                Ok(model.predict_proba(pixels)?.into_raw_vec_and_offset().0)
             }),
         ));
     }
@@ -104,8 +104,7 @@ pub fn bench(
         }
         BenchSet::Validation => {
             let train = local::load_split(&dir, Split::Train)?;
-            let split = stratified_split(train.labels(), &SplitConfig::default())
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let split = stratified_split(train.labels(), &SplitConfig::default())?;
             let validation = train.subset(&split.validation);
             let items = benchmark_items(validation.labels(), per_class, seed);
             (validation, items)
@@ -401,7 +400,7 @@ pub fn write(
             CLASS_NAMES[test.label(items[pos]) as usize].replace('/', "-")
         );
         let bytes = jpeg_bytes(&p.rgb, p.width, p.height, 92)
-            .ok_or_else(|| CliError::Usage("JPEG encoding failed".into()))?;
+            .ok_or_else(|| CliError::Encode("JPEG encoding failed".into()))?;
         write_atomic(&out.join(&name), &bytes)?;
         // What the models see, beside the photo.
         let prepared = prepare_image(&p, &PrepareConfig::default());
@@ -474,6 +473,6 @@ fn png_gray(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, CliError> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
         .write_image(pixels, w, h, image::ExtendedColorType::L8)
-        .map_err(|e| CliError::Usage(format!("PNG encoding failed: {e}")))?;
+        .map_err(|e| CliError::Encode(format!("PNG encoding failed: {e}")))?;
     Ok(out)
 }

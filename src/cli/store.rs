@@ -75,7 +75,10 @@ pub fn write_atomic_with(
 
 /// Reads a whole file; the error names it.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| CliError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// The paths of a model's two files in `dir`: `<name>.<extension>` and `<name>.json`.
@@ -125,8 +128,11 @@ pub fn load_model_files(
 ) -> Result<ModelFiles, CliError> {
     let (model_path, json_path) = model_paths(dir, name, extension);
     let model_file = read_file(&model_path)?;
-    let summary: ModelSummary = serde_json::from_slice(&read_file(&json_path)?)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", json_path.display())))?;
+    let summary: ModelSummary =
+        serde_json::from_slice(&read_file(&json_path)?).map_err(|e| CliError::Corrupt {
+            path: json_path.display().to_string(),
+            message: e.to_string(),
+        })?;
     match summary.check_model_file(&model_file) {
         Ok(()) => {}
         Err(SummaryError::NoDigest { .. }) if allow_no_digest => {}

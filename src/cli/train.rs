@@ -136,8 +136,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
             seed: args.seed,
             ..SplitConfig::default()
         },
-    )
-    .map_err(|e| CliError::Usage(e.to_string()))?;
+    )?;
     let (mut train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
     if args.photos > 0.0 {
         train_set = with_training_photos(&train_set, args.photos, args.seed)?;
@@ -346,8 +345,7 @@ fn train_one(
         500,
     ))?;
     let predicted = argmax_rows(&probs, NUM_CLASSES);
-    let report =
-        Report::new(test.labels(), &predicted).map_err(|e| CliError::Usage(e.to_string()))?;
+    let report = Report::new(test.labels(), &predicted)?;
     let mut summary = ModelSummary {
         model: name.clone(),
         config: serde_json::to_value(model_config).expect("config serialises"),
@@ -429,11 +427,7 @@ pub fn bench(
         augment: crate::deep::input::AugmentConfig::none(),
         ..TrainConfig::default()
     };
-    let params = burn::module::Module::num_params(
-        &model_config
-            .init(&Device::flex())
-            .map_err(|e| CliError::Usage(e.to_string()))?,
-    );
+    let params = burn::module::Module::num_params(&model_config.init(&Device::flex())?);
     // Keras fits all 60,000 images and evaluates on the test set: the test set stands in for validation.
     let n_train = train_set.len();
     let mut trainer = Trainer::new(&model_config, config, train_set, test, &device)?;
@@ -559,7 +553,7 @@ pub(crate) fn check_reproduced(
     record: bool,
 ) -> Result<(), CliError> {
     let (recorded, json_path) = (&files.summary, &files.json_path);
-    let report = Report::new(truth, predicted).map_err(|e| CliError::Usage(e.to_string()))?;
+    let report = Report::new(truth, predicted)?;
     print!("{}", report.to_text());
     println!(
         "recorded accuracy {:.4}, reproduced {:.4}",
