@@ -180,7 +180,7 @@ impl fashionlab::cli::store::Storage for FailAt {
 fn a_save_that_fails_at_any_step_leaves_the_old_pair_or_a_refused_one() {
     use fashionlab::cli::CliError;
     use fashionlab::cli::store::{Disk, load_model_files, save_model_files};
-    use fashionlab::summary::{ModelSummary, SummaryError};
+    use fashionlab::report::summary::{ModelSummary, SummaryError};
 
     let shipped: ModelSummary = serde_json::from_slice(
         &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("pretrained/cnn.json")).unwrap(),

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use fashionlab::analysis::DatasetStats;
 use fashionlab::data::{DataError, Dataset, SAMPLE_IMAGES, SAMPLE_LABELS, Split, local};
+use fashionlab::report::analysis::DatasetStats;
 
 fn data_dir() -> PathBuf {
     local::locate(None).expect(
@@ -29,8 +29,8 @@ fn training_set_matches_published_statistics() {
     assert_eq!(s.class_counts, [6_000; 10]);
     assert_eq!((s.min, s.max), (0, 255));
     // The constants used for standardisation are these very statistics.
-    assert!((s.mean as f32 - fashionlab::preprocess::TRAIN_PIXEL_MEAN).abs() < 1e-3);
-    assert!((s.std as f32 - fashionlab::preprocess::TRAIN_PIXEL_STD).abs() < 1e-3);
+    assert!((s.mean as f32 - fashionlab::deep::input::TRAIN_PIXEL_MEAN).abs() < 1e-3);
+    assert!((s.std as f32 - fashionlab::deep::input::TRAIN_PIXEL_STD).abs() < 1e-3);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn analyze_writes_a_self_contained_report() {
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["shape"][0], 10_000);
     let html = std::fs::read_to_string(&report).unwrap();
-    for id in fashionlab::analysis::ANALYSIS_FIGURE_IDS {
+    for id in fashionlab::report::analysis::ANALYSIS_FIGURE_IDS {
         assert!(
             html.contains(&format!("id=\"{id}\"")),
             "missing figure {id}"

@@ -2,12 +2,13 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use burn::tensor::Device;
+use fashionlab::data::split::{SplitConfig, stratified_split};
 use fashionlab::data::{Dataset, Split, local};
+use fashionlab::deep::input::AugmentConfig;
 use fashionlab::deep::models::{DeepModelConfig, DeepModelKind};
 use fashionlab::deep::train::{
     Control, Step, TrainConfig, block_on, loss_and_accuracy, predict_probabilities, train,
 };
-use fashionlab::preprocess::{AugmentConfig, SplitConfig, stratified_split};
 
 /// burn's random generator (dropout masks, initialisation) is one per process, and `Trainer::new` seeds
 /// it: two trainings running at once in this test binary would draw from it in turn and stop being

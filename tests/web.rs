@@ -50,7 +50,7 @@ fn analysis_figures_are_built_in_the_browser() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(ids, fashionlab::analysis::ANALYSIS_FIGURE_IDS);
+    assert_eq!(ids, fashionlab::report::analysis::ANALYSIS_FIGURE_IDS);
 }
 
 #[wasm_bindgen_test]
@@ -371,7 +371,7 @@ async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
 /// three runs did not finish in 15 minutes.
 #[wasm_bindgen_test]
 async fn webgpu_absent_every_shipped_recipe_learns_on_the_cpu() {
-    use fashionlab::preprocess::{SplitConfig, stratified_split};
+    use fashionlab::data::split::{SplitConfig, stratified_split};
     let backend = web::select_backend_inner(None).await.unwrap();
     assert_eq!(backend.kind, BackendKind::Flex);
     let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
