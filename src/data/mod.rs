@@ -9,6 +9,36 @@ use std::io::Read;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+/// A setting outside its allowed range: the error the split's and the augmentation's settings share.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[error("{name} = {value} is out of range ({allowed})")]
+pub struct OutOfRange {
+    /// Parameter name.
+    pub name: &'static str,
+    /// The value given.
+    pub value: f64,
+    /// The allowed range, in words.
+    pub allowed: &'static str,
+}
+
+/// `Ok` when `ok`, else [`OutOfRange`] naming the setting, its value and the allowed range.
+pub(crate) fn check_range(
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    allowed: &'static str,
+) -> Result<(), OutOfRange> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OutOfRange {
+            name,
+            value,
+            allowed,
+        })
+    }
+}
+
 /// Image side length in pixels.
 pub const SIDE: usize = 28;
 /// Pixels per image (28 × 28).

@@ -4,22 +4,15 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::NUM_CLASSES;
+use crate::data::{NUM_CLASSES, OutOfRange, check_range};
 use crate::rng::Rng;
 
 /// Errors of the split settings.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SplitError {
     /// A parameter is outside its allowed range.
-    #[error("{name} = {value} is out of range ({allowed})")]
-    OutOfRange {
-        /// Parameter name.
-        name: &'static str,
-        /// The value given.
-        value: f64,
-        /// The allowed range, in words.
-        allowed: &'static str,
-    },
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
     /// The split would leave a class with no training or no validation image.
     #[error(
         "class {class} has {count} images: too few to split with validation fraction {fraction}"
@@ -32,23 +25,6 @@ pub enum SplitError {
         /// The validation fraction asked for.
         fraction: f32,
     },
-}
-
-fn check(
-    name: &'static str,
-    value: f64,
-    ok: bool,
-    allowed: &'static str,
-) -> Result<(), SplitError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(SplitError::OutOfRange {
-            name,
-            value,
-            allowed,
-        })
-    }
 }
 
 /// Train/validation split settings. Defaults: 10% validation per class (60k → 54k / 6k), seed 0.
@@ -73,7 +49,7 @@ impl SplitConfig {
     /// A checked config.
     pub fn new(validation_fraction: f32, seed: u64) -> Result<Self, SplitError> {
         let f = validation_fraction;
-        check(
+        check_range(
             "validation_fraction",
             f as f64,
             f > 0.0 && f < 1.0,
@@ -157,11 +133,11 @@ mod tests {
     fn split_config_is_validated() {
         assert!(matches!(
             SplitConfig::new(0.0, 0),
-            Err(SplitError::OutOfRange { .. })
+            Err(SplitError::OutOfRange(_))
         ));
         assert!(matches!(
             SplitConfig::new(1.0, 0),
-            Err(SplitError::OutOfRange { .. })
+            Err(SplitError::OutOfRange(_))
         ));
         assert!(matches!(
             stratified_split(&[0, 1, 2], &SplitConfig::default()),

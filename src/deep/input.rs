@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::{PIXELS, SIDE};
+use crate::data::{OutOfRange, PIXELS, SIDE, check_range};
 use crate::rng::Rng;
 
 /// Mean pixel value of the 60,000 training images, on the 0..=255 scale.
@@ -61,32 +61,8 @@ pub fn to_image_tensor(values: Vec<f32>, device: &Device) -> Tensor<4> {
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum AugmentError {
     /// A parameter is outside its allowed range.
-    #[error("{name} = {value} is out of range ({allowed})")]
-    OutOfRange {
-        /// Parameter name.
-        name: &'static str,
-        /// The value given.
-        value: f64,
-        /// The allowed range, in words.
-        allowed: &'static str,
-    },
-}
-
-fn check(
-    name: &'static str,
-    value: f64,
-    ok: bool,
-    allowed: &'static str,
-) -> Result<(), AugmentError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(AugmentError::OutOfRange {
-            name,
-            value,
-            allowed,
-        })
-    }
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
 }
 
 /// Augmentation settings. Defaults: pad 2 then random 28×28 crop, horizontal flip with p = 0.5,
@@ -131,32 +107,32 @@ impl AugmentConfig {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), AugmentError> {
         let p = |x: f32| (0.0..=1.0).contains(&x);
-        check(
+        check_range(
             "crop_padding",
             self.crop_padding as f64,
             self.crop_padding <= 8,
             "0..=8",
         )?;
-        check(
+        check_range(
             "flip_probability",
             self.flip_probability as f64,
             p(self.flip_probability),
             "0..=1",
         )?;
-        check(
+        check_range(
             "erase_probability",
             self.erase_probability as f64,
             p(self.erase_probability),
             "0..=1",
         )?;
         let (lo, hi) = (self.erase_min_area, self.erase_max_area);
-        check(
+        check_range(
             "erase_min_area",
             lo as f64,
             lo > 0.0 && lo <= 1.0,
             "0 < area <= 1",
         )?;
-        check(
+        check_range(
             "erase_max_area",
             hi as f64,
             hi >= lo && hi <= 1.0,
