@@ -132,7 +132,8 @@ pub fn bench(
     let mut table: Vec<(String, Vec<f64>)> =
         models.iter().map(|(n, _)| (n.clone(), vec![])).collect();
     let mut flagged_items = Vec::new();
-    // Validation photos by what their scene holds (training ranges), for tuning by effect.
+    // Validation photos by what their scene holds (training ranges), for tuning by effect: each group
+    // with every model's accuracy on it.
     let mut by_scene: Vec<(SceneGroup, Vec<f64>)> = Vec::new();
     for &condition in &conditions {
         let (prepared, scenes): (Vec<PreparedImage>, Vec<Option<Scene>>) =
@@ -146,6 +147,12 @@ pub fn bench(
         let truth: Vec<u8> = items.iter().map(|&i| test.label(i)).collect();
         let flagged = prepared.iter().filter(|p| !p.item_found).count();
         flagged_items.push(flagged as f64 / items.len() as f64);
+        if condition.is_none() {
+            by_scene = scene_groups(&scenes, &prepared)
+                .into_iter()
+                .map(|group| (group, Vec::new()))
+                .collect();
+        }
         let mut accs = serde_json::Map::new();
         for ((name, score), (_, col)) in models.iter().zip(table.iter_mut()) {
             let predicted = argmax_rows(&score(&pixels)?, NUM_CLASSES);
@@ -159,23 +166,17 @@ pub fn bench(
             let acc = right as f64 / items.len() as f64;
             col.push(acc);
             accs.insert(name.clone(), acc.into());
-            if condition.is_none() {
-                for group in scene_groups(&scenes, &prepared) {
-                    let right = predicted
-                        .iter()
-                        .zip(&truth)
-                        .zip(&prepared)
-                        .zip(&scenes)
-                        .filter(|(((p, t), prep), s)| {
-                            p == t && prep.item_found && s.as_ref().is_some_and(group.member)
-                        })
-                        .count();
-                    let acc = right as f64 / group.photos.max(1) as f64;
-                    match by_scene.iter_mut().find(|(g, _)| g.name == group.name) {
-                        Some((_, accs)) => accs.push(acc),
-                        None => by_scene.push((group, vec![acc])),
-                    }
-                }
+            for (group, accs) in &mut by_scene {
+                let right = predicted
+                    .iter()
+                    .zip(&truth)
+                    .zip(&prepared)
+                    .zip(&scenes)
+                    .filter(|(((p, t), prep), s)| {
+                        p == t && prep.item_found && s.as_ref().is_some_and(group.member)
+                    })
+                    .count();
+                accs.push(right as f64 / group.photos.max(1) as f64);
             }
         }
         rows.push(serde_json::json!({

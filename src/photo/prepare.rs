@@ -199,14 +199,16 @@ pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
     let background = BackgroundModel::fit(&lab, ww, wh);
     // The item's intensity comes from this map; the mask, from a smoother one on textured backgrounds.
     let fine_distance = background.distance(&lab, ww, wh);
-    let (distance, noise) = if background.noise > TEXTURED_NOISE {
+    let coarse = (background.noise > TEXTURED_NOISE).then(|| {
         let smooth = lab.smoothed(TEXTURE_SMOOTHING_RADIUS, ww, wh);
-        let coarse = BackgroundModel::fit(&smooth, ww, wh);
-        (coarse.distance(&smooth, ww, wh), coarse.noise)
-    } else {
-        (fine_distance.clone(), background.noise)
+        let model = BackgroundModel::fit(&smooth, ww, wh);
+        (model.distance(&smooth, ww, wh), model.noise)
+    });
+    let (distance, noise) = match &coarse {
+        Some((map, noise)) => (map.as_slice(), *noise),
+        None => (fine_distance.as_slice(), background.noise),
     };
-    let high = otsu(&distance).max(3.0 * noise).max(8.0);
+    let high = otsu(distance).max(3.0 * noise).max(8.0);
     // The low threshold also follows the item's own strength, so that faint blobs of a cloudy table
     // touching a strong item do not join it.
     let mut strong: Vec<f32> = distance.iter().copied().filter(|&d| d > high).collect();
@@ -216,11 +218,11 @@ pub fn prepare_image(photo: &Photo, config: &PrepareConfig) -> PreparedImage {
     let mut candidates: Vec<bool> = distance.iter().map(|&d| d > low).collect();
     candidates = dilate(&erode(&candidates, ww, wh), ww, wh);
     candidates = erode(&dilate(&candidates, ww, wh), ww, wh);
-    let item = best_region(&candidates, &distance, high, ww, wh);
+    let item = best_region(&candidates, distance, high, ww, wh);
     let Some(mask) = item else {
         return naive(ItemVerdict::NoItem);
     };
-    let inside = selected(&distance, &mask);
+    let inside = selected(distance, &mask);
     let area = inside.len();
     let mean_distance = inside.iter().map(|&d| d as f64).sum::<f64>() / area.max(1) as f64;
     let contrast = (mean_distance / noise as f64) as f32;
