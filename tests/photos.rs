@@ -66,16 +66,24 @@ fn item_threshold_holds_on_training_range_photos() {
     );
 }
 
+/// The shipped deep model `name` (`pretrained/<name>.weights`) and its header.
+fn shipped(
+    name: &str,
+    device: &Device,
+) -> (fashionlab::deep::models::DeepModel, weights::WeightsHeader) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pretrained/{name}.weights"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    weights::load(&bytes, None, device).unwrap()
+}
+
 /// Accuracy of the shipped model `name` on benchmark photos of the first `per_class` picked test items
 /// of each class, by condition (a photo said to hold no item counts as wrong).
 fn benchmark_accuracy(name: &str, per_class: usize) -> Vec<(Condition, f64)> {
     let test = local::load_split(&local::locate(None).unwrap(), Split::Test).unwrap();
     let items = benchmark_items(test.labels(), per_class, BENCH_SEED);
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pretrained/{name}.weights"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let device = Device::flex();
-    let (model, header) = weights::load(&bytes, None, &device).unwrap();
+    let (model, header) = shipped(name, &device);
     Condition::ALL
         .into_iter()
         .map(|condition| {
@@ -168,9 +176,7 @@ fn real_product_photos_are_found_and_named() {
     let pixels: Vec<u8> = prepared.iter().flat_map(|p| p.pixels.clone()).collect();
     let device = Device::flex();
     for name in ["cnn-photo", "resnet-photo"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("pretrained/{name}.weights"));
-        let (model, header) = weights::load(&std::fs::read(&path).unwrap(), None, &device).unwrap();
+        let (model, header) = shipped(name, &device);
         let probs = block_on(predict_probabilities(
             &model,
             &pixels,

@@ -85,7 +85,8 @@ export function y4m(width, height, rgb, frames = 2) {
   return Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), ...Array(frames).fill(frame)]);
 }
 
-const freePort = () => new Promise((res) => {
+// A TCP port free on 127.0.0.1 at the moment of asking.
+export const freePort = () => new Promise((res) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
 });
 

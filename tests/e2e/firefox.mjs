@@ -7,18 +7,14 @@
 // Usage: node tests/e2e/firefox.mjs DIST_DIR   (GECKODRIVER and FIREFOX override the binaries' paths)
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { photoOf, serve } from "./common.mjs";
+import { freePort, photoOf, serve } from "./common.mjs";
 
 const dist = resolve(process.argv[2] || "dist");
 const geckodriver = process.env.GECKODRIVER || "geckodriver";
 const firefox = process.env.FIREFOX || "/usr/bin/firefox-esr";
 
-const freePort = () => new Promise((res) => {
-  const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
-});
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The few WebDriver commands used, over HTTP.
