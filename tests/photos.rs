@@ -8,7 +8,8 @@ use fashionlab::deep::train::{block_on, predict_probabilities};
 use fashionlab::deep::weights;
 use fashionlab::metrics::argmax_rows;
 use fashionlab::photo::synth::{
-    BENCH_SEED, Condition, Ranges, benchmark_items, benchmark_photo, photo, photo_seed,
+    BENCH_SEED, Condition, Ranges, TrainingRanges, benchmark_items, benchmark_photo, photo,
+    photo_seed,
 };
 use fashionlab::photo::{PrepareConfig, prepare_image};
 
@@ -28,7 +29,7 @@ fn item_threshold_holds_on_training_range_photos() {
         .map(|i| {
             let (p, _) = photo(
                 train.image(i * 97 % train.len()),
-                Ranges::Training,
+                Ranges::Training(TrainingRanges::MODERATE),
                 photo_seed(7, i),
             );
             prepare_image(&p, &config)
@@ -36,7 +37,11 @@ fn item_threshold_holds_on_training_range_photos() {
         .collect();
     let empties: Vec<_> = (0..300)
         .map(|i| {
-            let (p, _) = photo(&[0u8; 784], Ranges::Training, photo_seed(8, i));
+            let (p, _) = photo(
+                &[0u8; 784],
+                Ranges::Training(TrainingRanges::MODERATE),
+                photo_seed(8, i),
+            );
             prepare_image(&p, &config)
         })
         .collect();

@@ -174,6 +174,9 @@ pub enum PhotosCommand {
         /// the photo path without looking at the benchmark).
         #[arg(long)]
         validation: bool,
+        /// With `--validation`: the training ranges the photos are drawn from.
+        #[arg(long, value_enum, default_value = "moderate")]
+        photo_ranges: PhotoRanges,
     },
     /// Writes benchmark photos of one condition as JPEG files with labels.json.
     Write {
@@ -262,6 +265,10 @@ pub struct TrainArgs {
     /// (0 to 2), each sent through the photo path, to the training set.
     #[arg(long, default_value_t = 0.0)]
     pub photos: f64,
+    /// The ranges those photos' scenes are drawn from (a recipe without this field in its summary used
+    /// `moderate`).
+    #[arg(long, value_enum, default_value = "moderate")]
+    pub photo_ranges: PhotoRanges,
     /// CNN only: batch norm after each convolution (an option beside the study's architecture).
     #[arg(long)]
     pub batch_norm: bool,
@@ -271,6 +278,33 @@ pub struct TrainArgs {
     /// No progress bars (for logs).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The photo-style augmentation's presets ([`crate::photo::synth::TrainingRanges`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhotoRanges {
+    /// [`crate::photo::synth::TrainingRanges::MODERATE`].
+    Moderate,
+    /// [`crate::photo::synth::TrainingRanges::WIDE`].
+    Wide,
+}
+
+impl PhotoRanges {
+    /// The preset's ranges.
+    pub fn ranges(self) -> crate::photo::synth::TrainingRanges {
+        match self {
+            PhotoRanges::Moderate => crate::photo::synth::TrainingRanges::MODERATE,
+            PhotoRanges::Wide => crate::photo::synth::TrainingRanges::WIDE,
+        }
+    }
+
+    /// The name `--photo-ranges` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            PhotoRanges::Moderate => "moderate",
+            PhotoRanges::Wide => "wide",
+        }
+    }
 }
 
 /// A split named on the command line.
@@ -455,6 +489,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 naive,
                 json,
                 validation,
+                photo_ranges,
             } => crate::cli::photos::bench(
                 data.as_deref(),
                 &weights,
@@ -465,7 +500,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 },
                 json.as_deref(),
                 if validation {
-                    crate::cli::photos::BenchSet::Validation
+                    crate::cli::photos::BenchSet::Validation(photo_ranges.ranges())
                 } else {
                     crate::cli::photos::BenchSet::Benchmark
                 },

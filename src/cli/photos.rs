@@ -15,19 +15,20 @@ use crate::deep::models::DeepModelKind;
 use crate::deep::train::{block_on, predict_probabilities};
 use crate::metrics::argmax_rows;
 use crate::photo::synth::{
-    Condition, Ranges, Scene, benchmark_items, benchmark_photo, jpeg_bytes, photo, photo_seed,
+    Condition, Ranges, Scene, TrainingRanges, benchmark_items, benchmark_photo, jpeg_bytes, photo,
+    photo_seed,
 };
 use crate::photo::{Photo, PrepareConfig, PreparedImage, prepare_image};
 use crate::rng::Rng;
 
 /// What a benchmark run scores: benchmark photos of test items by condition, or (for tuning the photo
 /// path without looking at the benchmark) training-range photos of the validation split's items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BenchSet {
     /// Test items, one row per [`Condition`].
     Benchmark,
-    /// Items of the training split's held-out validation part (split seed 0), training ranges.
-    Validation,
+    /// Items of the training split's held-out validation part (split seed 0), in these training ranges.
+    Validation(TrainingRanges),
 }
 
 /// A model of the benchmark: a name and a function from prepared pixels to probabilities.
@@ -102,7 +103,7 @@ pub fn bench(
             let items = benchmark_items(test.labels(), per_class, seed);
             (test, items)
         }
-        BenchSet::Validation => {
+        BenchSet::Validation(_) => {
             let train = local::load_split(&dir, Split::Train)?;
             let split = stratified_split(train.labels(), &SplitConfig::default())?;
             let validation = train.subset(&split.validation);
@@ -112,14 +113,17 @@ pub fn bench(
     };
     let conditions: Vec<Option<Condition>> = match set {
         BenchSet::Benchmark => Condition::ALL.map(Some).to_vec(),
-        BenchSet::Validation => vec![None],
+        BenchSet::Validation(_) => vec![None],
     };
     let make_scene = |pos: usize, condition: Option<Condition>| match condition {
         Some(c) => (benchmark_photo(test.image(items[pos]), c, pos, seed), None),
         None => {
+            let BenchSet::Validation(ranges) = set else {
+                unreachable!("only validation photos have no condition")
+            };
             let (p, scene) = photo(
                 test.image(items[pos]),
-                Ranges::Training,
+                Ranges::Training(ranges),
                 photo_seed(seed ^ 0x0000_7A11, pos),
             );
             (p, Some(scene))

@@ -88,7 +88,12 @@ pub(crate) fn load_train_test(args: &TrainArgs) -> Result<(Dataset, Dataset), Cl
 
 /// The training set with `per_image × len` photo-style copies of its images added (items drawn at
 /// random by `seed`, each photo seeded by its position), every copy sent through the photo path.
-fn with_training_photos(train: &Dataset, per_image: f64, seed: u64) -> Result<Dataset, CliError> {
+fn with_training_photos(
+    train: &Dataset,
+    per_image: f64,
+    ranges: crate::photo::synth::TrainingRanges,
+    seed: u64,
+) -> Result<Dataset, CliError> {
     if !(0.0..=2.0).contains(&per_image) {
         return Err(CliError::Usage(format!(
             "--photos {per_image} is outside 0..=2"
@@ -99,7 +104,7 @@ fn with_training_photos(train: &Dataset, per_image: f64, seed: u64) -> Result<Da
     crate::rng::Rng::new(seed ^ 0x9407_0500).shuffle(&mut order);
     let indices: Vec<usize> = (0..count).map(|i| order[i % order.len()]).collect();
     let started = std::time::Instant::now();
-    let photos = crate::photo::synth::training_photos(train, &indices, seed);
+    let photos = crate::photo::synth::training_photos(train, &indices, ranges, seed);
     eprintln!(
         "photo-style augmentation: {} photos of training items ({} without an item found, left out), {:.0} s",
         photos.len(),
@@ -139,7 +144,12 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     )?;
     let (mut train_set, val_set) = (full.subset(&split.train), full.subset(&split.validation));
     if args.photos > 0.0 {
-        train_set = with_training_photos(&train_set, args.photos, args.seed)?;
+        train_set = with_training_photos(
+            &train_set,
+            args.photos,
+            args.photo_ranges.ranges(),
+            args.seed,
+        )?;
     }
     // Ctrl-C stops after the current batch and keeps the best epoch so far (a second Ctrl-C kills).
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -240,6 +250,7 @@ fn train_one(
     // How the run differs from a fresh one on the plain training set, so that `train` can redo it.
     if args.photos > 0.0 {
         train_config_json["photos_per_image"] = args.photos.into();
+        train_config_json["photo_ranges"] = args.photo_ranges.name().into();
     }
     if let Some(path) = &args.init_from {
         train_config_json["init_from"] = path.display().to_string().into();

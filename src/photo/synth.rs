@@ -60,12 +60,46 @@ impl Condition {
 
 /// Which ranges a photo's parameters are drawn from: training photos and benchmark photos use different
 /// ranges (and different seeds), so the benchmark measures more than the training ranges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Ranges {
-    /// The photo-style augmentation's ranges: every effect at random, each at most moderately strong.
-    Training,
+    /// The photo-style augmentation's ranges: every effect at random, frame, item and texture drawn
+    /// from the given [`TrainingRanges`].
+    Training(TrainingRanges),
     /// The benchmark's: one [`Condition`] strongly, the rest mild, sizes and scales of their own.
     Evaluation(Condition),
+}
+
+/// The photo-style augmentation's frame, item and texture ranges. A training recipe names one preset
+/// (`train --photo-ranges`), recorded in the model's summary so that `train` can redo the run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrainingRanges {
+    /// The photo's long side, in pixels.
+    pub frame_long: [f32; 2],
+    /// The item's long side as a share of the frame's short side.
+    pub item_scale: [f32; 2],
+    /// The share of photos with a textured background.
+    pub texture_share: f32,
+    /// The texture's strength (its amplitude relative to the background's brightness).
+    pub texture_strength: [f32; 2],
+}
+
+impl TrainingRanges {
+    /// Every effect at most moderately strong: small frames, large items, half the backgrounds
+    /// textured.
+    pub const MODERATE: Self = Self {
+        frame_long: [120.0, 224.0],
+        item_scale: [0.45, 0.92],
+        texture_share: 0.5,
+        texture_strength: [0.05, 0.3],
+    };
+    /// Wider: frames up to phone-thumbnail size, smaller items, two thirds of the backgrounds
+    /// textured, and textures stronger than any the benchmark draws.
+    pub const WIDE: Self = Self {
+        frame_long: [120.0, 320.0],
+        item_scale: [0.35, 0.92],
+        texture_share: 0.65,
+        texture_strength: [0.05, 0.42],
+    };
 }
 
 /// The drawn parameters of one photo (kept with benchmark photos so that a failure can be looked at).
@@ -98,13 +132,16 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     assert_eq!(item.len(), SIDE * SIDE, "a 28×28 dataset image");
     let mut rng = Rng::new(seed ^ 0x5EED_F070);
     let cond = match ranges {
-        Ranges::Training => None,
+        Ranges::Training(_) => None,
         Ranges::Evaluation(c) => Some(c),
     };
     let is = |c: Condition| cond == Some(c);
     // Frame and item size.
     let (long, scale_range) = match ranges {
-        Ranges::Training => (rng.range_f32(120.0, 224.0), (0.45, 0.92)),
+        Ranges::Training(r) => (
+            rng.range_f32(r.frame_long[0], r.frame_long[1]),
+            (r.item_scale[0], r.item_scale[1]),
+        ),
         Ranges::Evaluation(_) => (rng.range_f32(180.0, 360.0), (0.4, 0.85)),
     };
     let aspect = [1.0, 4.0 / 3.0, 3.0 / 4.0, 16.0 / 9.0][rng.below(4)];
@@ -160,17 +197,22 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     }
 
     // Background texture.
-    let texture_kind = if is(Condition::Textured) || (training_mix && rng.chance(0.5)) {
+    let texture_share = match ranges {
+        Ranges::Training(r) => r.texture_share,
+        Ranges::Evaluation(_) => 0.0,
+    };
+    let texture_kind = if is(Condition::Textured) || (training_mix && rng.chance(texture_share)) {
         1 + rng.below(3) as u8
     } else {
         0
     };
     // In the training mix a faint item gets a faint texture: the pair would hide the item from anyone.
-    let texture_strength = match (texture_kind, cond) {
+    let texture_strength = match (texture_kind, ranges) {
         (0, _) => 0.0,
-        (_, Some(Condition::Textured)) => rng.range_f32(0.12, 0.35),
+        (_, Ranges::Evaluation(Condition::Textured)) => rng.range_f32(0.12, 0.35),
         _ if low_contrast => rng.range_f32(0.03, 0.1),
-        _ => rng.range_f32(0.05, 0.3),
+        (_, Ranges::Training(r)) => rng.range_f32(r.texture_strength[0], r.texture_strength[1]),
+        (_, Ranges::Evaluation(_)) => rng.range_f32(0.05, 0.3),
     };
     let texture = Texture::new(texture_kind, texture_strength, &mut rng, w.max(h) as f32);
 
@@ -593,12 +635,13 @@ pub fn photo_seed(seed: u64, i: usize) -> u64 {
 pub fn training_photos(
     source: &crate::data::Dataset,
     indices: &[usize],
+    ranges: TrainingRanges,
     seed: u64,
 ) -> crate::data::Dataset {
     let prepared = crate::parallel::par_map(0..indices.len(), |i| {
         let (photo, _) = photo(
             source.image(indices[i]),
-            Ranges::Training,
+            Ranges::Training(ranges),
             photo_seed(seed, i),
         );
         super::prepare_image(&photo, &super::PrepareConfig::default())
