@@ -85,9 +85,24 @@ async function fetchWithProgress(urls, what) {
   }
 }
 
+// Plotly.js, loaded when the first chart is drawn rather than before the first answer (it is larger than
+// everything the first answer needs). Resolves to the Plotly object.
+let plotlyLoading = null;
+function plotly() {
+  plotlyLoading ??= new Promise((resolve, reject) => {
+    if (globalThis.Plotly) { resolve(globalThis.Plotly); return; }
+    const script = document.createElement("script");
+    script.src = "plotly.min.js";
+    script.onload = () => resolve(globalThis.Plotly);
+    script.onerror = () => { plotlyLoading = null; script.remove(); reject(new Error("the charting library (plotly.min.js) could not be loaded")); };
+    document.head.append(script);
+  });
+  return plotlyLoading;
+}
+
 // Draws Rust-built figures into a container; `key` names the body data attribute that counts them
 // (for tests): "figures" for the dataset analysis.
-function drawFigures(container, figures, key = "figures") {
+async function drawFigures(container, figures, key = "figures") {
   // Lay out every chart's box first, then plot: each chart then sizes itself to its final grid cell.
   container.replaceChildren();
   const divs = figures.map((f) => {
@@ -101,7 +116,14 @@ function drawFigures(container, figures, key = "figures") {
     container.append(section);
     return div;
   });
-  figures.forEach((f, i) => Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false }));
+  let Plotly;
+  try {
+    Plotly = await plotly();
+  } catch (e) {
+    divs.forEach((div) => { div.textContent = `This chart cannot be drawn: ${e.message}.`; });
+    return;
+  }
+  await Promise.all(figures.map((f, i) => Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false })));
   document.body.dataset[key] = String(figures.length);
 }
 
@@ -154,12 +176,12 @@ const cell = (row, text) => { const td = document.createElement("td"); td.textCo
 
 const summaries = {};
 
-function showModelDetail(wasm) {
+async function showModelDetail(wasm) {
   const name = $("detail-model").value, s = summaries[name];
   $("cell-images").replaceChildren();
   $("cell-status").textContent = "";
   if (!s) { $("model-figures").replaceChildren(); return; }
-  drawFigures($("model-figures"), wasm.modelFigures(s), "detail");
+  await drawFigures($("model-figures"), wasm.modelFigures(s), "detail");
   const classes = wasm.classNames();
   $(`fig-${name}-confusion`)?.on("plotly_click", (ev) => {
     const p = ev.points?.[0];
@@ -466,6 +488,15 @@ function wireDeep(wasm) {
     setBusy(true);
     const trainedOn = current;
     const chart = $("deep-curves");
+    let Plotly;
+    try {
+      Plotly = await plotly();
+    } catch (e) {
+      status.textContent = `${label}: ${e.message}; training needs it for its curves.`;
+      status.classList.add("error");
+      setBusy(false);
+      return;
+    }
     Plotly.newPlot(chart, [
       { type: "scatter", mode: "lines", name: "training loss (batch)", x: [], y: [] },
       { type: "scatter", mode: "lines+markers", name: "validation accuracy", x: [], y: [], yaxis: "y2" },
@@ -602,39 +633,90 @@ function wireClassical(wasm) {
   });
 }
 
-// The shipped models, loaded once: deep ones on the active backend (reloaded when it changes).
+// The shipped models. Each is fetched once and loaded when it arrives, so the page answers with the CNN
+// as soon as it has it and every other model joins the answer as it comes ("ResNet: loading…"). Deep
+// models live on the active backend's device: their bytes are kept, and they are loaded again when the
+// backend changes.
 const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
 const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
 // Photo-trained variants of the headline models: they answer for photos (an item found against its
 // background); the plain models answer for dataset images. Each model still gives one answer.
 const PHOTO_VARIANTS = { cnn: "cnn-photo", resnet: "resnet-photo" };
-const shippedModels = { deep: null, photo: null, classical: null }; // promises of {name: model}, started once
+// What the first answer to a photo needs comes first (index.html preloads it beside the wasm); the rest
+// follow, the smallest downloads first, two at a time.
+const FIRST = ["cnn-photo"];
+const LATER = ["cnn", "mlp", "resnet", "resnet-photo", "logreg", "rf", "svm", "knn"];
+const LOADS_AT_ONCE = 2;
+const shipped = {}; // name → { state: "loading" | "ready" | "failed", model, bytes, error, done }
+const modelListeners = []; // called with a name whenever a model becomes ready or fails
 
-// Loads models by name, all at the same time; a model that fails to load is left out with a warning.
-async function loadAll(names, load) {
-  const entries = await Promise.all(names.map(async (name) => {
-    try { return [name, await load(name)]; } catch (e) { console.warn(`${name}: ${e.message || e}`); return null; }
-  }));
-  return Object.fromEntries(entries.filter(Boolean));
+const fileOf = (name) => `pretrained/${name}.${CLASSICAL.includes(name) ? "model" : "weights"}`;
+
+function settle(name, state, fields) {
+  Object.assign(shipped[name], { state, ...fields });
+  if (state === "failed") console.warn(`${name}: ${fields.error}`);
+  for (const f of modelListeners) f(name);
 }
 
-// The shipped models, loaded once however many callers ask while they load.
-async function loadShippedModels(wasm) {
-  shippedModels.classical ??= loadAll(CLASSICAL,
-    async (name) => wasm.WebClassical.fromBytes(await fetchBytes(`pretrained/${name}.model`), name));
-  shippedModels.deep ??= loadAll(DEEP,
-    async (name) => wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)));
-  shippedModels.photo ??= loadAll(Object.values(PHOTO_VARIANTS),
-    async (name) => wasm.WebModel.fromBytes(await fetchBytes(`pretrained/${name}.weights`)));
-  return { classical: await shippedModels.classical, deep: await shippedModels.deep, photo: await shippedModels.photo };
+// Fetches and loads one shipped model; its entry says how that went (nothing is thrown).
+function startLoading(wasm, name) {
+  shipped[name] ??= { state: "loading" };
+  shipped[name].done ??= (async () => {
+    try {
+      const bytes = await fetchBytes(fileOf(name));
+      const model = CLASSICAL.includes(name) ? wasm.WebClassical.fromBytes(bytes, name) : wasm.WebModel.fromBytes(bytes);
+      settle(name, "ready", { model, bytes: CLASSICAL.includes(name) ? null : bytes });
+    } catch (e) {
+      settle(name, "failed", { error: e.message || String(e) });
+    }
+  })();
+  return shipped[name].done;
 }
 
-// The deep model that answers for the current picture: the photo-trained variant for a photo, where
-// one is shipped.
-function answering(models, name, photo) {
-  const variant = photo ? models.photo[PHOTO_VARIANTS[name]] : undefined;
-  return variant ? { model: variant, title: `${TITLES[name]} (photo-trained)`, variant: true }
-    : { model: models.deep[name], title: TITLES[name], variant: false };
+// Starts every shipped model's download, in order: `{ first, all }`, promises that resolve when the
+// photo-trained CNN has settled, and when every model has (loaded or failed).
+let shippedLoading = null;
+function loadShippedModels(wasm) {
+  if (!shippedLoading) {
+    const first = Promise.all(FIRST.map((n) => startLoading(wasm, n)));
+    for (const n of LATER) shipped[n] ??= { state: "loading" };
+    const all = first.then(() => {
+      const queue = [...LATER];
+      return Promise.all(Array.from({ length: LOADS_AT_ONCE }, async () => {
+        while (queue.length) await startLoading(wasm, queue.shift());
+      }));
+    });
+    shippedLoading = { first, all };
+  }
+  return shippedLoading;
+}
+
+// The deep models again, on a new device (after a backend change), from the bytes already here.
+function reloadDeepModels(wasm) {
+  for (const [name, entry] of Object.entries(shipped)) {
+    if (entry.state !== "ready" || !entry.bytes) continue;
+    try { entry.model = wasm.WebModel.fromBytes(entry.bytes); } catch (e) { settle(name, "failed", { error: e.message || String(e) }); }
+  }
+}
+
+// How the shipped models stand: { ready, failed, loading } lists of the seven base models' names.
+function shippedState() {
+  const names = [...DEEP, ...CLASSICAL];
+  const is = (state) => names.filter((n) => shipped[n]?.state === state);
+  return { ready: is("ready"), failed: is("failed"), loading: names.filter((n) => (shipped[n]?.state ?? "loading") === "loading") };
+}
+
+// The deep model that answers for the current picture: the photo-trained variant for a photo, where one
+// is shipped. `{ state, model, title, note }`: a photo waits for its variant while it loads; when the
+// variant failed, the plain model answers and `note` says so.
+function answering(name, photo) {
+  const base = shipped[name] ?? { state: "loading" };
+  const variantName = photo ? PHOTO_VARIANTS[name] : undefined;
+  const variant = variantName ? shipped[variantName] ?? { state: "loading" } : null;
+  if (variant?.state === "ready") return { state: "ready", model: variant.model, title: `${TITLES[name]} (photo-trained)` };
+  if (variant?.state === "loading") return { state: "loading", title: `${TITLES[name]} (photo-trained)` };
+  const note = variant?.state === "failed" ? `its photo-trained variant could not load (${variant.error}); the plain model answers` : "";
+  return { state: base.state, model: base.model, title: TITLES[name], note, error: base.error };
 }
 
 // The jet-like colour of a heat value in [0, 1].
@@ -649,13 +731,18 @@ function paint28(id, rgbOf) {
   ctx.putImageData(img, 0, 0);
 }
 
-let lastPixels = null, lastWasPhoto = false;
+let lastPixels = null, lastWasPhoto = false, explainWaiting = false;
 
 async function explain(wasm) {
   const status = $("explain-status");
   if (!lastPixels) return;
-  const { model, title } = answering(await loadShippedModels(wasm), $("explain-model").value, lastWasPhoto);
-  if (!model) return;
+  const { state, model, title } = answering($("explain-model").value, lastWasPhoto);
+  explainWaiting = state === "loading";
+  if (state !== "ready") {
+    status.textContent = state === "loading" ? `${title} is still loading; its Grad-CAM follows when it is in.`
+      : `${title} could not load, so it cannot be explained.`;
+    return;
+  }
   status.classList.remove("error");
   status.textContent = "Computing Grad-CAM…";
   try {
@@ -741,60 +828,117 @@ async function classifyPrepared(wasm, prepared, name, options = {}) {
   }
 }
 
+// The picture being answered: its 28×28 pixels, whether it is a photo, its name, and each model's
+// probabilities once computed (by model and variant). Models that arrive later join its answer.
+let currentPicture = null;
+
 async function classifyPreparedNow(wasm, prepared, name, options = {}) {
   const status = $("classify-status");
   drawPrepared(prepared);
   if (!prepared.item_found) {
     // No class is named for a picture without an item.
+    currentPicture = null;
     status.textContent = `${name}: no item found.`;
     $("classify-answers").replaceChildren();
+    document.body.dataset.answered = "0";
     document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
     return;
   }
   status.textContent = `${name}: classifying…`;
-  const models = await loadShippedModels(wasm);
   const pixels = Uint8Array.from(prepared.pixels);
-  const classes = wasm.classNames();
-  const results = []; // [key, title, probabilities]
   const photo = prepared.verdict === "found";
-  for (const name of Object.keys(models.deep)) {
-    const { model, title } = answering(models, name, photo);
-    results.push([name, title, Array.from(await model.probabilities(pixels))]);
-  }
-  for (const [name, m] of Object.entries(models.classical)) {
-    results.push([name, TITLES[name], Array.from(m.probabilities(pixels))]);
-  }
-  for (const y of yours) {
-    const p = y.family === "deep" ? await y.model.probabilities(pixels) : y.model.probabilities(pixels);
-    results.push([y.key, y.title, Array.from(p)]);
-  }
-  const answers = $("classify-answers");
-  answers.replaceChildren();
-  for (const [model, title, p] of results) {
-    const top = p.indexOf(Math.max(...p));
-    const li = document.createElement("li");
-    li.dataset.model = model;
-    li.dataset.classIndex = String(top);
-    li.innerHTML = `<strong></strong>: <span></span>`;
-    li.firstChild.textContent = title;
-    li.lastChild.textContent = `${classes[top]}, ${Math.round(100 * p[top])}%`;
-    answers.append(li);
-  }
-  const traces = results.map(([, title, p]) => ({ type: "bar", name: title, x: classes, y: p }));
-  Plotly.react($("classify-chart"), traces, {
-    barmode: "group", title: { text: "Class probabilities (SVM: share of its duels won; forest: share of trees; k-NN: weighted share of neighbours)", font: { size: 13 } },
-    yaxis: { range: [0, 1], tickformat: ".0%" }, margin: { t: 40, b: 80 }, height: 360,
-  }, { responsive: true, displaylogo: false });
-  status.textContent = `${name}: ${results.length} models answered.`;
+  currentPicture = { pixels, photo, name, answers: new Map() };
+  const results = await answerCurrent(wasm);
   // Explain the CNN's answer by default.
   lastPixels = pixels; lastWasPhoto = photo;
+  const classes = wasm.classNames();
   const select = $("explain-class");
   if (!select.options.length) classes.forEach((c, i) => select.add(new Option(c, String(i))));
-  const cnn = results.find(([m]) => m === "cnn");
-  if (cnn) select.value = String(cnn[2].indexOf(Math.max(...cnn[2])));
+  const cnn = results?.find((r) => r.key === "cnn" && r.p);
+  if (cnn) select.value = String(cnn.p.indexOf(Math.max(...cnn.p)));
   $("explain").hidden = false;
   if (!options.live) await explain(wasm);
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
+}
+
+// Answers the current picture with every model that is in, says which are still loading or failed, and
+// draws the probabilities. Called again whenever a model arrives. Returns the rows shown.
+async function answerCurrent(wasm) {
+  const pic = currentPicture;
+  if (!pic) return null;
+  const rows = []; // { key, title, state, p, note, error }
+  const probabilities = async (key, model) => {
+    if (!pic.answers.has(key)) pic.answers.set(key, Array.from(await model.probabilities(pic.pixels)));
+    return pic.answers.get(key);
+  };
+  for (const name of [...DEEP, ...CLASSICAL]) {
+    const a = DEEP.includes(name) ? answering(name, pic.photo)
+      : { ...(shipped[name] ?? { state: "loading" }), title: TITLES[name] };
+    const p = a.state === "ready" ? await probabilities(`${name}/${a.title}`, a.model) : null;
+    rows.push({ key: name, title: a.title, state: a.state, p, note: a.note, error: a.error });
+  }
+  for (const y of yours) rows.push({ key: y.key, title: y.title, state: "ready", p: await probabilities(y.key, y.model) });
+  if (pic !== currentPicture) return null; // a newer picture took over while this one was computed
+  const classes = wasm.classNames();
+  const answers = $("classify-answers");
+  answers.replaceChildren();
+  for (const r of rows) {
+    const li = document.createElement("li");
+    li.dataset.model = r.key;
+    li.dataset.state = r.state;
+    li.innerHTML = `<strong></strong>: <span></span>`;
+    li.firstChild.textContent = r.title;
+    if (r.p) {
+      const top = r.p.indexOf(Math.max(...r.p));
+      li.dataset.classIndex = String(top);
+      li.lastChild.textContent = `${classes[top]}, ${Math.round(100 * r.p[top])}%` + (r.note ? ` (${r.note})` : "");
+    } else {
+      li.lastChild.textContent = r.state === "loading" ? "loading…" : `could not load (${r.error})`;
+      li.classList.add(r.state);
+    }
+    answers.append(li);
+  }
+  const answered = rows.filter((r) => r.p);
+  const shippedAnswers = answered.filter((r) => !r.key.startsWith("yours-")).length;
+  document.body.dataset.answered = String(shippedAnswers);
+  const { loading, failed } = shippedState();
+  const status = $("classify-status");
+  status.textContent = `${pic.name}: ${answered.length} model${answered.length === 1 ? "" : "s"} answered` +
+    (loading.length ? `; ${loading.map((n) => TITLES[n]).join(", ")} loading…` : ".") +
+    (failed.length ? ` ${failed.map((n) => TITLES[n]).join(", ")} could not load.` : "");
+  status.classList.toggle("error", failed.length > 0);
+  const traces = answered.map((r) => ({ type: "bar", name: r.title, x: classes, y: r.p }));
+  plotly().then((P) => {
+    if (pic !== currentPicture) return;
+    P.react($("classify-chart"), traces, {
+      barmode: "group", title: { text: "Class probabilities (SVM: share of its duels won; forest: share of trees; k-NN: weighted share of neighbours)", font: { size: 13 } },
+      yaxis: { range: [0, 1], tickformat: ".0%" }, margin: { t: 40, b: 80 }, height: 360,
+    }, { responsive: true, displaylogo: false });
+  }, () => {});
+  return rows;
+}
+
+// Says how the shipped models stand while no picture is answered, and lets arriving models join the
+// current answer (and a Grad-CAM that waited for its model).
+function watchShippedModels(wasm) {
+  modelListeners.push(async () => {
+    const { ready, loading, failed } = shippedState();
+    const variantsFailed = Object.entries(PHOTO_VARIANTS).filter(([, v]) => shipped[v]?.state === "failed");
+    document.body.dataset.models = String(ready.length);
+    document.body.dataset.modelsFailed = String(failed.length);
+    if (currentPicture) {
+      await answerCurrent(wasm);
+      if (explainWaiting) await explain(wasm);
+      return;
+    }
+    const titles = (names) => names.map((n) => TITLES[n]).join(", ");
+    const status = $("classify-status");
+    status.textContent = (ready.length ? `${titles(ready)} ready. Choose a picture.` : "") +
+      (loading.length ? ` ${titles(loading)} loading…` : "") +
+      (failed.length ? ` ${failed.map((n) => `${TITLES[n]} could not load (${shipped[n].error}).`).join(" ")}` : "") +
+      variantsFailed.map(([n, v]) => ` ${TITLES[n]} (photo-trained) could not load (${shipped[v].error}); the plain ${TITLES[n]} answers for photos.`).join("");
+    status.classList.toggle("error", failed.length + variantsFailed.length > 0);
+  });
 }
 
 // The webcam: a live mode (about 6 frames a second: a frame is taken 150 ms after the last was taken,
@@ -926,7 +1070,7 @@ async function main() {
   const useBackend = async (preference) => {
     await selectBackend(wasm, preference);
     // The deep models live on a device: load them again on the new one.
-    shippedModels.deep = null; shippedModels.photo = null;
+    reloadDeepModels(wasm);
     for (const y of yours.filter((y) => y.family === "deep")) y.model = wasm.WebModel.fromBytes(y.bytes);
   };
   choice.addEventListener("change", async () => {
@@ -943,6 +1087,14 @@ async function main() {
     if (document.body.dataset.backend === "wgpu") await useBackend("flex");
     $("backend-detail").textContent = `(the GPU device was lost: ${why}; the page now runs on the CPU. Reload it to try WebGPU again.)`;
   };
+
+  // The first answer before anything else: the photo input is wired and the photo-trained CNN is fetched
+  // first; the dataset, the charts and the other models follow.
+  watchShippedModels(wasm);
+  const models = loadShippedModels(wasm);
+  wireClassify(wasm);
+  document.body.dataset.classifyWired = "true";
+  await models.first;
 
   try {
     const [images, labels] = await Promise.all([
@@ -987,17 +1139,11 @@ async function main() {
   wireFileDrop("file-input", "drop-zone", takeFiles);
   wireClassical(wasm);
   wireDeep(wasm);
-  wireClassify(wasm);
   wireCells(wasm);
   wireYours(wasm);
   await showShippedModels(wasm);
-  loadShippedModels(wasm).then((m) => {
-    const n = Object.keys(m.deep).length + Object.keys(m.classical).length;
-    $("classify-status").textContent = `${n} models ready. Choose a picture.`;
-    document.body.dataset.models = String(n);
-    registerOffline(); // after the first load, so that storing the site for offline use does not slow it
-
-  });
+  // After every model has come, so that storing the site for offline use does not slow the first visit.
+  models.all.then(registerOffline);
   document.body.dataset.ready = "true";
 }
 

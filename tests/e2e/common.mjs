@@ -1,9 +1,9 @@
 // Helpers shared by the end-to-end checks (page.mjs) and the load checks (load.mjs): test "photos" made from
-// the built-in sample, a static server for the built site, and Chromium's flags.
-import { spawn } from "node:child_process";
+// the built-in sample, the site's server, and Chromium's flags.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { deflateSync, gunzipSync } from "node:zlib";
+import { startServer } from "../../.ci/server.mjs";
 
 // A minimal grayscale PNG encoder, for "photos" made from sample images.
 const crcTable = Array.from({ length: 256 }, (_, n) => {
@@ -90,16 +90,13 @@ export const freePort = () => new Promise((res) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
 });
 
-// Static servers: one with the site at its root, one with it in a sub-folder.
-export async function serve(directory, path) {
-  const port = await freePort();
-  const child = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
-    { stdio: "ignore" });
-  const origin = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 50; i++) {
-    try { await fetch(origin + path); break; } catch { await new Promise((r) => setTimeout(r, 100)); }
-  }
-  return { process: child, origin, url: origin + path };
+// The site's server (.ci/server.mjs), in this process, serving `directory` at its origin's root; `url` is
+// the origin with `path` (a folder of `directory` holding the site, or "/"). Options as startServer's (a
+// throttled link, no compression, no isolation headers). Returns `{ origin, url, log, bytesSent, close }`.
+export async function serve(directory, path, options = {}) {
+  const server = await startServer(directory, options);
+  server.url = server.origin + path;
+  return server;
 }
 export const BASE_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"];

@@ -29,7 +29,8 @@ async function call(method, path, body) {
 }
 for (let i = 0; i < 100; i++) { try { await fetch(endpoint + "/status"); break; } catch { await sleep(100); } }
 
-const { url, process: server } = await serve(dist, "/");
+const server = await serve(dist, "/");
+const { url } = server;
 let session;
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) { passed++; console.log(`  ok   ${what}`); } else { failed++; console.log(`  FAIL ${what}`); } };
@@ -108,7 +109,7 @@ try {
 } finally {
   if (session) await call("DELETE", `/session/${session}`).catch(() => {});
   driver.kill();
-  server.kill();
+  await server.close();
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

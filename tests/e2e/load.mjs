@@ -104,6 +104,6 @@ const mb = (b) => `${(b / 2 ** 20).toFixed(1)} MB`;
     `live GPU buffers do not grow: at most ${Math.max(...buffers.slice(0, half))} in the first half of the runs, ${Math.max(...buffers.slice(half))} in the second`);
   await browser.close();
 }
-server.process.kill();
+await server.close();
 console.log(`\nload: ${failed ? `${failed} bound(s) broken` : "all bounds held"}`);
 process.exit(failed ? 1 : 0);

@@ -453,7 +453,7 @@ for (const cfg of configs) {
       const online = await page.$$eval("#classify-answers li", (lis, names) => lis.filter((li) => names.includes(li.dataset.model))
         .map((li) => li.textContent), SHIPPED.map(([n]) => n));
       await page.waitForTimeout(1000);
-      servers.nested.process.kill();
+      await servers.nested.close();
       await new Promise((r) => setTimeout(r, 500));
       const down = await fetch(url).then(() => false, () => true);
       await page.reload({ waitUntil: "load" });
@@ -476,6 +476,6 @@ for (const cfg of configs) {
     await browser.close();
   }
 }
-for (const s of Object.values(servers)) s.process.kill();
+for (const s of Object.values(servers)) await s.close();
 console.log(`\ne2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
