@@ -79,7 +79,10 @@ for (const cfg of configs) {
     const badge = await page.textContent("#backend-name");
     check(cfg.badge.test(badge), `backend badge shows it: "${badge}"`);
     const plots = await page.locator("#analysis .js-plotly-plot").count();
-    check(plots === 5, `five analysis charts rendered (got ${plots})`);
+    const tables = await page.locator("#analysis table.figure-table").count();
+    const summaryRows = await page.$$eval("#fig-summary tbody tr", (rows) => rows.map((r) => r.textContent));
+    check(plots === 4 && tables === 1 && summaryRows.some((r) => r.includes("Pixel std")),
+      `four analysis charts and the summary table rendered (got ${plots} charts, ${tables} table: ${summaryRows.join("; ")})`);
     const status = await page.textContent("#dataset-status");
     check(/1,000 images/.test(status), `status describes the sample: "${status}"`);
     const csp = await page.getAttribute("meta[http-equiv='Content-Security-Policy']", "content");
@@ -438,9 +441,11 @@ for (const cfg of configs) {
     // Phone width: nothing makes the page scroll sideways.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(800);
+    // What sticks out: boxes past the right edge, leaving out what a scrolling or clipping box holds.
     const wide = await page.evaluate(() => [document.documentElement.scrollWidth,
-      [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > 391 && getComputedStyle(e).position !== "absolute")
-        .slice(0, 3).map((e) => e.id || e.tagName).join(", ")]);
+      [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > 391 && getComputedStyle(e).position !== "absolute"
+        && !(function clipped(p) { return p !== null && (getComputedStyle(p).overflowX !== "visible" || clipped(p.parentElement)); })(e.parentElement))
+        .slice(0, 4).map((e) => `${e.id || e.tagName} (right edge ${Math.round(e.getBoundingClientRect().right)} px, in #${e.parentElement?.closest("[id]")?.id})`).join(", ")]);
     check(wide[0] <= 390, `at phone width (390 px) the page is ${wide[0]} px wide ${wide[1]}`);
     await page.screenshot({ path: join(shots, `phone-${cfg.name}.png`), fullPage: false });
     if (cfg.server === "nested") {
