@@ -6,10 +6,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, Overrides};
-use crate::cli::train::{
-    check_reproduced, git_rev, load_train_test, machine, save_model, weights_dir,
-};
-use crate::cli::{CliError, TrainArgs};
+use crate::cli::store::{check_reproduced, save_model, weights_dir};
+use crate::cli::{CliError, TrainArgs, git_rev, load_train_test, machine};
 use crate::data::{Dataset, Split, local};
 use crate::metrics::Report;
 use crate::report::summary::{ModelSummary, TestResults};

@@ -437,14 +437,22 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Train(args) => crate::cli::train::train(&args),
+        Command::Train(args) => match crate::cli::classical::classical_kinds(&args.model) {
+            Some(kinds) => crate::cli::classical::train(&kinds, &args),
+            None => crate::cli::train::train(&args),
+        },
         Command::Evaluate {
             model,
             data,
             weights,
             backend,
             record,
-        } => crate::cli::train::evaluate(&model, data.as_deref(), &weights, &backend, record),
+        } => match crate::classical::ClassicalKind::parse(&model) {
+            Some(kind) => crate::cli::classical::evaluate(kind, data.as_deref(), &weights, record),
+            None => {
+                crate::cli::train::evaluate(&model, data.as_deref(), &weights, &backend, record)
+            }
+        },
         Command::Bench {
             model,
             epochs,
@@ -705,4 +713,48 @@ fn sample(data_dir: Option<&Path>, per_class: usize, out: &Path) -> Result<(), C
         labels.len()
     );
     Ok(())
+}
+
+/// The git revision of the working tree ("-dirty" when it has uncommitted changes), or "unknown".
+pub(crate) fn git_rev() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The CPU model and thread count, e.g. "AMD EPYC 9654 (2 threads)".
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cpu} ({threads} threads)")
+}
+
+/// The training set (all of it, or the first `--train-size` images) and the test set.
+pub(crate) fn load_train_test(args: &TrainArgs) -> Result<(Dataset, Dataset), CliError> {
+    let dir = local::locate(args.data.as_deref())?;
+    let mut train = local::load_split(&dir, Split::Train)?;
+    if let Some(n) = args.train_size {
+        if !(100..=train.len()).contains(&n) {
+            return Err(CliError::Usage(format!(
+                "--train-size must be 100..={}",
+                train.len()
+            )));
+        }
+        train = train.subset(&(0..n).collect::<Vec<_>>());
+    }
+    Ok((train, local::load_split(&dir, Split::Test)?))
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::classical::{ClassicalKind, ClassicalModel};
-use crate::cli::store::read_file;
-use crate::cli::train::{PHOTO_SUFFIX, load_model, weights_dir};
+use crate::cli::store::{read_file, weights_dir};
+use crate::cli::train::{PHOTO_SUFFIX, load_model};
 use crate::cli::{CliError, write_atomic};
 use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{CLASS_NAMES, NUM_CLASSES, SIDE, Split, local};

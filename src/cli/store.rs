@@ -12,8 +12,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::cli::CliError;
-use crate::report::summary::{ModelSummary, SummaryError};
+use crate::cli::{CliError, TrainArgs, find_plotly};
+use crate::metrics::Report;
+use crate::report::plot::html_report;
+use crate::report::summary::{ModelSummary, SummaryError, model_figures};
 
 /// The two operations a save needs. [`Disk`] is the file system; tests inject failures.
 pub trait Storage {
@@ -149,4 +151,98 @@ pub fn load_model_files(
         summary,
         json_path,
     })
+}
+
+/// Saves a trained model's file (`<out>/<model>.<extension>`) and summary (`<out>/<model>.json`, with the
+/// file's digest) as a set, writes `<reports>/<model>.html`, and prints the report and the top five
+/// confusions (`train`, for every model).
+pub(crate) fn save_model(
+    summary: &mut ModelSummary,
+    title: &str,
+    args: &TrainArgs,
+    extension: &str,
+    model_file: &[u8],
+) -> Result<(), CliError> {
+    save_model_files(&mut Disk, &args.out, extension, model_file, summary)?;
+    let html = html_report(
+        &format!("Fashion Lab: {title}"),
+        &model_figures(summary),
+        find_plotly(None)?.as_deref(),
+    );
+    write_atomic(
+        &args.reports.join(format!("{}.html", summary.model)),
+        html.as_bytes(),
+    )?;
+    print!("{}", summary.test.report.to_text());
+    for c in &summary.test.top_confusions[..summary.test.top_confusions.len().min(5)] {
+        println!("  {}", c.text);
+    }
+    Ok(())
+}
+
+/// Where model files are read from and written to: `dir` itself when it exists or is absolute, else the
+/// folder of that name in this crate (so that the CLI finds `pretrained/` from any working directory).
+pub(crate) fn weights_dir(dir: &Path) -> PathBuf {
+    if dir.is_dir() || dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)
+    }
+}
+
+/// Scores predictions of the test set, prints the report and checks that it matches the recorded
+/// summary exactly (`evaluate`, for every model): the confusion matrix, and the per-image predictions
+/// where the summary has them. With `record`, a summary written before a field existed gets it written
+/// in once its matrix is reproduced: the per-image predictions and the model file's digest; nothing else
+/// in it changes.
+pub(crate) fn check_reproduced(
+    name: &str,
+    files: &ModelFiles,
+    truth: &[u8],
+    predicted: &[u8],
+    record: bool,
+) -> Result<(), CliError> {
+    let (recorded, json_path) = (&files.summary, &files.json_path);
+    let report = Report::new(truth, predicted)?;
+    print!("{}", report.to_text());
+    println!(
+        "recorded accuracy {:.4}, reproduced {:.4}",
+        recorded.test.accuracy, report.accuracy
+    );
+    if report.confusion_matrix != recorded.test.confusion_matrix {
+        return Err(CliError::Mismatch(format!(
+            "reproduced metrics differ from {}: accuracy {:.4} vs recorded {:.4}",
+            json_path.display(),
+            report.accuracy,
+            recorded.test.accuracy
+        )));
+    }
+    let encoded = crate::report::summary::encode_predictions(predicted);
+    if let Some(p) = &recorded.test.predictions
+        && *p != encoded
+    {
+        let differing = p
+            .chars()
+            .zip(encoded.chars())
+            .filter(|(a, b)| a != b)
+            .count();
+        return Err(CliError::Mismatch(format!(
+            "same confusion matrix as {}, but {differing} per-image predictions differ",
+            json_path.display()
+        )));
+    }
+    let missing = recorded.test.predictions.is_none() || recorded.model_sha256.is_none();
+    if record && missing {
+        let mut updated = recorded.clone();
+        updated.test.predictions = Some(encoded);
+        updated.model_sha256 = Some(crate::data::sha256_hex(&files.model_file));
+        let json = serde_json::to_string_pretty(&updated).expect("summary serialises");
+        write_atomic(json_path, json.as_bytes())?;
+        println!(
+            "{name}: per-image predictions and model-file digest written into {}",
+            json_path.display()
+        );
+    }
+    println!("{name}: reproduced exactly ({} test images)", truth.len());
+    Ok(())
 }

@@ -1,12 +1,12 @@
-//! The CLI's model commands: `train`, `evaluate` and `classify` (native only).
+//! The CLI's deep-model commands: `train`, `evaluate`, `bench` and `classify` (native only).
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::cli::store::read_file;
-use crate::cli::{CliError, TrainArgs, find_plotly, write_atomic};
+use crate::cli::store::{check_reproduced, read_file, save_model, weights_dir};
+use crate::cli::{CliError, TrainArgs, git_rev, load_train_test, machine};
 use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::deep::backend::BackendKind;
@@ -16,8 +16,7 @@ use crate::deep::train::{Step, TrainConfig, Trainer, block_on, predict_probabili
 use crate::deep::weights;
 use crate::metrics::{Report, argmax_rows};
 use crate::photo::{Photo, PrepareConfig, prepare_image};
-use crate::report::plot::html_report;
-use crate::report::summary::{ModelSummary, TestResults, model_figures};
+use crate::report::summary::{ModelSummary, TestResults};
 
 /// The recipe `train` starts from: the shipped one, or with `--faithful` the study's exact CNN.
 fn base_recipe(kind: DeepModelKind, faithful: bool) -> Recipe {
@@ -40,50 +39,6 @@ fn model_kinds(name: &str) -> Result<Vec<DeepModelKind>, CliError> {
 fn device(backend: &str) -> Result<(BackendKind, Device), CliError> {
     let kind: BackendKind = backend.parse()?;
     Ok((kind, kind.device()?))
-}
-
-/// The git revision of the working tree ("-dirty" when it has uncommitted changes), or "unknown".
-pub(crate) fn git_rev() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=12"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The CPU model and thread count, e.g. "AMD EPYC 9654 (2 threads)".
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    format!("{cpu} ({threads} threads)")
-}
-
-/// The training set (all of it, or the first `--train-size` images) and the test set.
-pub(crate) fn load_train_test(args: &TrainArgs) -> Result<(Dataset, Dataset), CliError> {
-    let dir = local::locate(args.data.as_deref())?;
-    let mut train = local::load_split(&dir, Split::Train)?;
-    if let Some(n) = args.train_size {
-        if !(100..=train.len()).contains(&n) {
-            return Err(CliError::Usage(format!(
-                "--train-size must be 100..={}",
-                train.len()
-            )));
-        }
-        train = train.subset(&(0..n).collect::<Vec<_>>());
-    }
-    Ok((train, local::load_split(&dir, Split::Test)?))
 }
 
 /// The training set with `per_image × len` photo-style copies of its images added (items drawn at
@@ -118,11 +73,8 @@ fn with_training_photos(
     Ok(Dataset::new(images, labels)?)
 }
 
-/// `fashionlab train`.
+/// `fashionlab train` for deep models.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
-    if let Some(kinds) = crate::cli::classical::classical_kinds(&args.model) {
-        return crate::cli::classical::train(&kinds, args);
-    }
     let kinds = model_kinds(&args.model)?;
     if let Some(name) = &args.name {
         let (kind, _) = deep_model_name(name)?;
@@ -379,39 +331,6 @@ fn train_one(
     Ok(summary)
 }
 
-/// Saves a trained model's file (`<out>/<model>.<extension>`) and summary (`<out>/<model>.json`, with the
-/// file's digest) as a set, writes `<reports>/<model>.html`, and prints the report and the top five
-/// confusions (`train`, for every model).
-pub(crate) fn save_model(
-    summary: &mut ModelSummary,
-    title: &str,
-    args: &TrainArgs,
-    extension: &str,
-    model_file: &[u8],
-) -> Result<(), CliError> {
-    crate::cli::store::save_model_files(
-        &mut crate::cli::store::Disk,
-        &args.out,
-        extension,
-        model_file,
-        summary,
-    )?;
-    let html = html_report(
-        &format!("Fashion Lab: {title}"),
-        &model_figures(summary),
-        find_plotly(None)?.as_deref(),
-    );
-    write_atomic(
-        &args.reports.join(format!("{}.html", summary.model)),
-        html.as_bytes(),
-    )?;
-    print!("{}", summary.test.report.to_text());
-    for c in &summary.test.top_confusions[..summary.test.top_confusions.len().min(5)] {
-        println!("  {}", c.text);
-    }
-    Ok(())
-}
-
 /// `fashionlab bench`: the Keras reference's settings, one JSON line per epoch.
 pub fn bench(
     model: &str,
@@ -478,14 +397,6 @@ fn round4(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
 }
 
-pub(crate) fn weights_dir(dir: &Path) -> PathBuf {
-    if dir.is_dir() || dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)
-    }
-}
-
 /// A shipped deep model's name, `cnn`, `resnet` or `mlp`, or one of their photo-trained variants
 /// (`cnn-photo`, `resnet-photo`): its kind and the stem of its files.
 pub(crate) fn deep_model_name(name: &str) -> Result<(DeepModelKind, String), CliError> {
@@ -513,7 +424,8 @@ pub(crate) fn load_model(
     })
 }
 
-/// `fashionlab evaluate`: reloads the shipped weights and checks the recorded test metrics.
+/// `fashionlab evaluate` for deep models: reloads the shipped weights and checks the recorded test
+/// metrics.
 pub fn evaluate(
     model: &str,
     data: Option<&Path>,
@@ -521,9 +433,6 @@ pub fn evaluate(
     backend: &str,
     record: bool,
 ) -> Result<(), CliError> {
-    if let Some(kind) = crate::classical::ClassicalKind::parse(model) {
-        return crate::cli::classical::evaluate(kind, data, dir, record);
-    }
     let (kind, name) = deep_model_name(model)?;
     let (_, device) = device(backend)?;
     let files = crate::cli::store::load_model_files(&weights_dir(dir), &name, "weights", record)?;
@@ -549,63 +458,6 @@ pub fn evaluate(
         &argmax_rows(&probs, NUM_CLASSES),
         record,
     )
-}
-
-/// Scores predictions of the test set, prints the report and checks that it matches the recorded
-/// summary exactly (`evaluate`, for every model): the confusion matrix, and the per-image predictions
-/// where the summary has them. With `record`, a summary written before a field existed gets it written
-/// in once its matrix is reproduced: the per-image predictions and the model file's digest; nothing else
-/// in it changes.
-pub(crate) fn check_reproduced(
-    name: &str,
-    files: &crate::cli::store::ModelFiles,
-    truth: &[u8],
-    predicted: &[u8],
-    record: bool,
-) -> Result<(), CliError> {
-    let (recorded, json_path) = (&files.summary, &files.json_path);
-    let report = Report::new(truth, predicted)?;
-    print!("{}", report.to_text());
-    println!(
-        "recorded accuracy {:.4}, reproduced {:.4}",
-        recorded.test.accuracy, report.accuracy
-    );
-    if report.confusion_matrix != recorded.test.confusion_matrix {
-        return Err(CliError::Mismatch(format!(
-            "reproduced metrics differ from {}: accuracy {:.4} vs recorded {:.4}",
-            json_path.display(),
-            report.accuracy,
-            recorded.test.accuracy
-        )));
-    }
-    let encoded = crate::report::summary::encode_predictions(predicted);
-    if let Some(p) = &recorded.test.predictions
-        && *p != encoded
-    {
-        let differing = p
-            .chars()
-            .zip(encoded.chars())
-            .filter(|(a, b)| a != b)
-            .count();
-        return Err(CliError::Mismatch(format!(
-            "same confusion matrix as {}, but {differing} per-image predictions differ",
-            json_path.display()
-        )));
-    }
-    let missing = recorded.test.predictions.is_none() || recorded.model_sha256.is_none();
-    if record && missing {
-        let mut updated = recorded.clone();
-        updated.test.predictions = Some(encoded);
-        updated.model_sha256 = Some(crate::data::sha256_hex(&files.model_file));
-        let json = serde_json::to_string_pretty(&updated).expect("summary serialises");
-        crate::cli::write_atomic(json_path, json.as_bytes())?;
-        println!(
-            "{name}: per-image predictions and model-file digest written into {}",
-            json_path.display()
-        );
-    }
-    println!("{name}: reproduced exactly ({} test images)", truth.len());
-    Ok(())
 }
 
 /// `fashionlab classify`: each picture through the photo path, then the model. A picture in which no
