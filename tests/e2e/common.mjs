@@ -98,5 +98,15 @@ export async function serve(directory, path, options = {}) {
   server.url = server.origin + path;
   return server;
 }
+// A list of checks: `check(ok, what)` prints a line and counts a failure, `fail(error)` counts an error that
+// stopped the checks, `finish(name)` prints the verdict and exits, non-zero when anything failed.
+export function checklist() {
+  let failed = 0;
+  return {
+    check: (ok, what) => { console.log(`  ${ok ? "ok  " : "FAIL"} ${what}`); if (!ok) failed++; },
+    fail: (e) => { failed++; console.log(`  FAIL ${e.message || e}`); },
+    finish: (name) => { console.log(`${name}: ${failed ? "FAILED" : "passed"}`); process.exit(failed ? 1 : 0); },
+  };
+}
 export const BASE_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"];

@@ -13,7 +13,7 @@
 // within ALL_MS_BOUND.
 import { resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { BASE_ARGS, png, serve, texturedPhotoOf } from "./common.mjs";
+import { BASE_ARGS, checklist, png, serve, texturedPhotoOf } from "./common.mjs";
 
 const dist = resolve(process.argv[2] || "dist");
 const RATE = 10e6, RTT_MS = 40;
@@ -26,8 +26,7 @@ const ALL_MS_BOUND = Number(process.env.ALL_MS_BOUND || 30000);
 const plain = process.env.PLAIN === "1";
 
 const server = await serve(dist, "/", { rateBitsPerSecond: RATE, rttMs: RTT_MS, compress: !plain });
-let failed = 0;
-const check = (ok, what) => { console.log(`  ${ok ? "ok  " : "FAIL"} ${what}`); if (!ok) failed++; };
+const { check, fail, finish } = checklist();
 const mb = (b) => `${(b / 1e6).toFixed(2)} MB`;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: BASE_ARGS });
 try {
@@ -61,11 +60,9 @@ try {
   check(first.ms <= FIRST_MS_BOUND, `first answer after ${first.ms} ms ≤ ${FIRST_MS_BOUND} ms`);
   check(all.ms <= ALL_MS_BOUND, `all seven answering after ${all.ms} ms ≤ ${ALL_MS_BOUND} ms`);
 } catch (e) {
-  failed++;
-  console.log(`  FAIL ${e.message}`);
+  fail(e);
 } finally {
   await browser.close();
   await server.close();
 }
-console.log(`light: ${failed ? "FAILED" : "passed"}`);
-process.exit(failed ? 1 : 0);
+finish("light");

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { BASE_ARGS, png, serve, texturedPhotoOf } from "./common.mjs";
+import { BASE_ARGS, checklist, png, serve, texturedPhotoOf } from "./common.mjs";
 
 const dist = resolve(process.argv[2] || "dist");
 const site = mkdtempSync(join(tmpdir(), "fashionlab-broken-"));
@@ -25,8 +25,7 @@ for (const name of readdirSync(join(dist, "pretrained"))) {
 writeFileSync(join(site, "pretrained", BROKEN), Buffer.from("this is not a weights file"));
 
 const server = await serve(site, "/");
-let failed = 0;
-const check = (ok, what) => { console.log(`  ${ok ? "ok  " : "FAIL"} ${what}`); if (!ok) failed++; };
+const { check, fail, finish } = checklist();
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: BASE_ARGS });
 try {
   const page = await browser.newPage();
@@ -54,11 +53,9 @@ try {
   check(/CNN: evidence for/.test(cam), `Grad-CAM still explains the CNN: "${cam}"`);
   check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
 } catch (e) {
-  failed++;
-  console.log(`  FAIL ${e.message}`);
+  fail(e);
 } finally {
   await browser.close();
   await server.close();
 }
-console.log(`streamed: ${failed ? "FAILED" : "passed"}`);
-process.exit(failed ? 1 : 0);
+finish("streamed");
