@@ -34,7 +34,7 @@ console.log(`csp: ${hashes.length} inline script(s) allowed by hash in ${file}`)
 // The build's identity: the page (which names the hashed wasm and glue), the unhashed scripts and the
 // shipped models' summaries.
 const build = createHash("sha256").update(html);
-for (const f of ["app.js", "worker.js", "protocol.js"]) build.update(readFileSync(join(dir, f)));
+for (const f of ["app.js", "worker.js", "protocol.js", "models.js", "charts.js", "fetch.js"]) build.update(readFileSync(join(dir, f)));
 for (const f of readdirSync(join(dir, "pretrained")).sort()) if (f.endsWith(".json")) build.update(readFileSync(join(dir, "pretrained", f)));
 const stamp = build.digest("hex").slice(0, 16);
 const sw = join(dir, "sw.js");

@@ -1,6 +1,10 @@
 // Fashion Lab page controller: wires the DOM to the Rust/wasm API (window.wasmBindings, set by trunk).
 // All computation happens in wasm; this file only moves bytes and draws the figures Rust builds.
 
+import { drawFigures, plotly } from "./charts.js";
+import { fetchBytes } from "./fetch.js";
+import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, loadShippedModels, modelListeners, reloadDeepModels,
+  shipped, shippedState } from "./models.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 
 const $ = (id) => document.getElementById(id);
@@ -46,27 +50,6 @@ function setStatus(text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
-async function fetchBytes(url, onBytes = null) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  if (!onBytes || !res.body) return new Uint8Array(await res.arrayBuffer());
-  // Read in chunks, reporting the bytes received so far (the total comes from Content-Length).
-  const total = Number(res.headers.get("content-length")) || 0;
-  const reader = res.body.getReader(), chunks = [];
-  let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.length;
-    onBytes(received, total);
-  }
-  const out = new Uint8Array(received);
-  let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
-  return out;
-}
-
 // Downloads several files from this site with one progress bar in "The dataset".
 async function fetchWithProgress(urls, what) {
   const bar = $("dataset-progress"), got = urls.map(() => 0), totals = urls.map(() => 0);
@@ -83,68 +66,6 @@ async function fetchWithProgress(urls, what) {
   } finally {
     bar.hidden = true;
   }
-}
-
-// Plotly.js (its cartesian bundle: bar, scatter and heatmap traces), loaded when the first chart is drawn
-// rather than before the first answer. Resolves to the Plotly object.
-let plotlyLoading = null;
-function plotly() {
-  plotlyLoading ??= new Promise((resolve, reject) => {
-    if (globalThis.Plotly) { resolve(globalThis.Plotly); return; }
-    const script = document.createElement("script");
-    script.src = "plotly-cartesian.min.js";
-    script.onload = () => resolve(globalThis.Plotly);
-    script.onerror = () => { plotlyLoading = null; script.remove(); reject(new Error("the charting library (Plotly.js) could not be loaded")); };
-    document.head.append(script);
-  });
-  return plotlyLoading;
-}
-
-// Draws Rust-built figures into a container; `key` names the body data attribute that counts them
-// (for tests): "figures" for the dataset analysis.
-// A figure whose one trace is a table, as an HTML table: columns from `cells.values`, titled by the
-// figure's title. Tables need no charting library, and a screen reader reads them as tables.
-function tableOf(figure) {
-  const trace = figure.data[0];
-  const table = document.createElement("table");
-  table.className = "figure-table";
-  table.id = `fig-${figure.id}`;
-  table.createCaption().textContent = figure.title;
-  const head = table.createTHead().insertRow();
-  for (const h of trace.header.values) { const th = document.createElement("th"); th.textContent = h; head.append(th); }
-  const columns = trace.cells.values, body = table.createTBody();
-  for (let r = 0; r < (columns[0]?.length ?? 0); r++) {
-    const row = body.insertRow();
-    for (const column of columns) row.insertCell().textContent = String(column[r]);
-  }
-  return table;
-}
-const isTable = (figure) => figure.data.length === 1 && figure.data[0].type === "table";
-
-async function drawFigures(container, figures, key = "figures") {
-  // Lay out every chart's box first, then plot: each chart then sizes itself to its final grid cell.
-  container.replaceChildren();
-  const divs = figures.map((f) => {
-    const section = document.createElement("figure");
-    section.className = "figure";
-    if (isTable(f)) { section.append(tableOf(f)); container.append(section); return null; }
-    const div = document.createElement("div");
-    div.id = `fig-${f.id}`;
-    div.setAttribute("role", "img");
-    div.setAttribute("aria-label", f.title);
-    section.append(div);
-    container.append(section);
-    return div;
-  });
-  let Plotly;
-  try {
-    Plotly = await plotly();
-  } catch (e) {
-    divs.forEach((div) => { if (div) div.textContent = `This chart cannot be drawn: ${e.message}.`; });
-    return;
-  }
-  await Promise.all(figures.map((f, i) => divs[i] && Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false })));
-  document.body.dataset[key] = String(figures.length);
 }
 
 // The dataset shown in the page, as the bytes the worker needs to rebuild it: {images, labels, split, length}.
@@ -651,92 +572,6 @@ function wireClassical(wasm) {
       setBusy(false);
     }
   });
-}
-
-// The shipped models. Each is fetched once and loaded when it arrives, so the page answers with the CNN
-// as soon as it has it and every other model joins the answer as it comes ("ResNet: loading…"). Deep
-// models live on the active backend's device: their bytes are kept, and they are loaded again when the
-// backend changes.
-const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
-const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
-// Photo-trained variants of the headline models: they answer for photos (an item found against its
-// background); the plain models answer for dataset images. Each model still gives one answer.
-const PHOTO_VARIANTS = { cnn: "cnn-photo", resnet: "resnet-photo" };
-// What the first answer to a photo needs comes first (index.html preloads it beside the wasm); the rest
-// follow, the smallest downloads first, two at a time.
-const FIRST = ["cnn-photo"];
-const LATER = ["cnn", "mlp", "resnet", "resnet-photo", "logreg", "rf", "svm", "knn"];
-const LOADS_AT_ONCE = 2;
-const shipped = {}; // name → { state: "loading" | "ready" | "failed", model, bytes, error, done }
-const modelListeners = []; // called with a name whenever a model becomes ready or fails
-
-const fileOf = (name) => `pretrained/${name}.${CLASSICAL.includes(name) ? "model" : "weights"}`;
-
-function settle(name, state, fields) {
-  Object.assign(shipped[name], { state, ...fields });
-  if (state === "failed") console.warn(`${name}: ${fields.error}`);
-  for (const f of modelListeners) f(name);
-}
-
-// Fetches and loads one shipped model; its entry says how that went (nothing is thrown).
-function startLoading(wasm, name) {
-  shipped[name] ??= { state: "loading" };
-  shipped[name].done ??= (async () => {
-    try {
-      const bytes = await fetchBytes(fileOf(name));
-      const model = CLASSICAL.includes(name) ? wasm.WebClassical.fromBytes(bytes, name) : wasm.WebModel.fromBytes(bytes);
-      settle(name, "ready", { model, bytes: CLASSICAL.includes(name) ? null : bytes });
-    } catch (e) {
-      settle(name, "failed", { error: e.message || String(e) });
-    }
-  })();
-  return shipped[name].done;
-}
-
-// Starts every shipped model's download, in order: `{ first, all }`, promises that resolve when the
-// photo-trained CNN has settled, and when every model has (loaded or failed).
-let shippedLoading = null;
-function loadShippedModels(wasm) {
-  if (!shippedLoading) {
-    const first = Promise.all(FIRST.map((n) => startLoading(wasm, n)));
-    for (const n of LATER) shipped[n] ??= { state: "loading" };
-    const all = first.then(() => {
-      const queue = [...LATER];
-      return Promise.all(Array.from({ length: LOADS_AT_ONCE }, async () => {
-        while (queue.length) await startLoading(wasm, queue.shift());
-      }));
-    });
-    shippedLoading = { first, all };
-  }
-  return shippedLoading;
-}
-
-// The deep models again, on a new device (after a backend change), from the bytes already here.
-function reloadDeepModels(wasm) {
-  for (const [name, entry] of Object.entries(shipped)) {
-    if (entry.state !== "ready" || !entry.bytes) continue;
-    try { entry.model = wasm.WebModel.fromBytes(entry.bytes); } catch (e) { settle(name, "failed", { error: e.message || String(e) }); }
-  }
-}
-
-// How the shipped models stand: { ready, failed, loading } lists of the seven base models' names.
-function shippedState() {
-  const names = [...DEEP, ...CLASSICAL];
-  const is = (state) => names.filter((n) => shipped[n]?.state === state);
-  return { ready: is("ready"), failed: is("failed"), loading: names.filter((n) => (shipped[n]?.state ?? "loading") === "loading") };
-}
-
-// The deep model that answers for the current picture: the photo-trained variant for a photo, where one
-// is shipped. `{ state, model, title, note }`: a photo waits for its variant while it loads; when the
-// variant failed, the plain model answers and `note` says so.
-function answering(name, photo) {
-  const base = shipped[name] ?? { state: "loading" };
-  const variantName = photo ? PHOTO_VARIANTS[name] : undefined;
-  const variant = variantName ? shipped[variantName] ?? { state: "loading" } : null;
-  if (variant?.state === "ready") return { state: "ready", model: variant.model, title: `${TITLES[name]} (photo-trained)` };
-  if (variant?.state === "loading") return { state: "loading", title: `${TITLES[name]} (photo-trained)` };
-  const note = variant?.state === "failed" ? `its photo-trained variant could not load (${variant.error}); the plain model answers` : "";
-  return { state: base.state, model: base.model, title: TITLES[name], note, error: base.error };
 }
 
 // The jet-like colour of a heat value in [0, 1].

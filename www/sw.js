@@ -21,7 +21,7 @@ self.addEventListener("install", (event) => {
     const html = await page.clone().text();
     await cache.put("./", page);
     const linked = [...html.matchAll(/\b(?:href|src)="([^"#]+)"/g)].map((m) => m[1]).filter((u) => !/^[a-z][a-z0-9+.-]*:/i.test(u));
-    await cache.addAll([...new Set([...linked, "worker.js", "protocol.js", "recipes.json", "plotly-cartesian.min.js", "data/sample-images-idx3-ubyte.gz",
+    await cache.addAll([...new Set([...linked, "worker.js", "protocol.js", "models.js", "charts.js", "fetch.js", "recipes.json", "plotly-cartesian.min.js", "data/sample-images-idx3-ubyte.gz",
       "data/sample-labels-idx1-ubyte.gz", ...MODELS])]);
     await self.skipWaiting();
   })());

@@ -1,0 +1,63 @@
+// Charts: Plotly.js loaded on first use, and the figures Rust builds drawn with it (tables as HTML).
+
+// Plotly.js (its cartesian bundle: bar, scatter and heatmap traces), loaded when the first chart is drawn
+// rather than before the first answer. Resolves to the Plotly object.
+let plotlyLoading = null;
+export function plotly() {
+  plotlyLoading ??= new Promise((resolve, reject) => {
+    if (globalThis.Plotly) { resolve(globalThis.Plotly); return; }
+    const script = document.createElement("script");
+    script.src = "plotly-cartesian.min.js";
+    script.onload = () => resolve(globalThis.Plotly);
+    script.onerror = () => { plotlyLoading = null; script.remove(); reject(new Error("the charting library (Plotly.js) could not be loaded")); };
+    document.head.append(script);
+  });
+  return plotlyLoading;
+}
+
+// A figure whose one trace is a table, as an HTML table: columns from `cells.values`, titled by the
+// figure's title. Tables need no charting library, and a screen reader reads them as tables.
+function tableOf(figure) {
+  const trace = figure.data[0];
+  const table = document.createElement("table");
+  table.className = "figure-table";
+  table.id = `fig-${figure.id}`;
+  table.createCaption().textContent = figure.title;
+  const head = table.createTHead().insertRow();
+  for (const h of trace.header.values) { const th = document.createElement("th"); th.textContent = h; head.append(th); }
+  const columns = trace.cells.values, body = table.createTBody();
+  for (let r = 0; r < (columns[0]?.length ?? 0); r++) {
+    const row = body.insertRow();
+    for (const column of columns) row.insertCell().textContent = String(column[r]);
+  }
+  return table;
+}
+const isTable = (figure) => figure.data.length === 1 && figure.data[0].type === "table";
+
+// Draws Rust-built figures into a container; `key` names the body data attribute that counts them
+// (for tests): "figures" for the dataset analysis.
+export async function drawFigures(container, figures, key = "figures") {
+  // Lay out every chart's box first, then plot: each chart then sizes itself to its final grid cell.
+  container.replaceChildren();
+  const divs = figures.map((f) => {
+    const section = document.createElement("figure");
+    section.className = "figure";
+    if (isTable(f)) { section.append(tableOf(f)); container.append(section); return null; }
+    const div = document.createElement("div");
+    div.id = `fig-${f.id}`;
+    div.setAttribute("role", "img");
+    div.setAttribute("aria-label", f.title);
+    section.append(div);
+    container.append(section);
+    return div;
+  });
+  let Plotly;
+  try {
+    Plotly = await plotly();
+  } catch (e) {
+    divs.forEach((div) => { if (div) div.textContent = `This chart cannot be drawn: ${e.message}.`; });
+    return;
+  }
+  await Promise.all(figures.map((f, i) => divs[i] && Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false })));
+  document.body.dataset[key] = String(figures.length);
+}
