@@ -305,7 +305,10 @@ for (const cfg of configs) {
       await page.fill("#deep-size", "1000");
       await page.fill("#deep-epochs", "20");
       await page.fill("#deep-batch", "64");
+      const trainClicked = Date.now();
       await page.click("#deep-train");
+      await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 1, null, { timeout: 300_000 });
+      console.log(`  speed (${cfg.name}): training's first step ${Date.now() - trainClicked} ms after Train (the worker, its module, the device, shaders and one batch of 64)`);
       await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 3, null, { timeout: 300_000 });
       console.log(`  speed (${cfg.name}): CNN training in the worker, batch 64: ${await page.getAttribute("body", "data-deep-images-per-second")} images/s (shader compilation included)`);
       const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
@@ -350,7 +353,10 @@ for (const cfg of configs) {
       await page.selectOption("#deep-model", "cnn");
       await page.fill("#deep-size", "1000");
       await page.fill("#deep-epochs", "3");
+      const trainClicked = Date.now();
       await page.click("#deep-train");
+      await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 1, null, { timeout: 120_000 });
+      console.log(`  speed (${cfg.name}): training's first step ${Date.now() - trainClicked} ms after Train (the worker, its module and one batch)`);
       await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 2, null, { timeout: 120_000 });
       const early = Number(await page.getAttribute("body", "data-deep-points"));
       await page.waitForSelector("body[data-deep-trained='3']", { timeout: 300_000 });
