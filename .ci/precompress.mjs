@@ -1,4 +1,4 @@
-// Trunk post-build hook (after csp.mjs): writes a Brotli (.br) and a gzip (.gz) copy beside every built
+// Trunk post-build step, run after csp.mjs in the same hook (Trunk.toml): writes a Brotli (.br) and a gzip (.gz) copy beside every built
 // file that compresses, so that `.ci/server.mjs`, or any static host that serves precompressed files,
 // sends the smaller one with its Content-Encoding. Files that are already compressed (images, the
 // dataset's .gz) are left alone, as is any file whose copy would save less than 5%.

@@ -53,7 +53,14 @@ export async function startServer(root, { port = 0, mount = "/", rateBitsPerSeco
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     }
     bytesSent += chunk.length;
-    if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+    // A client gone mid-response never drains: its close ends the wait too.
+    if (!res.write(chunk)) {
+      await new Promise((resolve) => {
+        const done = () => { res.off("drain", done); res.off("close", done); resolve(); };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    }
   };
 
   const server = createServer(async (req, res) => {
@@ -88,7 +95,10 @@ export async function startServer(root, { port = 0, mount = "/", rateBitsPerSeco
       headers["Content-Length"] = String(statSync(body).size);
       res.writeHead(200, headers);
       if (req.method === "HEAD") { res.end(); return; }
-      for await (const chunk of createReadStream(body, { highWaterMark: 16 * 1024 })) await sendPaced(res, chunk);
+      for await (const chunk of createReadStream(body, { highWaterMark: 16 * 1024 })) {
+        if (res.destroyed) break; // the client went away: stop reading the file
+        await sendPaced(res, chunk);
+      }
       res.end();
       log.push({ path: url.pathname, bytes: Number(headers["Content-Length"]), encoding, doneAt: Date.now() });
     } catch (e) {

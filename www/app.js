@@ -124,7 +124,7 @@ async function showModelDetail(wasm) {
   if (!s) { $("model-figures").replaceChildren(); return; }
   await drawFigures($("model-figures"), wasm.modelFigures(s), "detail");
   const classes = wasm.classNames();
-  $(`fig-${name}-confusion`)?.on("plotly_click", (ev) => {
+  $(`fig-${name}-confusion`)?.on?.("plotly_click", (ev) => { // absent when the charts could not load
     const p = ev.points?.[0];
     if (p) showCell(wasm, classes.indexOf(p.y), classes.indexOf(p.x));
   });
@@ -602,8 +602,9 @@ async function explain(wasm) {
   status.textContent = "Computing Grad-CAM…";
   try {
     const cls = Number($("explain-class").value);
-    const cam = await model.gradCam(lastPixels, cls);
     const px = lastPixels;
+    const cam = await model.gradCam(px, cls);
+    if (px !== lastPixels) return; // a newer picture came while this map was computed
     paint28("explain-input", (i) => [px[i], px[i], px[i]]);
     paint28("explain-heatmap", (i) => heat(cam.heatmap[i]));
     paint28("explain-overlay", (i) => {
@@ -703,22 +704,30 @@ async function classifyPreparedNow(wasm, prepared, name, options = {}) {
   const pixels = Uint8Array.from(prepared.pixels);
   const photo = prepared.verdict === "found";
   currentPicture = { pixels, photo, name, answers: new Map() };
-  const results = await answerCurrent(wasm);
+  lastPixels = pixels; lastWasPhoto = photo; explainWaiting = false;
+  await answerCurrent(wasm);
   // Explain the CNN's answer by default.
-  lastPixels = pixels; lastWasPhoto = photo;
   const classes = wasm.classNames();
   const select = $("explain-class");
   if (!select.options.length) classes.forEach((c, i) => select.add(new Option(c, String(i))));
-  const cnn = results?.find((r) => r.key === "cnn" && r.p);
-  if (cnn) select.value = String(cnn.p.indexOf(Math.max(...cnn.p)));
+  selectCnnClass(currentPicture);
   $("explain").hidden = false;
   if (!options.live) await explain(wasm);
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
 }
 
+// Sets Grad-CAM's class to the CNN's answer to the picture, once the CNN has answered it.
+function selectCnnClass(pic) {
+  const cnn = [...(pic?.answers ?? [])].find(([key]) => key.startsWith("cnn/"));
+  if (cnn) $("explain-class").value = String(cnn[1].indexOf(Math.max(...cnn[1])));
+}
+
 // Answers the current picture with every model that is in, says which are still loading or failed, and
-// draws the probabilities. Called again whenever a model arrives. Returns the rows shown.
+// draws the probabilities. Called again whenever a model arrives; only the latest call draws, so an
+// earlier one that finishes last cannot show a model as still loading. Returns the rows shown.
+let answerCalls = 0;
 async function answerCurrent(wasm) {
+  const call = ++answerCalls;
   const pic = currentPicture;
   if (!pic) return null;
   const rows = []; // { key, title, state, p, note, error }
@@ -733,7 +742,7 @@ async function answerCurrent(wasm) {
     rows.push({ key: name, title: a.title, state: a.state, p, note: a.note, error: a.error });
   }
   for (const y of yours) rows.push({ key: y.key, title: y.title, state: "ready", p: await probabilities(y.key, y.model) });
-  if (pic !== currentPicture) return null; // a newer picture took over while this one was computed
+  if (pic !== currentPicture || call !== answerCalls) return null; // a newer call or picture took over
   const classes = wasm.classNames();
   const answers = $("classify-answers");
   answers.replaceChildren();
@@ -782,8 +791,11 @@ function watchShippedModels(wasm) {
     document.body.dataset.models = String(ready.length);
     document.body.dataset.modelsFailed = String(failed.length);
     if (currentPicture) {
-      await answerCurrent(wasm);
-      if (explainWaiting) await explain(wasm);
+      const rows = await answerCurrent(wasm);
+      if (rows && explainWaiting) {
+        if ($("explain-model").value === "cnn") selectCnnClass(currentPicture);
+        await explain(wasm);
+      }
       return;
     }
     const titles = (names) => names.map((n) => TITLES[n]).join(", ");
