@@ -111,25 +111,27 @@ pub fn bench(
             (validation, items)
         }
     };
-    let conditions: Vec<Option<Condition>> = match set {
-        BenchSet::Benchmark => Condition::ALL.map(Some).to_vec(),
-        BenchSet::Validation(_) => vec![None],
+    // One row of photos per condition, or one of training-range photos.
+    let conditions: Vec<Ranges> = match set {
+        BenchSet::Benchmark => Condition::ALL.map(Ranges::Evaluation).to_vec(),
+        BenchSet::Validation(ranges) => vec![Ranges::Training(ranges)],
     };
-    let make_scene = |pos: usize, condition: Option<Condition>| match condition {
-        Some(c) => (benchmark_photo(test.image(items[pos]), c, pos, seed), None),
-        None => {
-            let BenchSet::Validation(ranges) = set else {
-                unreachable!("only validation photos have no condition")
-            };
+    let row_name = |ranges: Ranges| match ranges {
+        Ranges::Evaluation(c) => c.name(),
+        Ranges::Training(_) => "training mix",
+    };
+    let make_scene = |pos: usize, ranges: Ranges| match ranges {
+        Ranges::Evaluation(c) => (benchmark_photo(test.image(items[pos]), c, pos, seed), None),
+        Ranges::Training(_) => {
             let (p, scene) = photo(
                 test.image(items[pos]),
-                Ranges::Training(ranges),
+                ranges,
                 photo_seed(seed ^ 0x0000_7A11, pos),
             );
             (p, Some(scene))
         }
     };
-    let make = |pos: usize, condition: Option<Condition>| make_scene(pos, condition).0;
+    let make = |pos: usize, ranges: Ranges| make_scene(pos, ranges).0;
     let models = scorers(weights)?;
     let started = std::time::Instant::now();
     let mut rows: Vec<serde_json::Value> = Vec::new();
@@ -151,7 +153,7 @@ pub fn bench(
         let truth: Vec<u8> = items.iter().map(|&i| test.label(i)).collect();
         let flagged = prepared.iter().filter(|p| !p.item_found).count();
         flagged_items.push(flagged as f64 / items.len() as f64);
-        if condition.is_none() {
+        if matches!(condition, Ranges::Training(_)) {
             by_scene = scene_groups(&scenes, &prepared)
                 .into_iter()
                 .map(|group| (group, Vec::new()))
@@ -184,7 +186,7 @@ pub fn bench(
             }
         }
         rows.push(serde_json::json!({
-            "condition": condition.map_or("training mix", Condition::name),
+            "condition": row_name(condition),
             "photos": items.len(),
             "no_item": flagged,
             "accuracy": accs,
@@ -218,7 +220,7 @@ pub fn bench(
     );
     print!("{:<18}", "model");
     for c in &conditions {
-        print!("{:>17}", c.map_or("training mix", Condition::name));
+        print!("{:>17}", row_name(*c));
     }
     println!("{:>9}", "all");
     for (name, col) in &table {

@@ -197,15 +197,11 @@ pub fn photo(item: &[u8], ranges: Ranges, seed: u64) -> (Photo, Scene) {
     }
 
     // Background texture.
-    let texture_share = match ranges {
-        Ranges::Training(r) => r.texture_share,
-        Ranges::Evaluation(_) => 0.0,
+    let textured = match ranges {
+        Ranges::Training(r) => rng.chance(r.texture_share),
+        Ranges::Evaluation(c) => c == Condition::Textured,
     };
-    let texture_kind = if is(Condition::Textured) || (training_mix && rng.chance(texture_share)) {
-        1 + rng.below(3) as u8
-    } else {
-        0
-    };
+    let texture_kind = if textured { 1 + rng.below(3) as u8 } else { 0 };
     // In the training mix a faint item gets a faint texture: the pair would hide the item from anyone.
     let texture_strength = match (texture_kind, ranges) {
         (0, _) => 0.0,
