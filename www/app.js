@@ -4,7 +4,7 @@
 import { drawFigures, plotly } from "./charts.js";
 import { fetchBytes } from "./fetch.js";
 import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, loadShippedModels, modelListeners, reloadDeepModels,
-  shipped, shippedState } from "./models.js";
+  shipped, shippedState, titlesOf } from "./models.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 
 const $ = (id) => document.getElementById(id);
@@ -256,15 +256,15 @@ async function addYourModel(wasm, bytes, from, trainedOnSample = false) {
     }
     const mine = (await evaluateInWorker(bytes, set.source)).results.accuracy;
     const ext = info.family === "deep" ? "weights" : "model";
-    const shipped = set.full && summaries[info.kind] ? summaries[info.kind].test.accuracy
+    const shippedAccuracy = set.full && summaries[info.kind] ? summaries[info.kind].test.accuracy
       : (await evaluateInWorker(await fetchBytes(`pretrained/${info.kind}.${ext}`), set.source)).results.accuracy;
     onCell.textContent = set.label + (trainedOnSample ? " (its training images are among them: optimistic)" : "");
     mineCell.textContent = pct(mine);
     mineCell.className = "accuracy";
-    shippedCell.textContent = pct(shipped);
-    const points = 100 * (mine - shipped);
+    shippedCell.textContent = pct(shippedAccuracy);
+    const points = 100 * (mine - shippedAccuracy);
     diffCell.textContent = `${points >= 0 ? "+" : "−"}${Math.abs(points).toFixed(2)} points`;
-    status.textContent = `${entry.title}: ${pct(mine)} on ${set.label}, the shipped ${TITLES[info.kind]} ${pct(shipped)}. ` +
+    status.textContent = `${entry.title}: ${pct(mine)} on ${set.label}, the shipped ${TITLES[info.kind]} ${pct(shippedAccuracy)}. ` +
       "It answers in \"Classify a picture\" too.";
   } catch (e) {
     mineCell.textContent = "failed";
@@ -736,8 +736,7 @@ async function answerCurrent(wasm) {
     return pic.answers.get(key);
   };
   for (const name of [...DEEP, ...CLASSICAL]) {
-    const a = DEEP.includes(name) ? answering(name, pic.photo)
-      : { ...(shipped[name] ?? { state: "loading" }), title: TITLES[name] };
+    const a = answering(name, pic.photo);
     const p = a.state === "ready" ? await probabilities(`${name}/${a.title}`, a.model) : null;
     rows.push({ key: name, title: a.title, state: a.state, p, note: a.note, error: a.error });
   }
@@ -768,8 +767,8 @@ async function answerCurrent(wasm) {
   const { loading, failed } = shippedState();
   const status = $("classify-status");
   status.textContent = `${pic.name}: ${answered.length} model${answered.length === 1 ? "" : "s"} answered` +
-    (loading.length ? `; ${loading.map((n) => TITLES[n]).join(", ")} loading…` : ".") +
-    (failed.length ? ` ${failed.map((n) => TITLES[n]).join(", ")} could not load.` : "");
+    (loading.length ? `; ${titlesOf(loading)} loading…` : ".") +
+    (failed.length ? ` ${titlesOf(failed)} could not load.` : "");
   status.classList.toggle("error", failed.length > 0);
   const traces = answered.map((r) => ({ type: "bar", name: r.title, x: classes, y: r.p }));
   plotly().then((P) => {
@@ -798,10 +797,9 @@ function watchShippedModels(wasm) {
       }
       return;
     }
-    const titles = (names) => names.map((n) => TITLES[n]).join(", ");
     const status = $("classify-status");
-    status.textContent = (ready.length ? `${titles(ready)} ready. Choose a picture.` : "") +
-      (loading.length ? ` ${titles(loading)} loading…` : "") +
+    status.textContent = (ready.length ? `${titlesOf(ready)} ready. Choose a picture.` : "") +
+      (loading.length ? ` ${titlesOf(loading)} loading…` : "") +
       (failed.length ? ` ${failed.map((n) => `${TITLES[n]} could not load (${shipped[n].error}).`).join(" ")}` : "") +
       variantsFailed.map(([n, v]) => ` ${TITLES[n]} (photo-trained) could not load (${shipped[v].error}); the plain ${TITLES[n]} answers for photos.`).join("");
     status.classList.toggle("error", failed.length + variantsFailed.length > 0);

@@ -34,8 +34,9 @@ function startLoading(wasm, name) {
   shipped[name].done ??= (async () => {
     try {
       const bytes = await fetchBytes(fileOf(name));
-      const model = CLASSICAL.includes(name) ? wasm.WebClassical.fromBytes(bytes, name) : wasm.WebModel.fromBytes(bytes);
-      settle(name, "ready", { model, bytes: CLASSICAL.includes(name) ? null : bytes });
+      const classical = CLASSICAL.includes(name);
+      const model = classical ? wasm.WebClassical.fromBytes(bytes, name) : wasm.WebModel.fromBytes(bytes);
+      settle(name, "ready", { model, bytes: classical ? null : bytes });
     } catch (e) {
       settle(name, "failed", { error: e.message || String(e) });
     }
@@ -71,14 +72,17 @@ export function reloadDeepModels(wasm) {
 
 // How the shipped models stand: { ready, failed, loading } lists of the seven base models' names.
 export function shippedState() {
-  const names = [...DEEP, ...CLASSICAL];
-  const is = (state) => names.filter((n) => shipped[n]?.state === state);
-  return { ready: is("ready"), failed: is("failed"), loading: names.filter((n) => (shipped[n]?.state ?? "loading") === "loading") };
+  const is = (state) => [...DEEP, ...CLASSICAL].filter((n) => (shipped[n]?.state ?? "loading") === state);
+  return { ready: is("ready"), failed: is("failed"), loading: is("loading") };
 }
 
-// The deep model that answers for the current picture: the photo-trained variant for a photo, where one
-// is shipped. `{ state, model, title, note }`: a photo waits for its variant while it loads; when the
-// variant failed, the plain model answers and `note` says so.
+// The models' titles, as a list in words.
+export const titlesOf = (names) => names.map((n) => TITLES[n]).join(", ");
+
+// The model that answers for the current picture as shipped model `name`: the photo-trained variant for a
+// photo, where one is shipped, else the model itself. `{ state, model, title, note, error }`: a photo
+// waits for its variant while it loads; when the variant failed, the plain model answers and `note` says
+// so.
 export function answering(name, photo) {
   const base = shipped[name] ?? { state: "loading" };
   const variantName = photo ? PHOTO_VARIANTS[name] : undefined;
