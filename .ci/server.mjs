@@ -6,7 +6,7 @@
 //  - optionally, a link of fixed rate and round-trip time shared by every request (page, workers and the
 //    service worker alike, which per-target browser throttling misses), and a log of the bytes sent.
 //
-// As a command: node .ci/server.mjs DIR [--port 8080] [--mount /] [--rate-mbit 10] [--rtt-ms 40]
+// As a command: node .ci/server.mjs DIR [--port 8080] [--rate-mbit 10] [--rtt-ms 40]
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
@@ -31,15 +31,13 @@ export const TYPES = {
 // A hashed asset name, as trunk writes them: `name-0123456789abcdef.ext`.
 const HASHED = /-[0-9a-f]{16}(_bg)?\.[a-z]+$/;
 
-// Serves `root` under `mount`. Options: `rateBitsPerSecond` and `rttMs` model one shared link (0: none);
+// Serves `root` at the origin's root. Options: `rateBitsPerSecond` and `rttMs` model one shared link (0: none);
 // `isolate` (default true) sends COOP / COEP; `compress: false` ignores the precompressed copies (a host
 // that compresses nothing). Resolves to `{ origin, url, server, log, bytesSent, close }`,
 // where `log` lists `{ path, bytes, encoding, doneAt }` for every response in the order they finished
 // (`doneAt` in ms since the epoch).
-export async function startServer(root, { port = 0, mount = "/", rateBitsPerSecond = 0, rttMs = 0, isolate = true,
-  compress = true } = {}) {
+export async function startServer(root, { port = 0, rateBitsPerSecond = 0, rttMs = 0, isolate = true, compress = true } = {}) {
   root = resolve(root);
-  const prefix = mount.endsWith("/") ? mount : `${mount}/`;
   const log = [];
   let bytesSent = 0;
   // The link: every response's chunks take turns on it, each waiting until the link is free.
@@ -67,10 +65,7 @@ export async function startServer(root, { port = 0, mount = "/", rateBitsPerSeco
     try {
       if (rttMs > 0) await new Promise((r) => setTimeout(r, rttMs));
       const url = new URL(req.url, "http://localhost");
-      let path = decodeURIComponent(url.pathname);
-      if (!path.startsWith(prefix) && path !== prefix.slice(0, -1)) return reply(res, 404, "not found");
-      path = path.slice(prefix.length);
-      let file = normalize(join(root, path));
+      let file = normalize(join(root, decodeURIComponent(url.pathname)));
       if (file !== root && !file.startsWith(root + sep)) return reply(res, 403, "forbidden");
       if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
       if (!existsSync(file)) return reply(res, 404, "not found");
@@ -108,7 +103,7 @@ export async function startServer(root, { port = 0, mount = "/", rateBitsPerSeco
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   const origin = `http://127.0.0.1:${server.address().port}`;
   return {
-    origin, url: origin + prefix, server, log,
+    origin, url: `${origin}/`, server, log,
     get bytesSent() { return bytesSent; },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
@@ -123,9 +118,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   const args = process.argv.slice(2);
   const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
   const dir = args.find((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--")));
-  if (!dir) { console.error("usage: node .ci/server.mjs DIR [--port N] [--mount /] [--rate-mbit R] [--rtt-ms T]"); process.exit(2); }
+  if (!dir) { console.error("usage: node .ci/server.mjs DIR [--port N] [--rate-mbit R] [--rtt-ms T]"); process.exit(2); }
   const s = await startServer(dir, {
-    port: Number(opt("--port", 8080)), mount: opt("--mount", "/"),
+    port: Number(opt("--port", 8080)),
     rateBitsPerSecond: Number(opt("--rate-mbit", 0)) * 1e6, rttMs: Number(opt("--rtt-ms", 0)),
   });
   console.log(`Fashion Lab: ${s.url}  (Ctrl-C to stop)`);
