@@ -31,10 +31,12 @@ html = html.replace("<head>", `<head>\n  <meta http-equiv="Content-Security-Poli
 writeFileSync(file, html);
 console.log(`csp: ${hashes.length} inline script(s) allowed by hash in ${file}`);
 
-// The build's identity: the page (which names the hashed wasm and glue), the unhashed scripts and the
-// shipped models' summaries.
+// The build's identity: the page (which names the hashed wasm and glue), every unhashed script beside it
+// (the service worker aside: it receives the stamp) and the shipped models' summaries.
+const HASHED = /-[0-9a-f]{16}\.js$/;
 const build = createHash("sha256").update(html);
-for (const f of ["app.js", "worker.js", "protocol.js", "models.js", "charts.js", "fetch.js"]) build.update(readFileSync(join(dir, f)));
+const scripts = readdirSync(dir).filter((f) => f.endsWith(".js") && f !== "sw.js" && !HASHED.test(f)).sort();
+for (const f of scripts) build.update(readFileSync(join(dir, f)));
 for (const f of readdirSync(join(dir, "pretrained")).sort()) if (f.endsWith(".json")) build.update(readFileSync(join(dir, "pretrained", f)));
 const stamp = build.digest("hex").slice(0, 16);
 const sw = join(dir, "sw.js");
