@@ -2,14 +2,38 @@
 // file that compresses, so that `.ci/server.mjs`, or any static host that serves precompressed files,
 // sends the smaller one with its Content-Encoding. Files that are already compressed (images, the
 // dataset's .gz) are left alone, as is any file whose copy would save less than 5%.
+// Brotli at quality 11 takes about a minute for the whole site, most of it on model files that do not
+// change between builds, so each compressed copy is kept in $CARGO_TARGET_DIR/precompress under the hash
+// of what it compresses (and of the settings below), and reused; copies unused for a week are removed.
 // Run by trunk with TRUNK_STAGING_DIR set (see Trunk.toml), or as: node .ci/precompress.mjs DIR
-import { readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { extname, join } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
 const dir = process.env.TRUNK_STAGING_DIR || process.argv[2] || "dist";
 const COMPRESSIBLE = new Set([".html", ".js", ".mjs", ".css", ".json", ".wasm", ".svg", ".txt", ".md",
   ".webmanifest", ".weights", ".model"]);
+
+// The settings are part of the cache key: change this line when changing them.
+const SETTINGS = "gzip-9 brotli-11(9 over 8 MB)-lgwin24";
+const cacheDir = process.env.CARGO_TARGET_DIR ? join(process.env.CARGO_TARGET_DIR, "precompress") : null;
+if (cacheDir) mkdirSync(cacheDir, { recursive: true });
+let reused = 0;
+const cached = (body, ext, make) => {
+  if (!cacheDir) return make();
+  const key = createHash("sha256").update(SETTINGS).update(ext).update(body).digest("hex");
+  const path = join(cacheDir, key);
+  if (existsSync(path)) {
+    const now = new Date();
+    utimesSync(path, now, now);
+    reused++;
+    return readFileSync(path);
+  }
+  const packed = make();
+  writeFileSync(path, packed);
+  return packed;
+};
 
 const files = [];
 const walk = (d) => {
@@ -35,7 +59,7 @@ for (const file of files) {
   ];
   for (const [ext, make] of variants) {
     const out = file + ext;
-    const packed = body.length > 1024 ? make() : body;
+    const packed = body.length > 1024 ? cached(body, ext, make) : body;
     if (packed.length < 0.95 * body.length) {
       writeFileSync(out, packed);
       best = Math.min(best, packed.length);
@@ -45,4 +69,11 @@ for (const file of files) {
   }
   sent += best;
 }
-console.log(`precompress: ${files.length} files, ${(raw / 1e6).toFixed(2)} MB → ${(sent / 1e6).toFixed(2)} MB as served`);
+if (cacheDir) {
+  const week = Date.now() - 7 * 24 * 3600 * 1000;
+  for (const name of readdirSync(cacheDir)) {
+    const path = join(cacheDir, name);
+    if (statSync(path).mtimeMs < week) unlinkSync(path);
+  }
+}
+console.log(`precompress: ${files.length} files (${reused} copies reused from ${cacheDir}), ${(raw / 1e6).toFixed(2)} MB → ${(sent / 1e6).toFixed(2)} MB as served`);
