@@ -119,6 +119,16 @@ fn bad_files_and_inputs_are_typed_errors() {
             expected: FORMAT_VERSION
         }
     );
+    // A file of format version 1 (f16 k-NN points, f32 support vectors), as visitors and users may
+    // have kept: refused by its header, before its body is read.
+    other[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert_eq!(
+        ClassicalModel::from_bytes(&other, None).unwrap_err(),
+        ClassicalError::Version {
+            found: 1,
+            expected: 2
+        }
+    );
     // Truncated.
     assert!(matches!(
         ClassicalModel::from_bytes(&bytes[..bytes.len() / 2], None),

@@ -7,6 +7,7 @@ pub mod forest;
 pub mod knn;
 pub mod logreg;
 mod smo;
+pub(crate) mod storage;
 pub mod svm;
 
 use ndarray::Array2;
@@ -288,8 +289,9 @@ pub struct FitProgress {
 
 /// File magic of a saved classical model.
 const MAGIC: &[u8; 8] = b"FLABCLS\0";
-/// Format version of saved classical models.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version of saved classical models. Version 2 stores the k-NN's points on a 6-bit grid and the
+/// SVM's support vectors in f16 (version 1: f16 and f32); a version-1 file gets [`ClassicalError::Version`].
+pub const FORMAT_VERSION: u32 = 2;
 
 impl ClassicalModel {
     /// Fits the pipeline and the estimator on a training set. `progress` is called between stages and

@@ -121,7 +121,9 @@ pub struct OvoSvm {
     /// The γ used.
     pub gamma: f32,
     dims: usize,
-    /// Pooled support vectors, row-major (`support_vectors() × dims`).
+    /// Pooled support vectors, row-major (`support_vectors() × dims`), at f16 precision: rounded when
+    /// fitted (so what is saved predicts exactly as what was fitted) and stored as f16.
+    #[serde(with = "super::storage::f16_bytes")]
     vectors: Vec<f32>,
     machines: Vec<PairMachine>,
 }
@@ -212,7 +214,8 @@ impl OvoSvm {
                 rho: solution.rho,
             });
         }
-        let vectors = x.select(Axis(0), &pooled_rows).iter().copied().collect();
+        let mut vectors: Vec<f32> = x.select(Axis(0), &pooled_rows).iter().copied().collect();
+        super::storage::round_to_f16(&mut vectors);
         Ok(Self {
             config,
             gamma,
