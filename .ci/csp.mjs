@@ -1,11 +1,12 @@
 // Trunk post-build hook: adds a strict Content-Security-Policy to the built index.html, and stamps the
-// service worker (sw.js) with a hash of this build so that a new deployment replaces its offline cache.
+// service worker (sw.js) with a hash of this build, so that a new deployment replaces its offline cache,
+// and with the list of the built files it keeps for offline use (so that no list is kept by hand).
 // Trunk injects an inline module script (it imports the hashed wasm-bindgen glue), so the policy allows
 // exactly that script by its SHA-256, computed here on every build; nothing else inline runs, and nothing
 // may be fetched from another origin. Run by trunk with TRUNK_STAGING_DIR set (see Trunk.toml).
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 
 const dir = process.env.TRUNK_STAGING_DIR || process.argv[2] || "dist";
 const file = join(dir, "index.html");
@@ -39,6 +40,25 @@ const scripts = readdirSync(dir).filter((f) => f.endsWith(".js") && f !== "sw.js
 for (const f of scripts) build.update(readFileSync(join(dir, f)));
 for (const f of readdirSync(join(dir, "pretrained")).sort()) if (f.endsWith(".json")) build.update(readFileSync(join(dir, "pretrained", f)));
 const stamp = build.digest("hex").slice(0, 16);
+// What the service worker keeps: every built file but the page (cached under "./"), the worker itself,
+// the compressed copies of other files (the browser asks for the plain name), the summary's README and
+// any full dataset files linked in beside the built-in sample.
+const kept = [];
+const walk = (d) => {
+  for (const e of readdirSync(d, { withFileTypes: true })) {
+    const p = join(d, e.name);
+    if (e.isDirectory()) { walk(p); continue; }
+    const name = relative(dir, p);
+    const copy = /\.(br|gz)$/.test(name) && existsSync(p.replace(/\.(br|gz)$/, ""));
+    const skipped = ["index.html", "sw.js", "pretrained/README.md"].includes(name) || copy ||
+      (name.startsWith("data/") && !name.startsWith("data/sample-"));
+    if (e.isFile() && !skipped) kept.push(name);
+  }
+};
+walk(dir);
+kept.sort();
 const sw = join(dir, "sw.js");
-writeFileSync(sw, readFileSync(sw, "utf8").replace('"__BUILD__"', `"${stamp}"`));
-console.log(`sw: build ${stamp} stamped in ${sw}`);
+const worker = readFileSync(sw, "utf8");
+if (!worker.includes('"__BUILD__"') || !worker.includes("/*__FILES__*/[]")) throw new Error(`${sw}: no placeholders to stamp`);
+writeFileSync(sw, worker.replace('"__BUILD__"', `"${stamp}"`).replace("/*__FILES__*/[]", JSON.stringify(kept)));
+console.log(`sw: build ${stamp} and ${kept.length} files to keep offline stamped in ${sw}`);

@@ -1,28 +1,23 @@
 // Fashion Lab service worker: after the first visit the page works offline, shipped models included.
 //
-// On install it stores the page, everything the page links to (the hashed wasm module and its glue, the
-// scripts, the styles, Plotly), the worker, the built-in sample and the shipped models. Every request goes
+// On install it stores the page and every built file (the hashed wasm module and its glue, the scripts,
+// the styles, Plotly, the built-in sample, the shipped models): FILES, stamped by the post-build hook
+// (.ci/csp.mjs) from what the build wrote. Every request goes
 // to the network first and falls back to the cache when the site cannot be reached, so a page is never
 // put together from two deployments (a new index.html with an old app.js); what is fetched later, such as
 // the full dataset, is kept too. BUILD is stamped by the post-build hook (.ci/csp.mjs) with a hash of the
 // build, so each deployment installs a fresh cache and drops the old one.
 const BUILD = "__BUILD__";
 const CACHE = `fashionlab-${BUILD}`;
-const MODELS = ["cnn.weights", "resnet.weights", "mlp.weights", "cnn-photo.weights", "resnet-photo.weights",
-  "logreg.model", "svm.model", "rf.model", "knn.model",
-  ...["cnn", "resnet", "mlp", "cnn-photo", "resnet-photo", "logreg", "svm", "rf", "knn"].map((m) => `${m}.json`)]
-  .map((f) => `pretrained/${f}`);
+const FILES = /*__FILES__*/[];
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
     const page = await fetch("./", { cache: "no-cache" });
     if (!page.ok) throw new Error(`the page answered HTTP ${page.status}`);
-    const html = await page.clone().text();
     await cache.put("./", page);
-    const linked = [...html.matchAll(/\b(?:href|src)="([^"#]+)"/g)].map((m) => m[1]).filter((u) => !/^[a-z][a-z0-9+.-]*:/i.test(u));
-    await cache.addAll([...new Set([...linked, "worker.js", "protocol.js", "models.js", "charts.js", "fetch.js", "recipes.json", "plotly-cartesian.min.js", "data/sample-images-idx3-ubyte.gz",
-      "data/sample-labels-idx1-ubyte.gz", ...MODELS])]);
+    await cache.addAll(FILES);
     await self.skipWaiting();
   })());
 });
