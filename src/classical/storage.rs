@@ -65,7 +65,7 @@ impl Quantized {
     /// Quantizes row-major `values` (`n × dims`) to `bits` (1..=8) a feature.
     pub fn new(values: &[f32], dims: usize, bits: u8) -> Self {
         assert!(
-            (1..=8).contains(&bits) && dims > 0 && values.len() % dims == 0,
+            (1..=8).contains(&bits) && dims > 0 && values.len().is_multiple_of(dims),
             "quantizer settings"
         );
         let n = values.len() / dims;
@@ -155,7 +155,7 @@ impl<'de> Deserialize<'de> for Quantized {
             && (1..=8).contains(&file.bits)
             && file.lo.len() == dims
             && file.step.len() == dims
-            && file.codes.len() % dims == 0
+            && file.codes.len().is_multiple_of(dims)
             && file.lo.iter().chain(&file.step).all(|v| v.is_finite())
             && file.step.iter().all(|s| *s >= 0.0)
             && file.codes.iter().all(|c| u32::from(*c) < 1u32 << file.bits);
