@@ -217,11 +217,33 @@ fn inconsistent_model_files_are_refused_on_load() {
 
     let rf = fit(ClassicalKind::Rf, None);
     consistent(&rf);
+    // The trees are stored in preorder, column by column (no child indices): a tree cut short, and a
+    // split on a feature the forest does not have.
     let mut bad = rf.clone();
-    bad["estimator"]["Rf"]["trees"][0][0]["child"] = 1_000_000.into();
-    refused("a tree node's child index out of range", bad);
+    let trees = &mut bad["estimator"]["Rf"]["trees"];
+    let first = trees["sizes"][0].as_u64().unwrap();
+    trees["sizes"][0] = (first - 1).into();
+    let total: u64 = trees["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .sum();
+    let cut = first as usize - 1; // the last node of the first tree
+    trees["values"].as_array_mut().unwrap().remove(cut);
+    let features = trees["features"].as_array_mut().unwrap();
+    features.drain(2 * cut..2 * cut + 2);
+    assert_eq!(features.len() as u64, 2 * total);
+    // Refused as it is read (by the same Deserialize that `from_bytes` runs), before any check.
+    let err = serde_json::from_value::<ClassicalModel>(bad).unwrap_err();
+    assert!(err.to_string().contains("does not close"), "{err}");
     let mut bad = rf.clone();
-    bad["estimator"]["Rf"]["trees"][0][0]["feature"] = 60_000.into();
+    assert_ne!(
+        bad["estimator"]["Rf"]["trees"]["features"][0], 0,
+        "the root splits"
+    );
+    bad["estimator"]["Rf"]["trees"]["features"][0] = 0x61.into(); // feature 60,000 + 1, little-endian
+    bad["estimator"]["Rf"]["trees"]["features"][1] = 0xEA.into();
     refused("a tree node's feature out of range", bad);
 
     let svm = fit(ClassicalKind::Svm, None);

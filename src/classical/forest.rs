@@ -107,7 +107,8 @@ pub struct RandomForest {
     pub config: ForestConfig,
     /// Per feature, the ascending bin edges: value `v` falls in bin `#{edges < v}`.
     edges: Vec<Vec<f32>>,
-    /// The trees, each a flat node array rooted at 0.
+    /// The trees, each a flat node array rooted at 0, laid out as [`tree_from_preorder`] builds them.
+    #[serde(with = "packed_trees")]
     trees: Vec<Vec<Node>>,
 }
 
@@ -162,7 +163,10 @@ impl RandomForest {
                     config.seed.wrapping_mul(1_000_003).wrapping_add(t as u64),
                 )
             });
-            trees.extend(grown);
+            // In the layout a loaded forest has, so that the fitted forest equals the one saved.
+            trees.extend(grown.iter().map(|t| {
+                tree_from_preorder(preorder(t).into_iter()).expect("a grown tree closes")
+            }));
             if !progress(trees.len() as f64 / config.trees as f64) {
                 return Err(ClassicalError::Cancelled);
             }
@@ -184,7 +188,8 @@ impl RandomForest {
         self.edges.len()
     }
 
-    /// Checks a deserialised forest: every child index in range, every leaf class valid.
+    /// Checks a deserialised forest: every split's feature and child index in range, every leaf class
+    /// valid (a loaded tree cannot loop: see [`tree_from_preorder`]).
     pub fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
         for tree in &self.trees {
@@ -409,6 +414,127 @@ fn grow_tree(data: &Binned, config: &ForestConfig, mtry: usize, seed: u64) -> Ve
     nodes
 }
 
+/// A tree in the flat layout [`RandomForest`] predicts with, from its nodes in preorder (a node, then its
+/// left subtree, then its right one): each node's children are appended as a pair, so every child index
+/// is larger than its parent's and a tree built here cannot loop.
+fn tree_from_preorder(preorder: impl Iterator<Item = Node>) -> Option<Vec<Node>> {
+    let mut nodes = Vec::new();
+    let mut open = vec![0usize]; // slots still to fill, the next one last
+    nodes.push(Node {
+        feature: LEAF,
+        threshold: 0,
+        child: 0,
+    });
+    for node in preorder {
+        let slot = open.pop()?;
+        if node.feature == LEAF {
+            nodes[slot] = node;
+        } else {
+            let child = nodes.len();
+            nodes[slot] = Node {
+                child: u32::try_from(child).ok()?,
+                ..node
+            };
+            nodes.extend([nodes[slot]; 2]); // placeholders, filled in later
+            open.push(child + 1);
+            open.push(child);
+        }
+    }
+    open.is_empty().then_some(nodes)
+}
+
+/// A tree's nodes in preorder.
+fn preorder(tree: &[Node]) -> Vec<Node> {
+    let mut out = Vec::with_capacity(tree.len());
+    let mut next = vec![0usize];
+    while let Some(at) = next.pop() {
+        let node = tree[at];
+        out.push(node);
+        if node.feature != LEAF {
+            next.push(node.child as usize + 1);
+            next.push(node.child as usize);
+        }
+    }
+    out
+}
+
+/// Serde for the trees: all trees' nodes in preorder, written column by column (the node counts; each
+/// node's feature + 1, or 0 for a leaf, as little-endian u16; its bin threshold, or a leaf's class), which
+/// needs no child indices and compresses better than node records. Reading rebuilds the flat layout and
+/// refuses a tree whose nodes do not close it exactly.
+mod packed_trees {
+    use super::{LEAF, Node, preorder, tree_from_preorder};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    #[derive(Serialize, Deserialize)]
+    struct Packed {
+        sizes: Vec<u32>,
+        features: Vec<u8>,
+        values: Vec<u8>,
+    }
+
+    pub fn serialize<S: Serializer>(trees: &[Vec<Node>], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut packed = Packed {
+            sizes: Vec::with_capacity(trees.len()),
+            features: Vec::new(),
+            values: Vec::new(),
+        };
+        for tree in trees {
+            let nodes = preorder(tree);
+            packed.sizes.push(nodes.len() as u32);
+            for node in nodes {
+                let (feature, value) = if node.feature == LEAF {
+                    (0u16, node.child as u8)
+                } else {
+                    (node.feature + 1, node.threshold)
+                };
+                packed.features.extend(feature.to_le_bytes());
+                packed.values.push(value);
+            }
+        }
+        packed.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<Node>>, D::Error> {
+        let packed = Packed::deserialize(deserializer)?;
+        let total: u64 = packed.sizes.iter().map(|s| u64::from(*s)).sum();
+        if packed.features.len() as u64 != 2 * total || packed.values.len() as u64 != total {
+            return Err(D::Error::custom("random forest node columns disagree"));
+        }
+        let mut at = 0usize;
+        let mut trees = Vec::with_capacity(packed.sizes.len());
+        for size in &packed.sizes {
+            let range = at..at + *size as usize;
+            at = range.end;
+            let nodes = range.map(|i| {
+                let feature =
+                    u16::from_le_bytes([packed.features[2 * i], packed.features[2 * i + 1]]);
+                let value = packed.values[i];
+                if feature == 0 {
+                    Node {
+                        feature: LEAF,
+                        threshold: 0,
+                        child: u32::from(value),
+                    }
+                } else {
+                    Node {
+                        feature: feature - 1,
+                        threshold: value,
+                        child: 0,
+                    }
+                }
+            });
+            trees.push(
+                tree_from_preorder(nodes)
+                    .ok_or_else(|| D::Error::custom("a random forest tree does not close"))?,
+            );
+        }
+        Ok(trees)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,11 +575,76 @@ mod tests {
         // Same seed, same forest.
         let again = RandomForest::fit(config, train, &labels[..1500], &mut |_| true).unwrap();
         assert_eq!(again, forest);
+        // Saved and loaded (the trees packed in preorder), it is the same forest, node for node.
+        let bytes = postcard::to_allocvec(&forest).unwrap();
+        let loaded: RandomForest = postcard::from_bytes(&bytes).unwrap();
+        loaded.check().unwrap();
+        assert_eq!(loaded, forest);
         // Cancelling stops it.
         assert!(matches!(
             RandomForest::fit(config, x.view(), &labels, &mut |_| false),
             Err(ClassicalError::Cancelled)
         ));
+    }
+
+    /// Packed trees that do not close (a split whose subtrees are cut short, a leaf too many) or whose
+    /// columns disagree are refused; a tree rebuilt from preorder has every child after its parent.
+    #[test]
+    fn packed_trees_that_do_not_close_are_refused() {
+        let leaf = |class| Node {
+            feature: LEAF,
+            threshold: 0,
+            child: class,
+        };
+        let split = |feature| Node {
+            feature,
+            threshold: 3,
+            child: 0,
+        };
+        // split(0) → [split(1) → [leaf 1, leaf 2], leaf 3], in preorder.
+        let nodes = [split(0), split(1), leaf(1), leaf(2), leaf(3)];
+        let tree = tree_from_preorder(nodes.into_iter()).unwrap();
+        assert!(
+            tree.iter()
+                .enumerate()
+                .all(|(i, n)| n.feature == LEAF || n.child as usize > i)
+        );
+        // Preorder gives the nodes back (child indices aside: they belong to the flat layout).
+        let key = |n: &Node| {
+            (
+                n.feature,
+                n.threshold,
+                if n.feature == LEAF { n.child } else { 0 },
+            )
+        };
+        let back: Vec<_> = preorder(&tree).iter().map(key).collect();
+        assert_eq!(back, nodes.iter().map(key).collect::<Vec<_>>());
+        assert!(tree_from_preorder(nodes[..4].iter().copied()).is_none());
+        assert!(tree_from_preorder(nodes.iter().copied().chain([leaf(0)])).is_none());
+        #[derive(Serialize)]
+        struct Packed {
+            sizes: Vec<u32>,
+            features: Vec<u8>,
+            values: Vec<u8>,
+        }
+        let column = |n: &[Node]| Packed {
+            sizes: vec![n.len() as u32],
+            features: n
+                .iter()
+                .flat_map(|n| if n.feature == LEAF { 0 } else { n.feature + 1 }.to_le_bytes())
+                .collect(),
+            values: n.iter().map(|n| n.threshold.max(n.child as u8)).collect(),
+        };
+        let read = |p: &Packed| {
+            let bytes = postcard::to_allocvec(p).unwrap();
+            let mut d = postcard::Deserializer::from_bytes(&bytes);
+            packed_trees::deserialize(&mut d).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(&column(&nodes)).unwrap(), vec![tree]);
+        assert!(read(&column(&nodes[..4])).is_err());
+        let mut longer = column(&nodes);
+        longer.sizes[0] = 6;
+        assert!(read(&longer).is_err());
     }
 
     #[test]

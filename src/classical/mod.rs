@@ -289,8 +289,9 @@ pub struct FitProgress {
 
 /// File magic of a saved classical model.
 const MAGIC: &[u8; 8] = b"FLABCLS\0";
-/// Format version of saved classical models. Version 2 stores the k-NN's points on a 6-bit grid and the
-/// SVM's support vectors in f16 (version 1: f16 and f32); a version-1 file gets [`ClassicalError::Version`].
+/// Format version of saved classical models. Version 2 stores the k-NN's points on a 6-bit grid, the
+/// SVM's support vectors in f16 and the forest's trees in preorder (version 1: f16 points, f32 vectors,
+/// node records with child indices); a version-1 file gets [`ClassicalError::Version`].
 pub const FORMAT_VERSION: u32 = 2;
 
 impl ClassicalModel {
