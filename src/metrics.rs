@@ -318,5 +318,7 @@ mod tests {
     #[test]
     fn argmax() {
         assert_eq!(argmax_rows(&[0.1, 0.7, 0.2, 0.5, 0.4, 0.1], 3), vec![1, 0]);
+        // Ties go to the first class, as numpy's argmax does.
+        assert_eq!(argmax_rows(&[0.4, 0.4, 0.2, 0.1, 0.3, 0.3], 3), vec![0, 1]);
     }
 }
