@@ -466,11 +466,12 @@ mod packed_trees {
     use super::{LEAF, Node, preorder, tree_from_preorder};
     use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
 
+    /// What the trees are written as.
     #[derive(Serialize, Deserialize)]
-    struct Packed {
-        sizes: Vec<u32>,
-        features: Vec<u8>,
-        values: Vec<u8>,
+    pub(super) struct Packed {
+        pub(super) sizes: Vec<u32>,
+        pub(super) features: Vec<u8>,
+        pub(super) values: Vec<u8>,
     }
 
     pub fn serialize<S: Serializer>(trees: &[Vec<Node>], serializer: S) -> Result<S::Ok, S::Error> {
@@ -621,13 +622,7 @@ mod tests {
         assert_eq!(back, nodes.iter().map(key).collect::<Vec<_>>());
         assert!(tree_from_preorder(nodes[..4].iter().copied()).is_none());
         assert!(tree_from_preorder(nodes.iter().copied().chain([leaf(0)])).is_none());
-        #[derive(Serialize)]
-        struct Packed {
-            sizes: Vec<u32>,
-            features: Vec<u8>,
-            values: Vec<u8>,
-        }
-        let column = |n: &[Node]| Packed {
+        let column = |n: &[Node]| packed_trees::Packed {
             sizes: vec![n.len() as u32],
             features: n
                 .iter()
@@ -635,7 +630,7 @@ mod tests {
                 .collect(),
             values: n.iter().map(|n| n.threshold.max(n.child as u8)).collect(),
         };
-        let read = |p: &Packed| {
+        let read = |p: &packed_trees::Packed| {
             let bytes = postcard::to_allocvec(p).unwrap();
             let mut d = postcard::Deserializer::from_bytes(&bytes);
             packed_trees::deserialize(&mut d).map_err(|e| e.to_string())
