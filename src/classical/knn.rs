@@ -64,8 +64,6 @@ impl KnnConfig {
 pub struct Knn {
     /// Its settings.
     pub config: KnnConfig,
-    /// Feature count.
-    dims: usize,
     /// Training features, n × dims, on a [`POINT_BITS`]-bit grid per feature. They are quantized when
     /// fitted, so what is saved predicts exactly as what was fitted.
     points: Quantized,
@@ -93,7 +91,6 @@ impl Knn {
         }
         Ok(Self {
             config,
-            dims: x.ncols(),
             points: Quantized::new(
                 x.as_standard_layout().as_slice().expect("standard layout"),
                 x.ncols(),
@@ -115,14 +112,13 @@ impl Knn {
 
     /// Feature count.
     pub fn dims(&self) -> usize {
-        self.dims
+        self.points.dims()
     }
 
     /// Checks a deserialised model.
     pub fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
-        if self.points.dims() != self.dims
-            || self.points.rows() != self.labels.len()
+        if self.points.rows() != self.labels.len()
             || self.labels.len() < self.config.k
             || self.labels.iter().any(|l| *l as usize >= NUM_CLASSES)
         {
@@ -137,7 +133,7 @@ impl Knn {
     pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let n = x.nrows();
         let points =
-            ArrayView2::from_shape((self.len(), self.dims), self.points.values()).expect("shape");
+            ArrayView2::from_shape((self.len(), self.dims()), self.points.values()).expect("shape");
         let point_norms: Vec<f32> = points.rows().into_iter().map(|r| r.dot(&r)).collect();
         let mut out = vec![0f32; n * NUM_CLASSES];
         crate::parallel::for_each_chunk(&mut out, BLOCK * NUM_CLASSES, |block, probs| {
