@@ -265,3 +265,74 @@ fn recipe_floor(kind: DeepModelKind) -> f64 {
         DeepModelKind::Mlp => 0.53,
     }
 }
+
+/// Distillation carries a teacher's knowledge past the labels: a student MLP trained on labels shuffled
+/// at random, with the whole loss on the teacher's softened answers (weight 1), learns the real classes
+/// from the shipped MLP (82% of 2,000 test images), while the same run without the teacher scores at
+/// chance (9%). A trainer that ignores the teacher's term scores 12% and fails the first bound.
+#[test]
+fn a_distilled_student_learns_the_teachers_classes_past_shuffled_labels() {
+    use fashionlab::deep::train::{Distillation, Trainer};
+    let _one = one_training_at_a_time();
+    let device = Device::flex();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pretrained/mlp.weights"
+    ))
+    .expect("pretrained/mlp.weights");
+    let (tr, va, te) = subsets(3000, 2000);
+    let mut shuffled = tr.labels().to_vec();
+    fashionlab::rng::Rng::new(7).shuffle(&mut shuffled);
+    let noisy = Dataset::new(tr.pixels().to_vec(), shuffled).unwrap();
+    let config = TrainConfig {
+        epochs: 6,
+        batch_size: 64,
+        augment: AugmentConfig::none(),
+        ..Default::default()
+    };
+    let run = |teacher: bool| {
+        let model = DeepModelConfig::default_for(DeepModelKind::Mlp);
+        let mut trainer =
+            Trainer::new(&model, config.clone(), noisy.clone(), va.clone(), &device).unwrap();
+        if teacher {
+            let (t, _) = fashionlab::deep::weights::load(&bytes, None, &device).unwrap();
+            trainer
+                .distill_from(
+                    t,
+                    Distillation {
+                        weight: 1.0,
+                        temperature: 2.0,
+                    },
+                )
+                .unwrap();
+        }
+        while block_on(trainer.step()).unwrap() != Step::Finished {}
+        let out = trainer.finish();
+        let probs = block_on(predict_probabilities(
+            &out.model,
+            te.pixels(),
+            Default::default(),
+            &device,
+            500,
+        ))
+        .unwrap();
+        loss_and_accuracy(&probs, te.labels()).1
+    };
+    let (distilled, alone) = (run(true), run(false));
+    assert!(distilled > 0.75, "distilled student: {distilled}");
+    assert!(alone < 0.2, "student of shuffled labels alone: {alone}");
+    // Settings outside their ranges are typed errors.
+    for bad in [(0.0, 2.0), (1.5, 2.0), (0.5, 0.5), (0.5, f32::NAN)] {
+        let d = Distillation {
+            weight: bad.0,
+            temperature: bad.1,
+        };
+        assert!(
+            matches!(
+                d.validate(),
+                Err(fashionlab::deep::train::TrainError::Config(_))
+            ),
+            "{d:?}"
+        );
+    }
+}

@@ -269,6 +269,16 @@ pub struct TrainArgs {
     /// `moderate`).
     #[arg(long, value_enum, default_value = "moderate")]
     pub photo_ranges: PhotoRanges,
+    /// Knowledge distillation: also train against this trained model's softened answers (a weight file
+    /// of any deep model, e.g. `pretrained/resnet-photo.weights`), seeing the same augmented batches.
+    #[arg(long)]
+    pub teacher: Option<PathBuf>,
+    /// With `--teacher`: the soft target's share of the loss, in (0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    pub distill_weight: f32,
+    /// With `--teacher`: the temperature that softens both models' answers, in [1, 20].
+    #[arg(long, default_value_t = 2.0)]
+    pub distill_temperature: f32,
     /// CNN only: batch norm after each convolution (an option beside the study's architecture).
     #[arg(long)]
     pub batch_norm: bool,

@@ -12,7 +12,9 @@ use crate::data::{CLASS_NAMES, Dataset, NUM_CLASSES, Split, local};
 use crate::deep::backend::BackendKind;
 use crate::deep::models::{DeepModelConfig, DeepModelKind};
 use crate::deep::recipe::{Recipe, RecipeEdits, faithful_cnn, recipe};
-use crate::deep::train::{Step, TrainConfig, Trainer, block_on, predict_probabilities};
+use crate::deep::train::{
+    Distillation, Step, TrainConfig, Trainer, block_on, predict_probabilities,
+};
 use crate::deep::weights;
 use crate::metrics::{Report, argmax_rows};
 use crate::photo::{Photo, PrepareConfig, prepare_image};
@@ -207,6 +209,15 @@ fn train_one(
     if let Some(path) = &args.init_from {
         train_config_json["init_from"] = path.display().to_string().into();
     }
+    let distillation = Distillation {
+        weight: args.distill_weight,
+        temperature: args.distill_temperature,
+    };
+    if let Some(path) = &args.teacher {
+        train_config_json["teacher"] = path.display().to_string().into();
+        train_config_json["distillation"] =
+            serde_json::to_value(distillation).expect("settings serialise");
+    }
     let epochs = config.epochs;
     let mut trainer = Trainer::new(
         model_config,
@@ -226,6 +237,22 @@ fn train_one(
                     .unwrap_or_default(),
                 source,
             })?;
+    }
+    if let Some(path) = &args.teacher {
+        let bytes = read_file(path)?;
+        let weights_error = |source| CliError::Weights {
+            path: path.display().to_string(),
+            source,
+        };
+        let (teacher, header) = weights::load(&bytes, None, device).map_err(weights_error)?;
+        if header.normalization != norm {
+            return Err(CliError::Usage(format!(
+                "--teacher {} expects {:?} inputs, the student {norm:?}",
+                path.display(),
+                header.normalization
+            )));
+        }
+        trainer.distill_from(teacher, distillation)?;
     }
     let bars = MultiProgress::new();
     if args.quiet {

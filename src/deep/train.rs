@@ -7,7 +7,7 @@
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -153,6 +153,37 @@ impl TrainConfig {
     }
 }
 
+/// Knowledge distillation: a trained teacher's answers, softened by a temperature, as a second target
+/// beside the labels. The loss is `(1 − weight) · CE(labels) + weight · T² · CE(softmax(teacher / T),
+/// softmax(student / T))`, the `T²` keeping the soft term's gradients on the scale of the hard one's
+/// (Hinton et al., 2015). The teacher sees the very augmented batch the student sees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Distillation {
+    /// The soft target's share of the loss, in (0, 1].
+    pub weight: f32,
+    /// The softening temperature, in [1, 20].
+    pub temperature: f32,
+}
+
+impl Distillation {
+    /// Checks both ranges.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if !(self.weight > 0.0 && self.weight <= 1.0) {
+            return Err(TrainError::Config(format!(
+                "distillation weight {} is outside (0, 1]",
+                self.weight
+            )));
+        }
+        if !(1.0..=20.0).contains(&self.temperature) {
+            return Err(TrainError::Config(format!(
+                "distillation temperature {} is outside [1, 20]",
+                self.temperature
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The learning rate at `step` of `total`: linear warm-up from 10% of `peak` over `warmup` steps, then
 /// cosine decay to 1% of `peak` at the last step.
 pub fn learning_rate(step: usize, total: usize, warmup: usize, peak: f64) -> f64 {
@@ -255,6 +286,8 @@ pub struct Trainer {
     images_trained: usize,
     history: Vec<EpochRecord>,
     best: Option<(f64, usize, DeepModel)>,
+    /// A teacher in inference mode (on the device without autodiff) and how its answers are weighed.
+    teacher: Option<(DeepModel, Distillation)>,
 }
 
 impl Trainer {
@@ -306,6 +339,7 @@ impl Trainer {
             images_trained: 0,
             history: Vec::new(),
             best: None,
+            teacher: None,
         })
     }
 
@@ -315,6 +349,18 @@ impl Trainer {
         let kind = self.model.as_ref().map(DeepModel::kind);
         let (model, _) = crate::deep::weights::load_trainable(weights, kind, &self.device)?;
         self.model = Some(model);
+        Ok(())
+    }
+
+    /// Trains against `teacher`'s softened answers as well as the labels (see [`Distillation`]).
+    /// `teacher` is a model in inference mode, on this run's device without autodiff.
+    pub fn distill_from(
+        &mut self,
+        teacher: DeepModel,
+        settings: Distillation,
+    ) -> Result<(), TrainError> {
+        settings.validate()?;
+        self.teacher = Some((teacher, settings));
         Ok(())
     }
 
@@ -395,6 +441,20 @@ impl Trainer {
             );
             labels.push(self.train.label(i) as i64);
         }
+        // The teacher's softened answers to this very batch: [n, 10], no gradient.
+        let soft_targets = match &self.teacher {
+            Some((teacher, settings)) => {
+                let inner = self.device.clone().without_autodiff();
+                let logits = teacher.forward(to_image_tensor(values.clone(), &inner)); // [n, 10]
+                let soft = softmax(logits.div_scalar(settings.temperature), 1);
+                let soft = read_f32(soft).await.map_err(TrainError::Readback)?;
+                Some((
+                    Tensor::<2>::from_data(TensorData::new(soft, [n, NUM_CLASSES]), &self.device),
+                    *settings,
+                ))
+            }
+            None => None,
+        };
         let x = to_image_tensor(values, &self.device);
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);
 
@@ -407,7 +467,22 @@ impl Trainer {
         );
         let model = self.model.take().expect("model is present between steps");
         let logits = model.forward(x); // [n, 10]
-        let loss = self.loss.forward(logits.clone(), y.clone()); // [1]
+        let hard = self.loss.forward(logits.clone(), y.clone()); // [1]
+        let loss = match soft_targets {
+            Some((
+                soft,
+                Distillation {
+                    weight,
+                    temperature,
+                },
+            )) => {
+                let log_student = log_softmax(logits.clone().div_scalar(temperature), 1); // [n, 10]
+                let soft_ce = (soft * log_student).sum_dim(1).mean().neg(); // [1]
+                hard.mul_scalar(1.0 - weight)
+                    + soft_ce.mul_scalar(weight * temperature * temperature)
+            }
+            None => hard,
+        };
         let correct = logits
             .detach()
             .argmax(1)
