@@ -13,7 +13,7 @@
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::{ClassicalError, NUM_CLASSES};
+use super::{ClassicalError, ClassicalKind, FittedEstimator, NUM_CLASSES};
 use crate::rng::Rng;
 
 /// Split criterion.
@@ -182,15 +182,26 @@ impl RandomForest {
     pub fn nodes(&self) -> usize {
         self.trees.iter().map(Vec::len).sum()
     }
+}
+
+impl FittedEstimator for RandomForest {
+    fn kind(&self) -> ClassicalKind {
+        ClassicalKind::Rf
+    }
+
+    /// Number of stored numbers: the nodes.
+    fn params(&self) -> usize {
+        self.nodes()
+    }
 
     /// Feature count.
-    pub fn dims(&self) -> usize {
+    fn dims(&self) -> usize {
         self.edges.len()
     }
 
     /// Checks a deserialised forest: every split's feature and child index in range, every leaf class
     /// valid (a loaded tree cannot loop: see [`tree_from_preorder`]).
-    pub fn check(&self) -> Result<(), ClassicalError> {
+    fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
         for tree in &self.trees {
             for node in tree {
@@ -214,7 +225,7 @@ impl RandomForest {
     }
 
     /// Class probabilities (the share of trees voting for each class): n × 10.
-    pub fn predict_proba(&self, x: ArrayView2<f32>) -> ndarray::Array2<f32> {
+    fn predict_proba(&self, x: ArrayView2<f32>) -> ndarray::Array2<f32> {
         let n = x.nrows();
         let mut out = vec![0f32; n * NUM_CLASSES];
         let share = 1.0 / self.trees.len() as f32;
@@ -245,6 +256,13 @@ impl RandomForest {
             }
         });
         ndarray::Array2::from_shape_vec((n, NUM_CLASSES), out).expect("shape")
+    }
+
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("settings".into(), serde_json::json!(self.config));
+        m.insert("nodes".into(), serde_json::json!(self.nodes()));
+        m
     }
 }
 

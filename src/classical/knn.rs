@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayView2, s};
 use serde::{Deserialize, Serialize};
 
 use super::storage::Quantized;
-use super::{ClassicalError, NUM_CLASSES};
+use super::{ClassicalError, ClassicalKind, FittedEstimator, NUM_CLASSES};
 
 /// Bits a stored point keeps of each feature: a uniform grid of 64 levels per feature from its smallest
 /// to its largest training value (`storage::Quantized`). The shipped k-NN's test accuracy (k = 5,
@@ -109,14 +109,25 @@ impl Knn {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+}
+
+impl FittedEstimator for Knn {
+    fn kind(&self) -> ClassicalKind {
+        ClassicalKind::Knn
+    }
+
+    /// Number of stored numbers: points × features.
+    fn params(&self) -> usize {
+        self.len() * self.dims()
+    }
 
     /// Feature count.
-    pub fn dims(&self) -> usize {
+    fn dims(&self) -> usize {
         self.points.dims()
     }
 
     /// Checks a deserialised model.
-    pub fn check(&self) -> Result<(), ClassicalError> {
+    fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
         if self.points.rows() != self.labels.len()
             || self.labels.len() < self.config.k
@@ -130,7 +141,7 @@ impl Knn {
     }
 
     /// Class probabilities (vote shares) of each query: n × 10.
-    pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
+    fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let n = x.nrows();
         let points =
             ArrayView2::from_shape((self.len(), self.dims()), self.points.values()).expect("shape");
@@ -162,6 +173,13 @@ impl Knn {
             }
         });
         Array2::from_shape_vec((n, NUM_CLASSES), out).expect("shape")
+    }
+
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("settings".into(), serde_json::json!(self.config));
+        m.insert("stored_points".into(), serde_json::json!(self.len()));
+        m
     }
 }
 

@@ -8,7 +8,7 @@ use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use super::{ClassicalError, NUM_CLASSES};
+use super::{ClassicalError, ClassicalKind, FittedEstimator, NUM_CLASSES};
 
 /// Logistic-regression settings. Defaults: L2 penalty α = 1 (scikit-learn's C = 1), at most 200
 /// L-BFGS iterations (as scikit-learn's `max_iter=200`), gradient tolerance 1e-4.
@@ -114,19 +114,25 @@ impl LogReg {
             bias,
         })
     }
+}
+
+impl FittedEstimator for LogReg {
+    fn kind(&self) -> ClassicalKind {
+        ClassicalKind::LogReg
+    }
 
     /// Number of learned parameters.
-    pub fn params(&self) -> usize {
+    fn params(&self) -> usize {
         self.weights.len() + self.bias.len()
     }
 
     /// Feature count.
-    pub fn dims(&self) -> usize {
+    fn dims(&self) -> usize {
         self.dims
     }
 
     /// Checks a deserialised model.
-    pub fn check(&self) -> Result<(), ClassicalError> {
+    fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
         if self.weights.len() != self.dims * NUM_CLASSES || self.bias.len() != NUM_CLASSES {
             return Err(ClassicalError::Corrupt(
@@ -137,7 +143,7 @@ impl LogReg {
     }
 
     /// Class probabilities: n × 10.
-    pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
+    fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let w = ArrayView2::from_shape((self.dims, NUM_CLASSES), &self.weights).expect("shape");
         let mut logits = x.dot(&w) + &Array1::from(self.bias.clone()); // [n, 10]
         for mut row in logits.rows_mut() {
@@ -147,6 +153,12 @@ impl LogReg {
             row.mapv_inplace(|v| v / sum);
         }
         logits
+    }
+
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("settings".into(), serde_json::json!(self.config));
+        m
     }
 }
 

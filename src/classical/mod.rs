@@ -10,7 +10,7 @@ mod smo;
 pub(crate) mod storage;
 pub mod svm;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -247,6 +247,24 @@ pub struct Overrides {
     pub seed: Option<u64>,
 }
 
+/// What every fitted estimator offers, as linfa's fitted models share `Predict`: the one interface
+/// [`ClassicalModel`] reaches its estimator through, so that an estimator is added by implementing it
+/// and naming it in [`Estimator`], not by editing a match in every method.
+pub trait FittedEstimator {
+    /// Which model this is.
+    fn kind(&self) -> ClassicalKind;
+    /// Feature count the estimator expects.
+    fn dims(&self) -> usize;
+    /// Number of stored numbers (nodes for a forest, points × features for k-NN).
+    fn params(&self) -> usize;
+    /// Checks a deserialised estimator's internal consistency.
+    fn check(&self) -> Result<(), ClassicalError>;
+    /// Class scores of each row of features: n × 10, the highest the prediction.
+    fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32>;
+    /// Its settings and what fitting found, for the model's JSON summary.
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value>;
+}
+
 /// A fitted estimator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Estimator {
@@ -258,6 +276,18 @@ pub enum Estimator {
     Rf(RandomForest),
     /// k-NN.
     Knn(Knn),
+}
+
+impl Estimator {
+    /// The estimator behind its common interface.
+    pub fn fitted(&self) -> &dyn FittedEstimator {
+        match self {
+            Self::LogReg(m) => m,
+            Self::Svm(m) => m,
+            Self::Rf(m) => m,
+            Self::Knn(m) => m,
+        }
+    }
 }
 
 /// A fitted classical model: feature pipeline + estimator.
@@ -357,50 +387,18 @@ impl ClassicalModel {
 
     /// Which model this is.
     pub fn kind(&self) -> ClassicalKind {
-        match self.estimator {
-            Estimator::LogReg(_) => ClassicalKind::LogReg,
-            Estimator::Svm(_) => ClassicalKind::Svm,
-            Estimator::Rf(_) => ClassicalKind::Rf,
-            Estimator::Knn(_) => ClassicalKind::Knn,
-        }
+        self.estimator.fitted().kind()
     }
 
     /// Number of fitted numbers (pipeline + estimator; nodes for a forest, stored points × features for
     /// k-NN).
     pub fn params(&self) -> usize {
-        self.pipeline.params()
-            + match &self.estimator {
-                Estimator::LogReg(m) => m.params(),
-                Estimator::Svm(m) => m.params(),
-                Estimator::Rf(m) => m.nodes(),
-                Estimator::Knn(m) => m.len() * m.dims(),
-            }
+        self.pipeline.params() + self.estimator.fitted().params()
     }
 
     /// The model's configuration as JSON (features, estimator, and what fitting found).
     pub fn config_json(&self) -> serde_json::Value {
-        let mut extra = serde_json::Map::new();
-        match &self.estimator {
-            Estimator::LogReg(m) => {
-                extra.insert("settings".into(), serde_json::json!(m.config));
-            }
-            Estimator::Svm(m) => {
-                extra.insert("settings".into(), serde_json::json!(m.config));
-                extra.insert("gamma".into(), serde_json::json!(m.gamma));
-                extra.insert(
-                    "support_vectors".into(),
-                    serde_json::json!(m.support_vectors()),
-                );
-            }
-            Estimator::Rf(m) => {
-                extra.insert("settings".into(), serde_json::json!(m.config));
-                extra.insert("nodes".into(), serde_json::json!(m.nodes()));
-            }
-            Estimator::Knn(m) => {
-                extra.insert("settings".into(), serde_json::json!(m.config));
-                extra.insert("stored_points".into(), serde_json::json!(m.len()));
-            }
-        }
+        let extra = self.estimator.fitted().describe();
         let explained: f32 = self.pipeline.explained_variance_ratio.iter().sum();
         serde_json::json!({
             "model": self.kind().name(),
@@ -414,24 +412,15 @@ impl ClassicalModel {
     /// Class probabilities of images (`pixels`: n × 784): n × 10.
     pub fn predict_proba(&self, pixels: &[u8]) -> Result<Array2<f32>, ClassicalError> {
         let x = self.pipeline.transform(pixels)?;
-        let expected = match &self.estimator {
-            Estimator::LogReg(m) => m.dims(),
-            Estimator::Svm(m) => m.dims(),
-            Estimator::Rf(m) => m.dims(),
-            Estimator::Knn(m) => m.dims(),
-        };
-        if x.ncols() != expected {
+        let estimator = self.estimator.fitted();
+        if x.ncols() != estimator.dims() {
             return Err(ClassicalError::Mismatch(format!(
-                "the pipeline gives {} features, the estimator expects {expected}",
-                x.ncols()
+                "the pipeline gives {} features, the estimator expects {}",
+                x.ncols(),
+                estimator.dims()
             )));
         }
-        Ok(match &self.estimator {
-            Estimator::LogReg(m) => m.predict_proba(x.view()),
-            Estimator::Svm(m) => m.predict_proba(x.view()),
-            Estimator::Rf(m) => m.predict_proba(x.view()),
-            Estimator::Knn(m) => m.predict_proba(x.view()),
-        })
+        Ok(estimator.predict_proba(x.view()))
     }
 
     /// Predicted class of each image.
@@ -470,12 +459,9 @@ impl ClassicalModel {
         let model: Self = postcard::from_bytes(&bytes[12..])
             .map_err(|e| ClassicalError::Corrupt(e.to_string()))?;
         model.pipeline.check()?;
-        let dims = match &model.estimator {
-            Estimator::LogReg(m) => m.check().map(|()| m.dims())?,
-            Estimator::Svm(m) => m.check().map(|()| m.dims())?,
-            Estimator::Rf(m) => m.check().map(|()| m.dims())?,
-            Estimator::Knn(m) => m.check().map(|()| m.dims())?,
-        };
+        let estimator = model.estimator.fitted();
+        estimator.check()?;
+        let dims = estimator.dims();
         if dims != model.pipeline.output_dims() {
             return Err(ClassicalError::Corrupt(format!(
                 "the pipeline gives {} features, the estimator expects {dims}",

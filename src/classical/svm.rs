@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::smo::{BinarySolution, solve_binary};
-use super::{ClassicalError, NUM_CLASSES};
+use super::{ClassicalError, ClassicalKind, FittedEstimator, NUM_CLASSES};
 use crate::rng::Rng;
 
 /// SVM settings. Defaults: C = 10, γ = "scale" (1 / (features × variance), as scikit-learn),
@@ -229,9 +229,15 @@ impl OvoSvm {
     pub fn support_vectors(&self) -> usize {
         self.vectors.len() / self.dims.max(1)
     }
+}
+
+impl FittedEstimator for OvoSvm {
+    fn kind(&self) -> ClassicalKind {
+        ClassicalKind::Svm
+    }
 
     /// Number of stored numbers (support vectors, coefficients and offsets).
-    pub fn params(&self) -> usize {
+    fn params(&self) -> usize {
         self.vectors.len()
             + self
                 .machines
@@ -241,12 +247,12 @@ impl OvoSvm {
     }
 
     /// Feature count.
-    pub fn dims(&self) -> usize {
+    fn dims(&self) -> usize {
         self.dims
     }
 
     /// Checks a deserialised model.
-    pub fn check(&self) -> Result<(), ClassicalError> {
+    fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
         let pooled = self.support_vectors();
         let ok = self.dims > 0
@@ -271,7 +277,7 @@ impl OvoSvm {
     /// tie-breaking confidence (in (−⅓, ⅓) of a vote) folded in and mapped into (0, 1): n × 10. A class
     /// that won all its duels scores about 1. They are not probabilities and do not sum to one; the
     /// highest is the prediction.
-    pub fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
+    fn predict_proba(&self, x: ArrayView2<f32>) -> Array2<f32> {
         const BLOCK: usize = 128;
         let n = x.nrows();
         let vectors = ArrayView2::from_shape((self.support_vectors(), self.dims), &self.vectors)
@@ -320,6 +326,17 @@ impl OvoSvm {
             }
         });
         Array2::from_shape_vec((n, NUM_CLASSES), out).expect("shape")
+    }
+
+    fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("settings".into(), serde_json::json!(self.config));
+        m.insert("gamma".into(), serde_json::json!(self.gamma));
+        m.insert(
+            "support_vectors".into(),
+            serde_json::json!(self.support_vectors()),
+        );
+        m
     }
 }
 
