@@ -4,11 +4,10 @@
 //!
 //! Why not linfa-ensemble + linfa-trees: linfa's `RandomForest` draws one feature subset per *tree*
 //! (random subspaces, not per split) and fits trees one after another, and linfa-trees scans every sample
-//! of the training set at every node with a hash map of class weights. Measured here (one full-depth
-//! linfa-trees tree on pixels): 0.9 s at 2,000 images, 3.1 s at 4,000, 10.5 s at 8,000, growing as
-//! n^1.8, so about 6 minutes a tree and 10 hours for 100 at 60,000. This forest keeps linfa's idea
-//! (bagged trees, majority vote) and fixes the cost: O(samples × features-per-split) per tree level,
-//! trees in parallel natively: 100 full-depth trees on 60,000 images in under 20 s.
+//! of the training set at every node with a hash map of class weights, a cost that grows faster than
+//! the sample count (BENCHMARKS.md has the measurements). This forest keeps linfa's idea (bagged
+//! trees, majority vote) and fixes the cost: O(samples × features-per-split) per tree level, trees in
+//! parallel natively.
 
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
