@@ -13,7 +13,7 @@ use crate::metrics::Report;
 use crate::report::summary::{ModelSummary, TestResults};
 
 /// The classical models named by `--model`, or `None` when it names deep models.
-pub fn classical_kinds(name: &str) -> Option<Vec<ClassicalKind>> {
+pub(crate) fn classical_kinds(name: &str) -> Option<Vec<ClassicalKind>> {
     if name == "classical" {
         return Some(ClassicalKind::ALL.to_vec());
     }
@@ -35,7 +35,7 @@ fn configure(kind: ClassicalKind, args: &TrainArgs) -> Result<ClassicalConfig, C
 
 /// Trains each classical model on the training set (all of it, or `--train-size`), saves
 /// `<out>/<model>.model`, reloads it, scores the test set and writes `<out>/<model>.json` and the report.
-pub fn train(kinds: &[ClassicalKind], args: &TrainArgs) -> Result<(), CliError> {
+pub(crate) fn train(kinds: &[ClassicalKind], args: &TrainArgs) -> Result<(), CliError> {
     let (train_set, test) = load_train_test(args)?;
     for &kind in kinds {
         let config = configure(kind, args)?;
@@ -131,7 +131,7 @@ fn train_one(
 
 /// `fashionlab evaluate --model logreg|svm|rf|knn`: reloads the shipped model and checks that it
 /// reproduces the recorded test metrics exactly.
-pub fn evaluate(
+pub(crate) fn evaluate(
     kind: ClassicalKind,
     data: Option<&Path>,
     dir: &Path,

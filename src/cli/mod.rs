@@ -19,7 +19,7 @@ use crate::report::plot::html_report;
 /// Fashion Lab: train, compare and explain Fashion-MNIST classifiers.
 #[derive(Debug, Parser)]
 #[command(name = "fashionlab", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -27,7 +27,7 @@ pub struct Cli {
 
 /// CLI subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Trains models on the full training set and writes pretrained/<model>.weights (.model for the
     /// classical models) and .json.
     Train(Box<TrainArgs>),
@@ -148,7 +148,7 @@ pub enum Command {
 
 /// `photos` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum PhotosCommand {
+pub(crate) enum PhotosCommand {
     /// Every model's accuracy on synthetic photos of test items, by condition (plain, textured, gradient,
     /// dark background, low contrast, shadow, cut by the edge), and how often "no item" is said.
     Bench {
@@ -203,7 +203,7 @@ pub enum PhotosCommand {
 
 /// Options of `train`.
 #[derive(Debug, clap::Args)]
-pub struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// cnn, resnet, mlp, or all (the three in turn); logreg, svm, rf, knn, or classical (the four in turn).
     #[arg(long, default_value = "cnn")]
     pub model: String,
@@ -292,7 +292,7 @@ pub struct TrainArgs {
 
 /// The photo-style augmentation's presets ([`crate::photo::synth::TrainingRanges`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PhotoRanges {
+pub(crate) enum PhotoRanges {
     /// [`crate::photo::synth::TrainingRanges::MODERATE`].
     Moderate,
     /// [`crate::photo::synth::TrainingRanges::WIDE`].
@@ -301,7 +301,7 @@ pub enum PhotoRanges {
 
 impl PhotoRanges {
     /// The preset's ranges.
-    pub fn ranges(self) -> crate::photo::synth::TrainingRanges {
+    pub(crate) fn ranges(self) -> crate::photo::synth::TrainingRanges {
         match self {
             PhotoRanges::Moderate => crate::photo::synth::TrainingRanges::MODERATE,
             PhotoRanges::Wide => crate::photo::synth::TrainingRanges::WIDE,
@@ -309,7 +309,7 @@ impl PhotoRanges {
     }
 
     /// The name `--photo-ranges` takes.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PhotoRanges::Moderate => "moderate",
             PhotoRanges::Wide => "wide",
@@ -319,7 +319,7 @@ impl PhotoRanges {
 
 /// A split named on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum SplitArg {
+pub(crate) enum SplitArg {
     /// 60,000 training images.
     Train,
     /// 10,000 test images.
@@ -336,7 +336,7 @@ impl From<SplitArg> for Split {
 }
 
 /// Where Zalando publishes the files.
-pub const DOWNLOAD_BASE_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
+pub(crate) const DOWNLOAD_BASE_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
 
 /// Errors of the CLI.
 #[derive(Debug, thiserror::Error)]
@@ -445,7 +445,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs one parsed command.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Train(args) => match crate::cli::classical::classical_kinds(&args.model) {
             Some(kinds) => crate::cli::classical::train(&kinds, &args),
@@ -616,7 +616,7 @@ pub(crate) fn find_plotly(explicit: Option<&Path>) -> Result<Option<String>, Cli
         .find_map(|p| std::fs::read_to_string(p).ok()))
 }
 
-pub use crate::cli::store::write_atomic;
+pub(crate) use crate::cli::store::write_atomic;
 
 /// `fashionlab recipe`.
 fn print_recipe(model: &str, json: bool) -> Result<(), CliError> {
@@ -738,7 +738,7 @@ pub(crate) fn git_rev() -> String {
 }
 
 /// The CPU model and thread count, e.g. "AMD EPYC 9654 (2 threads)".
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

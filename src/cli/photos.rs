@@ -24,7 +24,7 @@ use crate::rng::Rng;
 /// What a benchmark run scores: benchmark photos of test items by condition, or (for tuning the photo
 /// path without looking at the benchmark) training-range photos of the validation split's items.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum BenchSet {
+pub(crate) enum BenchSet {
     /// Test items, one row per [`Condition`].
     Benchmark,
     /// Items of the training split's held-out validation part (split seed 0), in these training ranges.
@@ -87,7 +87,7 @@ fn scorers(dir: &Path) -> Result<Vec<Scorer>, CliError> {
 
 /// `fashionlab photos bench`: every model's accuracy by condition on `per_class × 10` photos per
 /// condition, and the share of item photos and of empty pictures flagged "no item".
-pub fn bench(
+pub(crate) fn bench(
     data: Option<&Path>,
     weights: &Path,
     per_class: usize,
@@ -370,7 +370,7 @@ fn noise(pos: usize, seed: u64) -> Photo {
 
 /// `fashionlab photos write`: `count` benchmark photos of `condition` as JPEG files with a
 /// `labels.json`, and with `--y4m`, a video for Chromium's fake camera showing the first of them.
-pub fn write(
+pub(crate) fn write(
     data: Option<&Path>,
     out: &Path,
     condition: &str,

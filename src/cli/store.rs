@@ -44,12 +44,12 @@ impl Storage for Disk {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place: a reader never sees
 /// half a file, and a failure leaves any previous file intact (and no temporary file behind).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     write_atomic_with(&mut Disk, path, bytes)
 }
 
 /// [`write_atomic`] through `storage`.
-pub fn write_atomic_with(
+pub(crate) fn write_atomic_with(
     storage: &mut dyn Storage,
     path: &Path,
     bytes: &[u8],
@@ -76,7 +76,7 @@ pub fn write_atomic_with(
 }
 
 /// Reads a whole file; the error names it.
-pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Read {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -84,7 +84,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
 }
 
 /// The paths of a model's two files in `dir`: `<name>.<extension>` and `<name>.json`.
-pub fn model_paths(dir: &Path, name: &str, extension: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn model_paths(dir: &Path, name: &str, extension: &str) -> (PathBuf, PathBuf) {
     (
         dir.join(format!("{name}.{extension}")),
         dir.join(format!("{name}.json")),

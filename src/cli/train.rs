@@ -76,7 +76,7 @@ fn with_training_photos(
 }
 
 /// `fashionlab train` for deep models.
-pub fn train(args: &TrainArgs) -> Result<(), CliError> {
+pub(crate) fn train(args: &TrainArgs) -> Result<(), CliError> {
     let kinds = model_kinds(&args.model)?;
     if let Some(name) = &args.name {
         let (kind, _) = deep_model_name(name)?;
@@ -359,7 +359,7 @@ fn train_one(
 }
 
 /// `fashionlab bench`: the Keras reference's settings, one JSON line per epoch.
-pub fn bench(
+pub(crate) fn bench(
     model: &str,
     epochs: usize,
     batch: usize,
@@ -453,7 +453,7 @@ pub(crate) fn load_model(
 
 /// `fashionlab evaluate` for deep models: reloads the shipped weights and checks the recorded test
 /// metrics.
-pub fn evaluate(
+pub(crate) fn evaluate(
     model: &str,
     data: Option<&Path>,
     dir: &Path,
@@ -489,7 +489,7 @@ pub fn evaluate(
 
 /// `fashionlab classify`: each picture through the photo path, then the model. A picture in which no
 /// item is found says so instead of naming a class.
-pub fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Result<(), CliError> {
+pub(crate) fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Result<(), CliError> {
     let (kind, name) = deep_model_name(model)?;
     let device = Device::flex();
     let (net, header) = load_model(kind, &name, dir, &device)?;
