@@ -6,7 +6,7 @@ pub mod backend;
 pub mod explain;
 pub mod input;
 pub mod models;
-pub mod ops;
+pub(crate) mod ops;
 pub mod recipe;
 pub mod train;
 pub mod weights;

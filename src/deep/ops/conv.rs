@@ -47,7 +47,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv.forward(x)
 }
 
-/// Which way [`conv2d`] goes.
+/// Which way [`conv2d`] goes (the tests check the path a shape takes).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
     /// flex under autodiff: our forward and backward passes.
@@ -59,6 +60,7 @@ pub enum ConvPath {
 }
 
 /// The way [`conv2d`] takes for `conv` and `x`.
+#[cfg(test)]
 pub fn conv_path(conv: &Conv2d, x: &Tensor<4>) -> ConvPath {
     let weight = conv.weight.val();
     if eligible(conv, x).is_none() {

@@ -42,7 +42,9 @@ fn fits_kernel(x: &Tensor<4>) -> bool {
     x.dtype() == DType::F32 && h >= 2 && w >= 2
 }
 
-/// Whether [`max_pool_2x2`] takes the direct kernel for `x` (flex, f32), with or without autodiff.
+/// Whether [`max_pool_2x2`] takes the direct kernel for `x` (flex, f32), with or without autodiff
+/// (the tests check it).
+#[cfg(test)]
 pub fn uses_direct_kernel(x: &Tensor<4>) -> bool {
     fits_kernel(x)
         && (x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
