@@ -336,7 +336,8 @@ impl From<SplitArg> for Split {
 }
 
 /// Where Zalando publishes the files.
-pub(crate) const DOWNLOAD_BASE_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
+pub(crate) const DOWNLOAD_BASE_URL: &str =
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
 
 /// Errors of the CLI.
 #[derive(Debug, thiserror::Error)]

@@ -489,7 +489,12 @@ pub(crate) fn evaluate(
 
 /// `fashionlab classify`: each picture through the photo path, then the model. A picture in which no
 /// item is found says so instead of naming a class.
-pub(crate) fn classify(images: &[PathBuf], model: &str, dir: &Path, json: bool) -> Result<(), CliError> {
+pub(crate) fn classify(
+    images: &[PathBuf],
+    model: &str,
+    dir: &Path,
+    json: bool,
+) -> Result<(), CliError> {
     let (kind, name) = deep_model_name(model)?;
     let device = Device::flex();
     let (net, header) = load_model(kind, &name, dir, &device)?;
