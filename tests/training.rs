@@ -5,7 +5,7 @@ use burn::tensor::Device;
 use fashionlab::data::split::{SplitConfig, stratified_split};
 use fashionlab::data::{Dataset, Split, local};
 use fashionlab::deep::input::AugmentConfig;
-use fashionlab::deep::models::{DeepModelConfig, DeepModelKind};
+use fashionlab::deep::models::{DeepModel, DeepModelConfig, DeepModelKind};
 use fashionlab::deep::train::{
     Control, Step, TrainConfig, block_on, loss_and_accuracy, predict_probabilities, train,
 };
@@ -71,15 +71,20 @@ fn test_accuracy(kind: DeepModelKind, config: TrainConfig, n_train: usize) -> (f
         batch_steps + epoch_steps,
         out.history.len() * batches_per_epoch
     );
+    (accuracy_on(&out.model, &te, &device), out.history.len())
+}
+
+/// `model`'s accuracy on `data` (unit-normalised inputs, as every default recipe).
+fn accuracy_on(model: &DeepModel, data: &Dataset, device: &Device) -> f64 {
     let probs = block_on(predict_probabilities(
-        &out.model,
-        te.pixels(),
+        model,
+        data.pixels(),
         Default::default(),
-        &device,
+        device,
         500,
     ))
     .unwrap();
-    (loss_and_accuracy(&probs, te.labels()).1, out.history.len())
+    loss_and_accuracy(&probs, data.labels()).1
 }
 
 #[test]
@@ -307,16 +312,7 @@ fn a_distilled_student_learns_the_teachers_classes_past_shuffled_labels() {
                 .unwrap();
         }
         while block_on(trainer.step()).unwrap() != Step::Finished {}
-        let out = trainer.finish();
-        let probs = block_on(predict_probabilities(
-            &out.model,
-            te.pixels(),
-            Default::default(),
-            &device,
-            500,
-        ))
-        .unwrap();
-        loss_and_accuracy(&probs, te.labels()).1
+        accuracy_on(&trainer.finish().model, &te, &device)
     };
     let (distilled, alone) = (run(true), run(false));
     assert!(distilled > 0.75, "distilled student: {distilled}");
