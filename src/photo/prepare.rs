@@ -287,22 +287,65 @@ fn border_median(luma: &[u8], w: usize, h: usize) -> u8 {
 
 /// Crops `values` (`w × h`) to `bbox`, centres the crop on a black square, resizes it to 28 × 28 by area
 /// averaging and stretches it so that its brightest pixel is 255.
+///
+/// The square is never built: a strip of a picture (48,387 × 1 pixels, say, within the pixel cap) would
+/// make a square of 48,387² floats, 9 GB. Its padding is black, so it adds only zeros to the area sums;
+/// the sums run over the crop's own pixels, in the same order, and give [`resize_area`]'s result on the
+/// padded square bit for bit (`crop_square_resize_equals_the_padded_square_resized`).
 fn crop_square_resize(values: &[f32], w: usize, h: usize, bbox: [u32; 4]) -> Vec<u8> {
     let [bx, by, bw, bh] = bbox.map(|v| v as usize);
     debug_assert!(bx + bw <= w && by + bh <= h);
     let side = bw.max(bh);
-    let mut square = vec![0.0f32; side * side];
     let (ox, oy) = ((side - bw) / 2, (side - bh) / 2);
+    let (wx, wy) = (
+        crop_area_weights(side, SIDE, ox, bw),
+        crop_area_weights(side, SIDE, oy, bh),
+    );
+    // Rows first: the crop's rows across the square's 28 columns, [bh, 28]; then columns: [28, 28].
+    let mut rows = vec![0.0f32; bh * SIDE];
     for y in 0..bh {
         let src = &values[(by + y) * w + bx..(by + y) * w + bx + bw];
-        square[(oy + y) * side + ox..(oy + y) * side + ox + bw].copy_from_slice(src);
+        for (out, ws) in rows[y * SIDE..(y + 1) * SIDE].iter_mut().zip(&wx) {
+            for &(i, cover) in ws {
+                *out += src[i] * cover;
+            }
+        }
     }
-    let resized = resize_area(&square, side, side, SIDE, SIDE);
+    let mut resized = vec![0.0f32; SIDE * SIDE];
+    for (dst, ws) in resized.chunks_mut(SIDE).zip(&wy) {
+        for &(i, cover) in ws {
+            for (d, s) in dst.iter_mut().zip(&rows[i * SIDE..(i + 1) * SIDE]) {
+                *d += s * cover;
+            }
+        }
+    }
     let max = resized.iter().copied().fold(0.0f32, f32::max);
     let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
     resized
         .iter()
         .map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// [`area_weights`] of an axis of `s` pixels shrunk or grown to `d`, kept only where they fall on the
+/// `len` pixels from `offset` (the rest of the axis is black padding), indexed from `offset`. Costs
+/// O(len + d), however long the padded axis.
+fn crop_area_weights(s: usize, d: usize, offset: usize, len: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = s as f64 / d as f64;
+    (0..d)
+        .map(|o| {
+            let (start, end) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let mut ws = Vec::new();
+            let mut i = (start.floor() as usize).max(offset);
+            while (i as f64) < end && i < (offset + len).min(s) {
+                let cover = (end.min(i as f64 + 1.0) - start.max(i as f64)) as f32;
+                if cover > 0.0 {
+                    ws.push((i - offset, cover / scale as f32));
+                }
+                i += 1;
+            }
+            ws
+        })
         .collect()
 }
 
@@ -1007,6 +1050,58 @@ mod tests {
         for k in 0..3 {
             let want = resize_area(&plane(k), 4, 2, 2, 1);
             assert_eq!(vec![out[k], out[3 + k]], want);
+        }
+    }
+    /// The old way, kept as the reference: the crop pasted on a black square, then [`resize_area`].
+    fn padded_square_resized(values: &[f32], w: usize, bbox: [u32; 4]) -> Vec<u8> {
+        let [bx, by, bw, bh] = bbox.map(|v| v as usize);
+        let side = bw.max(bh);
+        let mut square = vec![0.0f32; side * side];
+        let (ox, oy) = ((side - bw) / 2, (side - bh) / 2);
+        for y in 0..bh {
+            let src = &values[(by + y) * w + bx..(by + y) * w + bx + bw];
+            square[(oy + y) * side + ox..(oy + y) * side + ox + bw].copy_from_slice(src);
+        }
+        let resized = resize_area(&square, side, side, SIDE, SIDE);
+        let max = resized.iter().copied().fold(0.0f32, f32::max);
+        let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
+        resized
+            .iter()
+            .map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn crop_square_resize_equals_the_padded_square_resized() {
+        let mut rng = Rng::new(11);
+        for case in 0..300 {
+            let (w, h) = (1 + rng.below(90), 1 + rng.below(90));
+            let values: Vec<f32> = (0..w * h).map(|_| rng.below(256) as f32).collect();
+            let (bx, by) = (rng.below(w), rng.below(h));
+            let (bw, bh) = (1 + rng.below(w - bx), 1 + rng.below(h - by));
+            let bbox = [bx, by, bw, bh].map(|v| v as u32);
+            assert_eq!(
+                crop_square_resize(&values, w, h, bbox),
+                padded_square_resized(&values, w, bbox),
+                "case {case}: {w}×{h}, box {bbox:?}"
+            );
+        }
+    }
+
+    /// A strip of a picture (found by the `image` fuzz target as a 48,387 × 1 PNG): its square would be
+    /// 9 GB, or for 10,000,000 × 1 pixels 400 TB. It is too small to search and comes out as 784 pixels.
+    #[test]
+    fn a_long_strip_is_prepared_without_its_square() {
+        for (w, h) in [
+            (48_387, 1),
+            (10_000_000, 1),
+            (1, 10_000_000),
+            (1_000_000, 7),
+        ] {
+            let strip = Photo::from_rgb(w, h, vec![200; w as usize * h as usize * 3]).unwrap();
+            let out = prepare(&strip);
+            assert_eq!(out.verdict, ItemVerdict::TooSmall, "{w}×{h}");
+            assert_eq!(out.pixels.len(), SIDE * SIDE, "{w}×{h}");
         }
     }
 }
