@@ -319,9 +319,14 @@ fn crop_square_resize(values: &[f32], w: usize, h: usize, bbox: [u32; 4]) -> Vec
             }
         }
     }
-    let max = resized.iter().copied().fold(0.0f32, f32::max);
+    stretch_to_bytes(&resized)
+}
+
+/// Bytes scaled so that the largest value becomes 255 (all zeros stay zeros).
+fn stretch_to_bytes(values: &[f32]) -> Vec<u8> {
+    let max = values.iter().copied().fold(0.0f32, f32::max);
     let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
-    resized
+    values
         .iter()
         .map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8)
         .collect()
@@ -1062,13 +1067,7 @@ mod tests {
             let src = &values[(by + y) * w + bx..(by + y) * w + bx + bw];
             square[(oy + y) * side + ox..(oy + y) * side + ox + bw].copy_from_slice(src);
         }
-        let resized = resize_area(&square, side, side, SIDE, SIDE);
-        let max = resized.iter().copied().fold(0.0f32, f32::max);
-        let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
-        resized
-            .iter()
-            .map(|&v| (v * scale).round().clamp(0.0, 255.0) as u8)
-            .collect()
+        stretch_to_bytes(&resize_area(&square, side, side, SIDE, SIDE))
     }
 
     #[test]
