@@ -447,11 +447,8 @@ impl Trainer {
                 let inner = self.device.clone().without_autodiff();
                 let logits = teacher.forward(to_image_tensor(values.clone(), &inner)); // [n, 10]
                 let soft = softmax(logits.div_scalar(settings.temperature), 1);
-                let soft = read_f32(soft).await.map_err(TrainError::Readback)?;
-                Some((
-                    Tensor::<2>::from_data(TensorData::new(soft, [n, NUM_CLASSES]), &self.device),
-                    *settings,
-                ))
+                // A constant of the student's graph, left on the device: no readback.
+                Some((soft.autodiff(), *settings))
             }
             None => None,
         };

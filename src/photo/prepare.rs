@@ -356,22 +356,7 @@ fn crop_area_weights(s: usize, d: usize, offset: usize, len: usize) -> Vec<Vec<(
 
 /// Per-axis area weights: for each output index, the source indices it covers and their shares.
 fn area_weights(s: usize, d: usize) -> Vec<Vec<(usize, f32)>> {
-    let scale = s as f64 / d as f64;
-    (0..d)
-        .map(|o| {
-            let (start, end) = (o as f64 * scale, (o + 1) as f64 * scale);
-            let mut ws = Vec::new();
-            let mut i = start.floor() as usize;
-            while (i as f64) < end && i < s {
-                let cover = (end.min(i as f64 + 1.0) - start.max(i as f64)) as f32;
-                if cover > 0.0 {
-                    ws.push((i, cover / scale as f32));
-                }
-                i += 1;
-            }
-            ws
-        })
-        .collect()
+    crop_area_weights(s, d, 0, s)
 }
 
 /// Resizes by exact area averaging: each output pixel is the mean of the source area it covers
