@@ -1,7 +1,14 @@
 //! Browser tests, run by `wasm-pack test --headless --chrome` in two configurations (see `.ci/test`):
 //! with WebGPU (`--enable-unsafe-webgpu`: a SwiftShader adapter) and without. Tests whose names contain
-//! `webgpu_absent` are skipped in the first, those with `webgpu_present` in the second.
+//! `webgpu_absent` are skipped in the first, those with `webgpu_present` in the second. They test the
+//! engine build, the workers' module (`--no-default-features --features engine,wgpu`), which holds all
+//! of the page's own module and adds training, Grad-CAM and WebGPU.
 #![cfg(target_arch = "wasm32")]
+
+#[cfg(not(all(feature = "engine", feature = "wgpu")))]
+compile_error!(
+    "the browser tests need the engine build: wasm-pack test … --no-default-features --features engine,wgpu"
+);
 
 use fashionlab::deep::backend::BackendKind;
 use fashionlab::web::{self, WebDataset};

@@ -1,9 +1,12 @@
-// Fashion Lab page controller: wires the DOM to the Rust/wasm API (window.wasmBindings, set by trunk).
-// All computation happens in wasm; this file only moves bytes and draws the figures Rust builds.
+// Fashion Lab page controller: wires the DOM to the Rust/wasm API. The page's own module
+// (window.wasmBindings, set by trunk) prepares pictures, classifies on the CPU and builds the figures;
+// training, Grad-CAM and scoring run in workers on the engine module (engine.js). All computation happens
+// in wasm; this file only moves bytes and draws the figures Rust builds.
 
 import { drawFigures, plotly } from "./charts.js";
 import { fetchBytes } from "./fetch.js";
-import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, loadShippedModels, modelListeners, reloadDeepModels,
+import { engineClient, startWorker } from "./engine.js";
+import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, loadShippedModels, modelListeners,
   shipped, shippedState, titlesOf } from "./models.js";
 import { FromWorker, ToWorker } from "./protocol.js";
 
@@ -15,19 +18,19 @@ const OFFICIAL = {
   "t10k-labels-idx1-ubyte.gz": ["test", "labels"],
 };
 
-// The WebGPU devices this page opens (burn's wgpu backend asks through this very API) are watched: when
-// one is lost (a driver reset, a removed GPU, or `destroy()`), `onGpuLost` moves the page to the CPU.
-globalThis.fashionlabGpuDevices = [];
+// A WebGPU device lost in a worker (a driver reset, a removed GPU, or `destroy()`): `onGpuLost` moves
+// the workers to the CPU. The page itself opens no GPU device: its module classifies on the CPU.
 let onGpuLost = null;
-if (globalThis.GPUAdapter?.prototype?.requestDevice) {
-  const requestDevice = GPUAdapter.prototype.requestDevice;
-  GPUAdapter.prototype.requestDevice = async function (...args) {
-    const device = await requestDevice.apply(this, args);
-    globalThis.fashionlabGpuDevices.push(device);
-    device.lost.then((info) => onGpuLost?.(info.message || info.reason || "no reason given"));
-    return device;
-  };
-}
+
+// The engine worker serving the page: the backend in the header and Grad-CAM. It starts once every
+// shipped model has loaded (or when the visitor changes the backend), not before the first answer.
+const showBackend = (r) => {
+  $("backend-name").textContent = r.description;
+  $("backend-detail").textContent = r.fallback_reason ? `(${r.fallback_reason})` : "";
+  document.body.dataset.backend = r.kind;
+  document.body.dataset.engine = "ready";
+};
+const engine = engineClient({ onBackend: showBackend, onLost: (why) => onGpuLost?.(why) });
 
 function whenWasmReady() {
   if (window.wasmBindings) return Promise.resolve(window.wasmBindings);
@@ -82,14 +85,11 @@ function showDataset(wasm, dataset, source) {
   drawFigures($("analysis"), dataset.analysisFigures(10));
 }
 
-async function selectBackend(wasm, preference) {
+// Picks the workers' backend (training, Grad-CAM, scoring); loads the engine first if need be.
+async function selectBackend(preference) {
   $("backend-name").textContent = "detecting…";
   try {
-    const r = await wasm.selectBackend(preference);
-    $("backend-name").textContent = r.description;
-    $("backend-detail").textContent = r.fallback_reason ? `(${r.fallback_reason})` : "";
-    document.body.dataset.backend = r.kind;
-    return r;
+    return await engine.selectBackend(preference);
   } catch (e) {
     $("backend-name").textContent = "unavailable";
     $("backend-detail").textContent = String(e.message || e);
@@ -302,21 +302,6 @@ async function showShippedModels(wasm) {
   if (shipped.length) drawFigures($("comparison"), wasm.comparisonFigures(shipped), "comparison");
   $("detail-model").addEventListener("change", () => showModelDetail(wasm));
   showModelDetail(wasm);
-}
-
-// Starts a worker running www/worker.js with this page's wasm module: {worker, ready}, `ready` resolving
-// once the worker has loaded the module.
-function startWorker() {
-  const glue = document.querySelector("link[rel=modulepreload][href$='.js']")?.href;
-  const wasm = document.querySelector("link[rel=preload][href$='.wasm']")?.href;
-  if (!glue || !wasm) return { worker: null, ready: Promise.reject(new Error("cannot find the wasm module's URLs in the page")) };
-  const worker = new Worker("worker.js", { type: "module" });
-  const ready = new Promise((resolve, reject) => {
-    worker.onmessage = (ev) => (ev.data.type === FromWorker.READY ? resolve() : reject(new Error(ev.data.message)));
-    worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
-  });
-  worker.postMessage({ type: ToWorker.INIT, glue, wasm });
-  return { worker, ready };
 }
 
 // The background worker that fits classical models. Cancelling terminates it; the next fit starts a new one.
@@ -591,11 +576,18 @@ let lastPixels = null, lastWasPhoto = false, explainWaiting = false;
 async function explain(wasm) {
   const status = $("explain-status");
   if (!lastPixels) return;
-  const { state, model, title } = answering($("explain-model").value, lastWasPhoto);
-  explainWaiting = state === "loading";
+  const { state, bytes, key, title } = answering($("explain-model").value, lastWasPhoto);
+  explainWaiting = state === "loading" || !engine.ready;
   if (state !== "ready") {
     status.textContent = state === "loading" ? `${title} is still loading; its Grad-CAM follows when it is in.`
       : `${title} could not load, so it cannot be explained.`;
+    return;
+  }
+  if (!engine.ready) {
+    // Grad-CAM needs autodiff, in the engine, which loads after the shipped models.
+    status.textContent = document.body.dataset.backend === "none"
+      ? `Grad-CAM is not available: the engine could not load (${$("backend-detail").textContent}).`
+      : `${title}: Grad-CAM follows once the explanation engine has loaded.`;
     return;
   }
   status.classList.remove("error");
@@ -603,7 +595,7 @@ async function explain(wasm) {
   try {
     const cls = Number($("explain-class").value);
     const px = lastPixels;
-    const cam = await model.gradCam(px, cls);
+    const cam = await engine.gradCam(key, bytes, px, cls);
     if (px !== lastPixels) return; // a newer picture came while this map was computed
     paint28("explain-input", (i) => [px[i], px[i], px[i]]);
     paint28("explain-heatmap", (i) => heat(cam.heatmap[i]));
@@ -930,27 +922,20 @@ async function main() {
   const wasm = await whenWasmReady();
   const choice = $("backend-choice");
   choice.value = localStorage.getItem("fashionlab.backend") || "auto";
-  await selectBackend(wasm, choice.value);
-  choice.disabled = false;
-  const useBackend = async (preference) => {
-    await selectBackend(wasm, preference);
-    // The deep models live on a device: load them again on the new one.
-    reloadDeepModels(wasm);
-    for (const y of yours.filter((y) => y.family === "deep")) y.model = wasm.WebModel.fromBytes(y.bytes);
-  };
+  $("backend-name").textContent = "chosen once the models are in";
   choice.addEventListener("change", async () => {
     localStorage.setItem("fashionlab.backend", choice.value);
-    await useBackend(choice.value);
+    await selectBackend(choice.value);
   });
-  // A lost GPU device (here or in a worker): go on with the CPU and say so. burn keeps one wgpu device per
-  // page, so WebGPU stays off until the page is reloaded.
+  // A lost GPU device in a worker: go on with the CPU and say so. WebGPU stays off until the page is
+  // reloaded.
   onGpuLost = async (why) => {
     if (document.body.dataset.deviceLost) return;
     document.body.dataset.deviceLost = "true";
     for (const option of choice.options) if (option.value !== "flex") option.disabled = true;
     choice.value = "flex";
-    if (document.body.dataset.backend === "wgpu") await useBackend("flex");
-    $("backend-detail").textContent = `(the GPU device was lost: ${why}; the page now runs on the CPU. Reload it to try WebGPU again.)`;
+    if (document.body.dataset.backend === "wgpu") await selectBackend("flex");
+    $("backend-detail").textContent = `(the GPU device was lost: ${why}; training and Grad-CAM now run on the CPU. Reload the page to try WebGPU again.)`;
   };
 
   // The first answer before anything else: the photo input is wired and the photo-trained CNN is fetched
@@ -1007,8 +992,14 @@ async function main() {
   wireCells(wasm);
   wireYours(wasm);
   await showShippedModels(wasm);
-  // After every model has come, so that storing the site for offline use does not slow the first visit.
-  models.all.then(registerOffline);
+  // After every model has come, so that neither slows the first visit: the engine (the backend, Grad-CAM)
+  // and storing the site for offline use.
+  models.all.then(async () => {
+    await selectBackend(choice.value);
+    choice.disabled = false;
+    if (explainWaiting) await explain(wasm);
+    registerOffline();
+  });
   document.body.dataset.ready = "true";
 }
 

@@ -4,9 +4,9 @@
 import { fetchBytes } from "./fetch.js";
 
 // The shipped models. Each is fetched once and loaded when it arrives, so the page answers with the CNN
-// as soon as it has it and every other model joins the answer as it comes ("ResNet: loading…"). Deep
-// models live on the active backend's device: their bytes are kept, and they are loaded again when the
-// backend changes.
+// as soon as it has it and every other model joins the answer as it comes ("ResNet: loading…"). They
+// classify on the CPU, in the page's module; the deep models' bytes are kept for Grad-CAM, which the
+// engine worker computes.
 export const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
 export const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
 // Photo-trained variants of the headline models: they answer for photos (an item found against its
@@ -62,14 +62,6 @@ export function loadShippedModels(wasm) {
   return shippedLoading;
 }
 
-// The deep models again, on a new device (after a backend change), from the bytes already here.
-export function reloadDeepModels(wasm) {
-  for (const [name, entry] of Object.entries(shipped)) {
-    if (entry.state !== "ready" || !entry.bytes) continue;
-    try { entry.model = wasm.WebModel.fromBytes(entry.bytes); } catch (e) { settle(name, "failed", { error: e.message || String(e) }); }
-  }
-}
-
 // How the shipped models stand: { ready, failed, loading } lists of the seven base models' names.
 export function shippedState() {
   const is = (state) => [...DEEP, ...CLASSICAL].filter((n) => (shipped[n]?.state ?? "loading") === state);
@@ -80,15 +72,18 @@ export function shippedState() {
 export const titlesOf = (names) => names.map((n) => TITLES[n]).join(", ");
 
 // The model that answers for the current picture as shipped model `name`: the photo-trained variant for a
-// photo, where one is shipped, else the model itself. `{ state, model, title, note, error }`: a photo
+// photo, where one is shipped, else the model itself. `{ state, model, bytes, key, title, note, error }`
+// (`bytes`: a deep model's file; `key`: the shipped name that answers): a photo
 // waits for its variant while it loads; when the variant failed, the plain model answers and `note` says
 // so.
 export function answering(name, photo) {
   const base = shipped[name] ?? { state: "loading" };
   const variantName = photo ? PHOTO_VARIANTS[name] : undefined;
   const variant = variantName ? shipped[variantName] ?? { state: "loading" } : null;
-  if (variant?.state === "ready") return { state: "ready", model: variant.model, title: `${TITLES[name]} (photo-trained)` };
+  if (variant?.state === "ready") {
+    return { state: "ready", model: variant.model, bytes: variant.bytes, key: variantName, title: `${TITLES[name]} (photo-trained)` };
+  }
   if (variant?.state === "loading") return { state: "loading", title: `${TITLES[name]} (photo-trained)` };
   const note = variant?.state === "failed" ? `its photo-trained variant could not load (${variant.error}); the plain model answers` : "";
-  return { state: base.state, model: base.model, title: TITLES[name], note, error: base.error };
+  return { state: base.state, model: base.model, bytes: base.bytes, key: name, title: TITLES[name], note, error: base.error };
 }

@@ -2,7 +2,7 @@
 // Every message is an object {type, ...}; `id` ties a reply to the request that caused it.
 //
 // To the worker:
-//   INIT           {glue, wasm}   URLs of the wasm-bindgen glue and the .wasm file; replies READY
+//   INIT           {glue, wasm}   URLs of the engine's wasm-bindgen glue and .wasm file; replies READY
 //   FIT_CLASSICAL  {id, model, trainSize, dataset: {images, labels, split}}
 //       images/labels: the IDX files (gzip or raw) of the dataset shown in the page; split: "train" or
 //       "test" for official files (checksummed), null for the built-in sample. Replies PROGRESS (any
@@ -15,6 +15,10 @@
 //   EVALUATE       {id, bytes, backend, dataset}
 //       scores a model file (.weights or .model, as modelFileKind reads it) on a dataset; replies
 //       EVALUATED or ERROR.
+//   SELECT_BACKEND {id, backend}   "auto", "wgpu" or "flex": the device later work uses; replies BACKEND
+//   EXPLAIN        {id, key, bytes, pixels, class}
+//       Grad-CAM of one prepared image (784 pixels) for `class` by the deep model in `bytes` (a .weights
+//       file), which the worker keeps under `key` until the backend changes; replies EXPLAINED or ERROR.
 // From the worker:
 //   READY          {}
 //   PROGRESS       {id, stage, fraction}
@@ -25,6 +29,7 @@
 //   EPOCH          {id, record}
 //   TRAINED        {id, model, history, stopped, bytes}
 //   EVALUATED      {id, family, kind, results}   results: the `test` shape of pretrained/*.json
+//   EXPLAINED      {id, cam}   cam: {class, probabilities, coarse, side, heatmap}
 //   ERROR          {id, message}
 //   DEVICE_LOST    {id, message}   the worker's WebGPU device was lost: its GPU work cannot finish; the page
 //                                  ends the worker and goes on with the CPU
@@ -36,6 +41,8 @@ export const ToWorker = Object.freeze({
   RESUME: "resume",
   STOP: "stop",
   EVALUATE: "evaluate",
+  SELECT_BACKEND: "select-backend",
+  EXPLAIN: "explain",
 });
 
 export const FromWorker = Object.freeze({
@@ -48,6 +55,7 @@ export const FromWorker = Object.freeze({
   EPOCH: "epoch",
   TRAINED: "trained",
   EVALUATED: "evaluated",
+  EXPLAINED: "explained",
   ERROR: "error",
   DEVICE_LOST: "device-lost",
 });

@@ -1,5 +1,5 @@
 // Fashion Lab worker: the page's long work off the UI thread (classical fits, deep training, scoring a
-// model file), with the same wasm module as the page.
+// model file, Grad-CAM), with the engine, the site's larger wasm module (www/engine.js starts it).
 //
 // The messages it takes and sends are declared in protocol.js.
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
@@ -47,7 +47,8 @@ self.onmessage = async (event) => {
   try {
     if (msg.type === ToWorker.INIT) {
       wasm = await import(msg.glue);
-      await wasm.default({ module_or_path: msg.wasm });
+      // The module's memory, for tests/e2e/load.mjs's bounds on what repeated work leaves behind.
+      self.wasmMemory = (await wasm.default({ module_or_path: msg.wasm })).memory;
       post({ type: FromWorker.READY });
     } else if (msg.type === ToWorker.FIT_CLASSICAL) {
       const dataset = datasetOf(msg.dataset);
@@ -81,6 +82,20 @@ self.onmessage = async (event) => {
       }
       dataset.free();
       post({ type: FromWorker.EVALUATED, id: msg.id, family, kind, results });
+    } else if (msg.type === ToWorker.SELECT_BACKEND) {
+      const report = await wasm.selectBackend(msg.backend || "auto");
+      // The models kept for Grad-CAM live on the old device: they are loaded again when next asked for.
+      for (const model of explained.values()) model.free();
+      explained.clear();
+      post({ type: FromWorker.BACKEND, id: msg.id, report });
+    } else if (msg.type === ToWorker.EXPLAIN) {
+      let model = explained.get(msg.key);
+      if (!model) {
+        model = wasm.WebModel.fromBytes(msg.bytes);
+        explained.set(msg.key, model);
+      }
+      const cam = await model.gradCam(msg.pixels, msg.class);
+      post({ type: FromWorker.EXPLAINED, id: msg.id, cam });
     } else if (msg.type === ToWorker.TRAIN_DEEP) {
       await trainDeep(msg);
     } else if (msg.type === ToWorker.PAUSE || msg.type === ToWorker.RESUME || msg.type === ToWorker.STOP) {
@@ -95,6 +110,9 @@ self.onmessage = async (event) => {
 };
 
 const control = { paused: false, stopped: false, wake: null };
+
+// The deep models Grad-CAM was asked of, by the page's key, on the selected backend.
+const explained = new Map();
 
 async function trainDeep(msg) {
   Object.assign(control, { paused: false, stopped: false, wake: null });

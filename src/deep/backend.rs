@@ -1,7 +1,8 @@
 //! Compute backends: which ones this build has, and how to get a working [`Device`] for each.
 //!
 //! The browser prefers WebGPU (burn's `wgpu` backend) and falls back to the CPU (`flex`, wasm simd128).
-//! Natively, `flex` is the default; `wgpu` and `ndarray` are cargo features.
+//! `flex` is always there; `wgpu` (WebGPU in the browser) and `ndarray` are cargo features. The page's
+//! own module has only `flex`; the workers' module has `wgpu` too.
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -89,7 +90,7 @@ impl BackendKind {
     pub fn compiled(self) -> bool {
         match self {
             Self::Flex => true,
-            Self::Wgpu => cfg!(any(target_arch = "wasm32", feature = "wgpu")),
+            Self::Wgpu => cfg!(feature = "wgpu"),
             Self::NdArray => cfg!(feature = "ndarray"),
         }
     }
@@ -138,7 +139,7 @@ pub async fn init_device(kind: BackendKind) -> Result<Device, BackendError> {
     }
     let device =
         match kind {
-            #[cfg(any(target_arch = "wasm32", feature = "wgpu"))]
+            #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => Device::wgpu_options().init_async().await.map_err(|e| {
                 BackendError::Unavailable {
                     kind,

@@ -4,21 +4,30 @@
 //! browser worker can yield between batches to handle pause and cancel; [`train`] drives it to the end.
 //! Every tensor readback is asynchronous, as WebGPU requires.
 
-use burn::module::Module;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
+use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use web_time::Instant;
 
-use crate::data::{Dataset, NUM_CLASSES, PIXELS};
+use crate::data::{NUM_CLASSES, PIXELS};
 use crate::deep::backend::read_f32;
-use crate::deep::input::{AugmentConfig, Normalization, augment_image, normalize, to_image_tensor};
-use crate::deep::models::{DeepModel, DeepModelConfig, ModelError};
+use crate::deep::input::{AugmentConfig, Normalization, normalize, to_image_tensor};
+use crate::deep::models::{DeepModel, ModelError};
 use crate::metrics::argmax_rows;
-use crate::rng::Rng;
+// The training loop's own: autodiff, the optimiser, augmentation and the loss.
+#[cfg(feature = "engine")]
+use {
+    crate::data::Dataset,
+    crate::deep::input::augment_image,
+    crate::deep::models::DeepModelConfig,
+    crate::rng::Rng,
+    burn::module::Module,
+    burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig},
+    burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer},
+    burn::tensor::activation::log_softmax,
+    burn::tensor::{Int, Tensor, TensorData},
+    web_time::Instant,
+};
 
 /// Errors of training and evaluation.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -265,6 +274,7 @@ pub struct TrainOutcome {
     pub seconds: f64,
 }
 
+#[cfg(feature = "engine")]
 /// A training run in progress.
 pub struct Trainer {
     config: TrainConfig,
@@ -290,6 +300,7 @@ pub struct Trainer {
     teacher: Option<(DeepModel, Distillation)>,
 }
 
+#[cfg(feature = "engine")]
 impl Trainer {
     /// Prepares a run: validates the settings and initialises the model on `device` (an autodiff device
     /// is made from it). Seeds the device's random generator natively.
@@ -561,6 +572,7 @@ impl Trainer {
     }
 }
 
+#[cfg(feature = "engine")]
 /// A NaN or infinite loss stops training with [`TrainError::NonFiniteLoss`].
 fn check_loss(value: f32, epoch: usize, batch: usize) -> Result<(), TrainError> {
     if value.is_finite() {
@@ -583,6 +595,7 @@ pub enum Control {
     Cancel,
 }
 
+#[cfg(feature = "engine")]
 /// Runs a whole training: `observe` sees every step and may cancel.
 pub async fn train(
     model: &DeepModelConfig,

@@ -1,14 +1,19 @@
 //! The classical models in the page: fitting in a worker, scoring, and loading shipped model files.
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use super::{WebDataset, js_error, to_js};
-use crate::classical::{ClassicalConfig, ClassicalKind, ClassicalModel, FitProgress, Overrides};
-use crate::data::NUM_CLASSES;
+use crate::classical::{ClassicalKind, ClassicalModel};
 use crate::metrics::Report;
 use crate::report::summary::TestResults;
+#[cfg(feature = "engine")]
+use {
+    crate::classical::{ClassicalConfig, FitProgress, Overrides},
+    crate::data::NUM_CLASSES,
+    js_sys::Function,
+};
 
+#[cfg(feature = "engine")]
 /// Options of an in-browser classical fit (all optional): `{train_size, features, pca, per_class,
 /// trees, k, seed}`. `train_size` (default: the whole dataset) takes a class-balanced subset; the
 /// others change the model's recipe (see `ClassicalConfig::recipe`).
@@ -28,6 +33,8 @@ pub struct WebClassical {
     fit_seconds: f64,
 }
 
+/// Fitting: the workers' module only (the `engine` feature).
+#[cfg(feature = "engine")]
 #[wasm_bindgen]
 impl WebClassical {
     /// Fits `model` (`logreg`, `svm`, `rf`, `knn`) on `dataset`. `progress`, when given, is called with
@@ -78,7 +85,10 @@ impl WebClassical {
             fit_seconds: times.features + times.estimator,
         })
     }
+}
 
+#[wasm_bindgen]
+impl WebClassical {
     /// Loads a model file (as written by the CLI or by `toBytes`); `expected`, when given, must name
     /// the model in it.
     #[wasm_bindgen(js_name = fromBytes)]

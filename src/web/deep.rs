@@ -1,7 +1,6 @@
-//! The deep models in the page: training in a worker one batch at a time ([`WebTrainer`]), and
-//! inference and Grad-CAM with shipped or trained weights ([`WebModel`]).
-
-use std::cell::RefCell;
+//! The deep models in the page: training in a worker one batch at a time (`WebTrainer`), and
+//! inference and Grad-CAM with shipped or trained weights ([`WebModel`]). Training and Grad-CAM need
+//! the `engine` feature: the workers' module has them, the page's own module does not.
 
 use burn::tensor::Device;
 use js_sys::Promise;
@@ -10,16 +9,23 @@ use wasm_bindgen::prelude::*;
 
 use super::{WebDataset, active_device, js_error, to_js};
 use crate::classical::ClassicalModel;
-use crate::data::split::{SplitConfig, stratified_split};
 use crate::data::{NUM_CLASSES, PIXELS};
 use crate::deep::input::Normalization;
 use crate::deep::models::{DeepModel, DeepModelConfig, DeepModelKind};
-use crate::deep::recipe::{Recipe, RecipeEdits, augmentation_name, page_run, recipe};
-use crate::deep::train::{Step, Trainer, predict_probabilities};
+use crate::deep::train::predict_probabilities;
 use crate::deep::weights;
 use crate::metrics::Report;
 use crate::report::summary::TestResults;
+#[cfg(feature = "engine")]
+use {
+    crate::data::split::{SplitConfig, stratified_split},
+    crate::deep::recipe::{Recipe, RecipeEdits, augmentation_name, page_run, recipe},
+    crate::deep::train::{Step, Trainer},
+    std::cell::RefCell,
+    std::rc::Rc,
+};
 
+#[cfg(feature = "engine")]
 /// Options of an in-browser training run (all optional): `{recipe, validation_fraction}`. `recipe`
 /// holds edits to the model's recipe ([`RecipeEdits`]: `epochs`, `batch_size`, `learning_rate`,
 /// `weight_decay`, `warmup_epochs`, `label_smoothing`, `augment`, `dropout`, `batch_norm`, `seed`); a
@@ -32,14 +38,16 @@ struct WebTrainOptions {
     validation_fraction: Option<f32>,
 }
 
+#[cfg(feature = "engine")]
 /// A deep-model training run in the page or its worker, on the active backend. It drives the same
 /// [`Trainer`] as the native CLI, one batch per `step()`, so the caller can yield, pause and cancel.
 #[wasm_bindgen]
 pub struct WebTrainer {
-    trainer: std::rc::Rc<RefCell<Option<Trainer>>>,
+    trainer: Rc<RefCell<Option<Trainer>>>,
     recipe: Recipe,
 }
 
+#[cfg(feature = "engine")]
 #[wasm_bindgen]
 impl WebTrainer {
     /// Prepares a run of `model` (`cnn`, `resnet`, `mlp`) on `dataset`, split stratified into training
@@ -74,7 +82,7 @@ impl WebTrainer {
         )
         .map_err(js_error)?;
         Ok(WebTrainer {
-            trainer: std::rc::Rc::new(RefCell::new(Some(trainer))),
+            trainer: Rc::new(RefCell::new(Some(trainer))),
             recipe,
         })
     }
@@ -178,21 +186,6 @@ impl WebModel {
         })
     }
 
-    /// Grad-CAM of `class` (default: the predicted class) for one prepared image (784 pixels), on the
-    /// active backend: resolves to `{class, probabilities, coarse, side, heatmap}`, `heatmap` being
-    /// 28 × 28 values in [0, 1]. Rejects with a readable error for the MLP (it has no convolution).
-    #[wasm_bindgen(js_name = gradCam)]
-    pub fn grad_cam(&self, pixels: Vec<u8>, class: Option<usize>) -> Promise {
-        let (model, norm) = (self.model.clone(), self.normalization);
-        wasm_bindgen_futures::future_to_promise(async move {
-            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
-            let cam = crate::deep::explain::grad_cam(&model, &pixels, norm, class, &device)
-                .await
-                .map_err(|e| JsValue::from(js_error(e)))?;
-            to_js(&cam).map_err(JsValue::from)
-        })
-    }
-
     /// Scores a labelled dataset on the active backend: resolves to `{accuracy, images,
     /// confusion_matrix, report, top_confusions, predictions}`, the same shape as the `test` part of
     /// `pretrained/*.json`, so a model trained or loaded here compares with the shipped ones.
@@ -267,4 +260,24 @@ pub fn model_file_kind(bytes: &[u8]) -> Result<JsValue, JsError> {
         }
     };
     to_js(&kind)
+}
+
+/// Grad-CAM: the workers' module only (it needs autodiff, the `engine` feature).
+#[cfg(feature = "engine")]
+#[wasm_bindgen]
+impl WebModel {
+    /// Grad-CAM of `class` (default: the predicted class) for one prepared image (784 pixels), on the
+    /// active backend: resolves to `{class, probabilities, coarse, side, heatmap}`, `heatmap` being
+    /// 28 × 28 values in [0, 1]. Rejects with a readable error for the MLP (it has no convolution).
+    #[wasm_bindgen(js_name = gradCam)]
+    pub fn grad_cam(&self, pixels: Vec<u8>, class: Option<usize>) -> Promise {
+        let (model, norm) = (self.model.clone(), self.normalization);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+            let cam = crate::deep::explain::grad_cam(&model, &pixels, norm, class, &device)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            to_js(&cam).map_err(JsValue::from)
+        })
+    }
 }

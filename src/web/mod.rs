@@ -12,7 +12,9 @@ mod report;
 pub use backend::{BackendReport, active_device, select_backend, select_backend_inner};
 pub use classical::WebClassical;
 pub use dataset::WebDataset;
-pub use deep::{WebModel, WebTrainer, model_file_kind};
+#[cfg(feature = "engine")]
+pub use deep::WebTrainer;
+pub use deep::{WebModel, model_file_kind};
 pub use photo::{prepare_image_file, prepare_rgba};
 pub use report::{comparison_figures, model_figures};
 

@@ -60,6 +60,7 @@ try {
     addEventListener("unhandledrejection", (e) => window.fashionlabSmokeErrors.push(String(e.reason)));`);
   await until("return document.body.dataset.ready === 'true'", 240_000, "the page to be ready");
   await until("return document.body.dataset.models === '7'", 120_000, "all seven models");
+  await until("return document.body.dataset.engine === 'ready'", 240_000, "the engine (the workers' module)");
   console.log(`  speed: page ready with all 7 models ${Date.now() - navigated} ms after navigation (cold cache, localhost)`);
   const hasGpu = await run("return 'gpu' in navigator");
   const backend = await run("return document.body.dataset.backend");

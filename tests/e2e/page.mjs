@@ -74,6 +74,9 @@ for (const cfg of configs) {
     await page.waitForSelector("body[data-models='7']", { timeout: 120_000 });
     console.log(`  speed (${cfg.name}): page ready with all 7 models loaded ${Date.now() - navigated} ms after navigation began (cold cache, localhost)`);
     await page.waitForSelector("body[data-figures='5']", { timeout: 60_000 });
+    // The engine (the workers' module: the backend, Grad-CAM, training) loads once the models are in.
+    await page.waitForSelector("body[data-engine='ready']", { timeout: 240_000 });
+    console.log(`  speed (${cfg.name}): engine ready (backend picked) ${Date.now() - navigated} ms after navigation began`);
     const backend = await page.getAttribute("body", "data-backend");
     check(backend === cfg.backend, `backend picked is ${cfg.backend} (got ${backend})`);
     const badge = await page.textContent("#backend-name");
@@ -331,18 +334,21 @@ for (const cfg of configs) {
       await page.waitForSelector(`body[data-classified='${before + 1}']`, { timeout: 120_000 });
       const answers = await page.$$eval("#classify-answers li", (lis) => lis.map((li) => Number(li.dataset.classIndex)));
       check(answers.length >= 7 && answers.filter((c) => c === 1).length >= 6, `after the loss, ${answers.length} models classify on the CPU`);
-      // The page's own device lost while idle, in a fresh page: the same fallback, and classifying works.
+      // The engine worker's device (the page's Grad-CAM) lost while idle, in a fresh page: the same
+      // fallback; classifying and Grad-CAM work on, on the CPU.
       const fresh = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       fresh.on("pageerror", (e) => errors.push(`fresh page: ${e}`));
       await fresh.goto(url, { waitUntil: "load" });
-      await fresh.waitForSelector("body[data-models='7']", { timeout: 120_000 });
-      const lost = await fresh.evaluate(() => { globalThis.fashionlabGpuDevices.forEach((d) => d.destroy()); return globalThis.fashionlabGpuDevices.length; });
-      await fresh.waitForSelector("body[data-backend='flex']", { timeout: 60_000 });
+      await fresh.waitForSelector("body[data-models='7'][data-engine='ready'][data-backend='wgpu']", { timeout: 240_000 });
+      const engineWorker = fresh.workers().find((w) => /worker\.js/.test(w.url()));
+      const lost = await engineWorker.evaluate(() => { self.gpuDevices.forEach((d) => d.destroy()); return self.gpuDevices.length; });
+      await fresh.waitForSelector("body[data-backend='flex'][data-device-lost='true']", { timeout: 60_000 });
       await fresh.setInputFiles("#classify-input", { name: "Bag.png", mimeType: "image/png", buffer: photoOf(8) });
-      await fresh.waitForSelector("body[data-classified='1']", { timeout: 120_000 });
+      await fresh.waitForSelector("body[data-classified='1'][data-explained='1']", { timeout: 120_000 });
       const freshAnswers = await fresh.$$eval("#classify-answers li", (lis) => lis.map((li) => Number(li.dataset.classIndex)));
-      check(lost > 0 && freshAnswers.length === 7 && freshAnswers.filter((c) => c === 8).length >= 6,
-        `the page's idle GPU device lost: "${await fresh.textContent("#backend-detail")}"; then ${freshAnswers.length} models classify a bag on the CPU`);
+      const freshCam = await fresh.textContent("#explain-status");
+      check(lost > 0 && freshAnswers.length === 7 && freshAnswers.filter((c) => c === 8).length >= 6 && /Bag/.test(freshCam),
+        `the engine's idle GPU device lost: "${await fresh.textContent("#backend-detail")}"; then ${freshAnswers.length} models classify a bag and Grad-CAM explains it on the CPU ("${freshCam}")`);
       await fresh.close();
     }
     if (cfg.name === "cpu") {

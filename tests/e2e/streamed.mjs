@@ -49,6 +49,7 @@ try {
     `the plain CNN answers the photo and says why: "${by.cnn?.text}"`);
   const answered = answers.filter(([, state]) => state === "ready").length;
   check(answered === 6 && await page.getAttribute("body", "data-answered") === "6", `six models answered (${answered})`);
+  await page.waitForSelector("body[data-explained='1']", { timeout: 240_000 });
   const cam = await page.textContent("#explain-status");
   check(/CNN: evidence for/.test(cam), `Grad-CAM still explains the CNN: "${cam}"`);
   check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);

@@ -21,22 +21,31 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor, TensorData};
-use burn_autodiff::Autodiff;
-use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
-use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+#[cfg(feature = "engine")]
+use burn_autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+#[cfg(feature = "engine")]
 use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
-use super::{dims4, lane_sum};
-use crate::parallel::{for_each_chunk, map_chunks};
+use super::dims4;
+#[cfg(feature = "engine")]
+use super::lane_sum;
+use crate::parallel::for_each_chunk;
+#[cfg(feature = "engine")]
+use crate::parallel::map_chunks;
 
+#[cfg(feature = "engine")]
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
 /// `conv.forward(x)`, on flex by im2col: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if let Some(padding) = eligible(conv, &x) {
+        #[cfg(feature = "engine")]
         if let Some(out) = try_flex_autodiff(conv, x.clone(), padding) {
             return out;
         }
@@ -48,7 +57,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// Which way [`conv2d`] goes (the tests check the path a shape takes).
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
     /// flex under autodiff: our forward and backward passes.
@@ -60,7 +69,7 @@ pub enum ConvPath {
 }
 
 /// The way [`conv2d`] takes for `conv` and `x`.
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 pub fn conv_path(conv: &Conv2d, x: &Tensor<4>) -> ConvPath {
     let weight = conv.weight.val();
     if eligible(conv, x).is_none() {
@@ -109,6 +118,7 @@ fn try_flex(conv: &Conv2d, x: Tensor<4>, padding: Padding) -> Option<Tensor<4>> 
     Some(Tensor::from_primitive::<Flex>(out))
 }
 
+#[cfg(feature = "engine")]
 /// On flex under autodiff: our forward pass, recorded with our backward pass.
 fn try_flex_autodiff(conv: &Conv2d, x: Tensor<4>, padding: Padding) -> Option<Tensor<4>> {
     let x = x.try_into_primitive::<Autodiff<Flex>>().ok()?;
@@ -147,6 +157,7 @@ fn padding_pairs(config: &PaddingConfig2d, [h, w]: [usize; 2], [kh, kw]: [usize;
     }
 }
 
+#[cfg(feature = "engine")]
 fn autodiff_conv(
     x: AutodiffFloat,
     weight: AutodiffFloat,
@@ -188,17 +199,21 @@ fn autodiff_conv(
     }
 }
 
+#[cfg(feature = "engine")]
 /// Backward of [`conv2d`] on flex without a bias; parents `[x, weight]`. State: the input, the weight
 /// and the padding.
 #[derive(Debug)]
 struct ConvBackward;
 
+#[cfg(feature = "engine")]
 /// Backward of [`conv2d`] on flex with a bias; parents `[x, weight, bias]`. State as [`ConvBackward`].
 #[derive(Debug)]
 struct ConvBiasBackward;
 
+#[cfg(feature = "engine")]
 type ConvState = (FlexTensor, FlexTensor, Padding);
 
+#[cfg(feature = "engine")]
 impl Backward<Flex, 2> for ConvBackward {
     type State = ConvState;
 
@@ -220,6 +235,7 @@ impl Backward<Flex, 2> for ConvBackward {
     }
 }
 
+#[cfg(feature = "engine")]
 impl Backward<Flex, 3> for ConvBiasBackward {
     type State = ConvState;
 
@@ -313,6 +329,7 @@ fn im2col(xs: &[f32], geo: &Geometry, first: usize, count: usize, cols: &mut Vec
     }
 }
 
+#[cfg(feature = "engine")]
 /// col2im, the adjoint of [`im2col`]: adds the column gradients `[C_in·kh·kw, count·P]` of `count` images
 /// onto `dx` (`[count, C_in, H, W]`, those images' part of the input gradient).
 fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
@@ -339,6 +356,7 @@ fn col2im(cols: &[f32], geo: &Geometry, count: usize, dx: &mut [f32]) {
 struct Scratch {
     cols: Vec<f32>,
     product: Vec<f32>,
+    #[cfg_attr(not(feature = "engine"), allow(dead_code))]
     gathered: Vec<f32>,
 }
 
@@ -509,6 +527,7 @@ fn forward_group(
     }
 }
 
+#[cfg(feature = "engine")]
 /// Gradients of input, weight and bias (each when asked) from the output gradient `[N, C_out, H_out, W_out]`,
 /// by the forward pass's groups and sub-chunks: with `G` a sub-chunk's output gradient as `[C_out, n·P]` and
 /// `cols` its im2col `[C_in·kh·kw, n·P]`, the group's weight gradient += `G` × colsᵀ and input gradient =
@@ -552,6 +571,7 @@ fn conv_grads(
     [gx, gw, gb]
 }
 
+#[cfg(feature = "engine")]
 /// The element-wise sum of `parts` (each `len` long), added in order.
 fn sum_in_order<'a>(parts: impl Iterator<Item = &'a Vec<f32>>, len: usize) -> Vec<f32> {
     let mut sum = vec![0f32; len];
@@ -561,6 +581,7 @@ fn sum_in_order<'a>(parts: impl Iterator<Item = &'a Vec<f32>>, len: usize) -> Ve
     sum
 }
 
+#[cfg(feature = "engine")]
 /// One group's share of [`conv_grads`]: the images from `group · GROUP_IMAGES` (output gradients in `gs`
 /// `[N, C_out, P]`), by sub-chunks of `sub`; adds their input gradient into `dx` (`[images, C_in, H, W]`,
 /// empty when not wanted) and returns their weight gradient `[C_out, C_in·kh·kw]` and bias gradient
@@ -624,7 +645,7 @@ fn grads_group(
     (gw, gb)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod tests {
     use burn::module::Module;
     use burn::nn::conv::Conv2dConfig;

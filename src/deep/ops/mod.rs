@@ -14,11 +14,13 @@ pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
 }
 
 /// The sum of `v` in 16 lanes (vectorised; the order of additions is fixed).
+#[cfg(feature = "engine")]
 pub(crate) fn lane_sum(v: &[f32]) -> f32 {
     lane_sum_by(v, |x| x)
 }
 
 /// `Σ f(x)` over `v`, in 16 lanes as [`lane_sum`].
+#[cfg(feature = "engine")]
 pub(crate) fn lane_sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [0f32; 16];
     let chunks = v.chunks_exact(16);

@@ -12,22 +12,32 @@
 //! `BatchNorm::forward`.
 
 use burn::nn::BatchNorm;
-use burn::tensor::{DType, Tensor, TensorData};
-use burn_autodiff::Autodiff;
-use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
-use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::Tensor;
+#[cfg(feature = "engine")]
+use burn::tensor::{DType, TensorData};
+#[cfg(feature = "engine")]
+use burn_autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+#[cfg(feature = "engine")]
 use burn_backend::{AutodiffBackend, BackendTypes};
+#[cfg(feature = "engine")]
 use burn_flex::{Flex, FlexTensor};
 
+#[cfg(feature = "engine")]
 use super::{dims4, lane_sum, lane_sum_by};
+#[cfg(feature = "engine")]
 use crate::parallel::{for_each_chunk, par_map};
 
+#[cfg(feature = "engine")]
 type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
 /// `bn.forward(x)`, `[N, C, H, W]` → same; on flex in training by the fused kernels.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "engine")]
     if uses_fused_kernel(bn, &x)
         && let Some(out) = try_flex_train(bn, x.clone())
     {
@@ -36,6 +46,7 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     bn.forward(x)
 }
 
+#[cfg(feature = "engine")]
 /// Whether [`batch_norm`] can take the fused path: an f32, non-empty input on an autodiff device, the
 /// module in training and its channels matching (the flex conversion is tried next).
 fn uses_fused_kernel(bn: &BatchNorm, x: &Tensor<4>) -> bool {
@@ -47,6 +58,7 @@ fn uses_fused_kernel(bn: &BatchNorm, x: &Tensor<4>) -> bool {
         && x.device().is_autodiff()
 }
 
+#[cfg(feature = "engine")]
 /// On flex under autodiff: the fused forward pass, recorded with its backward pass; the running
 /// statistics updated as in `BatchNorm::forward`.
 fn try_flex_train(bn: &BatchNorm, x: Tensor<4>) -> Option<Tensor<4>> {
@@ -72,6 +84,7 @@ fn try_flex_train(bn: &BatchNorm, x: Tensor<4>) -> Option<Tensor<4>> {
     Some(Tensor::from_primitive::<Autodiff<Flex>>(out))
 }
 
+#[cfg(feature = "engine")]
 /// A batch's per-channel statistics: mean, biased variance and `1 / √(variance + ε)`.
 #[derive(Debug, Clone)]
 struct Stats {
@@ -80,6 +93,7 @@ struct Stats {
     inv_std: Vec<f32>,
 }
 
+#[cfg(feature = "engine")]
 fn autodiff_batch_norm(
     x: AutodiffFloat,
     gamma: AutodiffFloat,
@@ -108,11 +122,13 @@ fn autodiff_batch_norm(
     (out, stats)
 }
 
+#[cfg(feature = "engine")]
 /// Backward of [`batch_norm`] in training on flex; parents `[x, gamma, beta]`. State: the input, γ and
 /// the batch statistics.
 #[derive(Debug)]
 struct BatchNormBackward;
 
+#[cfg(feature = "engine")]
 impl Backward<Flex, 3> for BatchNormBackward {
     type State = (FlexTensor, Vec<f32>, Stats);
 
@@ -129,12 +145,14 @@ impl Backward<Flex, 3> for BatchNormBackward {
     }
 }
 
+#[cfg(feature = "engine")]
 /// The planes of channel `c` in `xs` `[N, C, P]`, image by image.
 fn planes(xs: &[f32], [c, channels, p]: [usize; 3]) -> impl Iterator<Item = &[f32]> {
     xs.chunks_exact(channels * p)
         .map(move |image| &image[c * p..][..p])
 }
 
+#[cfg(feature = "engine")]
 /// Per-channel mean and biased variance of `x` `[N, C, H, W]` (contiguous), the variance from centred
 /// values; sums in f32 lanes per plane, f64 across planes.
 fn statistics(x: &FlexTensor, epsilon: f64) -> Stats {
@@ -165,6 +183,7 @@ fn statistics(x: &FlexTensor, epsilon: f64) -> Stats {
     }
 }
 
+#[cfg(feature = "engine")]
 /// `γ · (x − mean) / σ + β`, as `(x − mean) · (γ/σ) + β` per channel, image by image in parallel.
 fn normalise(x: &FlexTensor, gamma: &[f32], beta: &[f32], stats: &Stats) -> FlexTensor {
     let [n, channels, h, w] = dims4(x);
@@ -192,6 +211,7 @@ fn normalise(x: &FlexTensor, gamma: &[f32], beta: &[f32], stats: &Stats) -> Flex
     FlexTensor::from_data(TensorData::new(out, [n, channels, h, w]))
 }
 
+#[cfg(feature = "engine")]
 /// Gradients of input (when `want_x`), γ and β from the output gradient `dy`: per channel `Σ dy` (β's),
 /// `Σ dy · x̂` (γ's), then `dx = γ/σ · (dy − Σdy/M − x̂ · Σ(dy · x̂)/M)` over the `M = N·H·W` values.
 fn gradients(
@@ -251,6 +271,7 @@ fn gradients(
     [gx, vector(gg), vector(gb)]
 }
 
+#[cfg(feature = "engine")]
 /// `Σ f(a, b)` over pairs, in 16 lanes.
 fn lane_dot_by(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut lanes = [0f32; 16];
@@ -270,7 +291,7 @@ fn lane_dot_by(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     lanes.iter().sum::<f32>() + rest
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod tests {
     use burn::module::Module;
     use burn::nn::BatchNormConfig;

@@ -7,16 +7,20 @@
 //! backward pass writes each output gradient back to that position. Every other backend (WebGPU,
 //! ndarray) uses burn's `max_pool2d`.
 
+#[cfg(feature = "engine")]
 use std::sync::Arc;
 
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{DType, Tensor, TensorData};
-use burn_autodiff::Autodiff;
-use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
-use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+#[cfg(feature = "engine")]
+use burn_autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+#[cfg(feature = "engine")]
 use burn_backend::AutodiffBackend;
 use burn_flex::{Flex, FlexTensor};
 
@@ -26,6 +30,7 @@ use crate::parallel::for_each_chunk;
 /// 2×2 max-pooling, stride 2: `[N, C, H, W]` → `[N, C, H / 2, W / 2]` (a last odd row or column is dropped).
 pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
     if fits_kernel(&x) {
+        #[cfg(feature = "engine")]
         if let Ok(t) = x.clone().try_into_primitive::<Autodiff<Flex>>() {
             return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_pool(t));
         }
@@ -44,13 +49,14 @@ fn fits_kernel(x: &Tensor<4>) -> bool {
 
 /// Whether [`max_pool_2x2`] takes the direct kernel for `x` (flex, f32), with or without autodiff
 /// (the tests check it).
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 pub fn uses_direct_kernel(x: &Tensor<4>) -> bool {
     fits_kernel(x)
         && (x.clone().try_into_primitive::<Autodiff<Flex>>().is_ok()
             || x.clone().try_into_primitive::<Flex>().is_ok())
 }
 
+#[cfg(feature = "engine")]
 /// The pooling under autodiff: forward with the winners' positions, backward through them.
 fn autodiff_pool(
     x: <Autodiff<Flex> as burn_backend::BackendTypes>::FloatTensorPrimitive,
@@ -70,11 +76,13 @@ fn autodiff_pool(
     }
 }
 
+#[cfg(feature = "engine")]
 /// Backward of [`max_pool_2x2`] on flex. State: the input's dims and, per output, the winner's position
 /// in its window (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right).
 #[derive(Debug)]
 struct MaxPool2x2Backward;
 
+#[cfg(feature = "engine")]
 impl Backward<Flex, 1> for MaxPool2x2Backward {
     type State = ([usize; 4], Arc<Vec<u8>>);
 
@@ -158,6 +166,7 @@ fn flex_pool(x: &FlexTensor, with_winners: bool) -> (FlexTensor, Vec<u8>) {
     (out, winners)
 }
 
+#[cfg(feature = "engine")]
 /// Backward kernel: scatters `grad` (`[N, C, H/2, W/2]`) to the winners' positions in a zero `[N, C, H, W]`.
 fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTensor {
     let grad = grad.to_contiguous();
@@ -180,7 +189,7 @@ fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTenso
     FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
