@@ -32,12 +32,14 @@ html = html.replace("<head>", `<head>\n  <meta http-equiv="Content-Security-Poli
 writeFileSync(file, html);
 console.log(`csp: ${hashes.length} inline script(s) allowed by hash in ${file}`);
 
-// The build's identity: the page (which names the hashed wasm and glue), every unhashed script beside it
-// (the service worker aside: it receives the stamp) and the shipped models' summaries.
+// The build's identity: the page (which names the hashed wasm modules and glue), every unhashed script
+// beside it and in lib/ and sections/ (the service worker aside: it receives the stamp) and the shipped models' summaries.
 const HASHED = /-[0-9a-f]{16}\.js$/;
 const build = createHash("sha256").update(html);
-const scripts = readdirSync(dir).filter((f) => f.endsWith(".js") && f !== "sw.js" && !HASHED.test(f)).sort();
-for (const f of scripts) build.update(readFileSync(join(dir, f)));
+const scriptsIn = (sub) => readdirSync(join(dir, sub)).filter((f) => f.endsWith(".js") && f !== "sw.js" && !HASHED.test(f))
+  .sort().map((f) => join(sub, f));
+const scripts = ["", "lib", "sections"].flatMap((sub) => (existsSync(join(dir, sub)) ? scriptsIn(sub) : []));
+for (const f of scripts) build.update(f).update(readFileSync(join(dir, f)));
 for (const f of readdirSync(join(dir, "pretrained")).sort()) if (f.endsWith(".json")) build.update(readFileSync(join(dir, "pretrained", f)));
 const stamp = build.digest("hex").slice(0, 16);
 // What the service worker keeps: every built file but the page (cached under "./"), the worker itself,

@@ -1,12 +1,12 @@
 // Fashion Lab worker: the page's long work off the UI thread (classical fits, deep training, scoring a
-// model file, Grad-CAM), with the engine, the site's larger wasm module (www/engine.js starts it).
+// model file, Grad-CAM), with the engine, the site's larger wasm module (www/lib/engine.js starts it).
 //
 // The messages it takes and sends are declared in protocol.js.
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
 // fresh one). Deep training yields between batches, so it can be paused and stopped (keeping the best
 // epoch so far).
 
-import { FromWorker, ToWorker } from "./protocol.js";
+import { FromWorker, ToWorker } from "./lib/protocol.js";
 
 let wasm = null;
 

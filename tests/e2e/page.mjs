@@ -11,7 +11,8 @@
 //  - a strict Content-Security-Policy is in the page and nothing violates it;
 //  - no request leaves the page's own origin;
 //  - the site works from a sub-folder (the CPU run serves it under /fashion/lab/), at phone width, and
-//    offline after the first visit (the CPU run stops its server and reloads).
+//    offline after the first visit (the CPU run stops its server and reloads): the seven answers, Grad-CAM
+//    and an epoch of training.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -486,6 +487,15 @@ for (const cfg of configs) {
       check(down && offline.length === 7 && JSON.stringify(offline) === JSON.stringify(online),
         `offline (server stopped: ${down}), the reloaded page gave the ${offline.length} answers it gave online` +
         (JSON.stringify(offline) === JSON.stringify(online) ? "" : ` (online ${JSON.stringify(online)}, offline ${JSON.stringify(offline)})`));
+      // The engine came from the cache too: Grad-CAM explains the bag, and a deep model trains an epoch.
+      await page.waitForSelector("body[data-engine='ready'][data-explained='1']", { timeout: 120_000 });
+      const offlineCam = await page.textContent("#explain-status");
+      await page.selectOption("#deep-model", "mlp");
+      await page.fill("#deep-epochs", "1");
+      await page.click("#deep-train");
+      await page.waitForSelector("body[data-deep-trained='1']", { timeout: 120_000 });
+      check(/evidence for "Bag"/.test(offlineCam) && /finished/.test(await page.textContent("#deep-status")),
+        `offline, the engine works from the cache: Grad-CAM "${offlineCam}"; training "${await page.textContent("#deep-status")}"`);
     }
   } catch (e) {
     failed++;

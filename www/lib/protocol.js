@@ -1,4 +1,4 @@
-// The page ↔ worker protocol, declared once and imported by both sides (app.js and worker.js).
+// The page ↔ worker protocol, declared once and imported by both sides (the page's sections, lib/engine.js and worker.js).
 // Every message is an object {type, ...}; `id` ties a reply to the request that caused it.
 //
 // To the worker:
