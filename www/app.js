@@ -9,6 +9,7 @@ import { wireClassify, watchShippedModels } from "./sections/classify.js";
 import { setStatus, wireDataset } from "./sections/dataset.js";
 import { explain, explainIsWaiting } from "./sections/explain.js";
 import { showShippedModels, wireCells } from "./sections/shipped.js";
+import { wireSketch } from "./sections/sketch.js";
 import { wireClassical } from "./sections/train-classical.js";
 import { wireDeep } from "./sections/train-deep.js";
 import { wireYours } from "./sections/yours.js";
@@ -35,6 +36,7 @@ async function main() {
   watchShippedModels(wasm);
   const models = loadShippedModels(wasm);
   wireClassify(wasm);
+  wireSketch(wasm);
   document.body.dataset.classifyWired = "true";
   await models.first;
 

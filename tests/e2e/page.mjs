@@ -9,6 +9,7 @@
 //    file is refused; the fake camera's frames are classified, and a refused camera is explained;
 //  - a classical model (k-NN) trains in the background worker on the sample and scores its held-out part;
 //  - a strict Content-Security-Policy is in the page and nothing violates it;
+//  - a pair of trousers drawn on the sketch pad is classified as it is drawn, and the CNN says "Trouser";
 //  - no request leaves the page's own origin;
 //  - the site works from a sub-folder (the CPU run serves it under /fashion/lab/), at phone width, and
 //    offline after the first visit (the CPU run stops its server and reloads): the seven answers, Grad-CAM
@@ -175,6 +176,27 @@ for (const cfg of configs) {
       const answers = await page.$$eval("#classify-answers li", (lis) => lis.length);
       check((await page.getAttribute("body", "data-item")) === "none" && /No item found/.test(said) && answers === 0,
         `${name}: no class named (${answers} answers), "${said}"`);
+    }
+    // The sketch pad: a pair of trousers drawn with the mouse (a waistband and two legs, each a stroke) is
+    // classified while it is drawn and when each stroke ends, through the photo path; the CNN says
+    // "Trouser".
+    {
+      await page.click("#sketch summary");
+      const box = await page.locator("#sketch-canvas").boundingBox();
+      const to = ([x, y]) => [box.x + (x * box.width) / 280, box.y + (y * box.height) / 280];
+      const strokes = [[[95, 40], [185, 40]], [[108, 45], [98, 250]], [[172, 45], [182, 250]]];
+      for (const [from, end] of strokes) {
+        await page.mouse.move(...to(from));
+        await page.mouse.down();
+        await page.mouse.move(...to(end), { steps: 12 });
+        await page.mouse.up();
+      }
+      await page.waitForSelector("body[data-sketch='answered']", { timeout: 60_000 });
+      const cnn = await page.$eval("#classify-answers li[data-model='cnn']", (li) => [Number(li.dataset.classIndex), li.textContent]);
+      const live = Number(await page.getAttribute("body", "data-sketch-live") || 0);
+      check(cnn[0] === 1 && live > 0 && (await page.getAttribute("body", "data-item")) === "found",
+        `a drawn pair of trousers: CNN "${cnn[1]}", classified ${live} times while drawn`);
+      await page.click("#sketch summary");
     }
     page.off("request", watch);
     // blob: URLs of the picture's own preview are local; anything else would be a leak.

@@ -44,14 +44,17 @@ async function classifyBytes(wasm, bytes, name) {
 
 let classifying = false;
 
-async function classifyPrepared(wasm, prepared, name, options = {}) {
-  if (classifying) return; // a camera frame while the last one is still being classified
+// Classifies a prepared picture, unless one is still being classified (a camera frame or a sketch that
+// came too soon): then nothing is done and it resolves to false.
+export async function classifyPrepared(wasm, prepared, name, options = {}) {
+  if (classifying) return false;
   classifying = true;
   try {
     await classifyPreparedNow(wasm, prepared, name, options);
   } finally {
     classifying = false;
   }
+  return true;
 }
 
 // The picture being answered: its 28×28 pixels, whether it is a photo, its name, and each model's
