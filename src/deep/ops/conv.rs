@@ -21,26 +21,16 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor, TensorData};
-#[cfg(feature = "engine")]
-use burn_autodiff::{
-    Autodiff,
-    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
-    grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
-};
-#[cfg(feature = "engine")]
-use burn_backend::{AutodiffBackend, BackendTypes};
 use burn_flex::{Flex, FlexTensor};
 
+#[cfg(feature = "engine")]
+use super::autodiff::*;
 use super::dims4;
 #[cfg(feature = "engine")]
 use super::lane_sum;
 use crate::parallel::for_each_chunk;
 #[cfg(feature = "engine")]
 use crate::parallel::map_chunks;
-
-#[cfg(feature = "engine")]
-type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
 /// `conv.forward(x)`, on flex by im2col: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {

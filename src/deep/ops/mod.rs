@@ -7,6 +7,23 @@ pub mod conv;
 pub mod norm;
 pub mod pool;
 
+/// What the kernels' backward passes use of burn's autodiff: each kernel is recorded on `Autodiff<Flex>`
+/// as one operation with our own [`Backward`](burn_autodiff::ops::Backward).
+#[cfg(feature = "engine")]
+mod autodiff {
+    pub use burn_autodiff::{
+        Autodiff,
+        checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+        grads::Gradients,
+        ops::{Backward, Ops, OpsKind},
+    };
+    pub use burn_backend::{AutodiffBackend, BackendTypes};
+    pub use burn_flex::Flex;
+
+    /// A float tensor of flex under autodiff.
+    pub type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
+}
+
 /// The dims of a 4-D flex tensor.
 pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();

@@ -16,24 +16,14 @@ use burn::tensor::Tensor;
 #[cfg(feature = "engine")]
 use burn::tensor::{DType, TensorData};
 #[cfg(feature = "engine")]
-use burn_autodiff::{
-    Autodiff,
-    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
-    grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
-};
-#[cfg(feature = "engine")]
-use burn_backend::{AutodiffBackend, BackendTypes};
-#[cfg(feature = "engine")]
 use burn_flex::{Flex, FlexTensor};
 
+#[cfg(feature = "engine")]
+use super::autodiff::*;
 #[cfg(feature = "engine")]
 use super::{dims4, lane_sum, lane_sum_by};
 #[cfg(feature = "engine")]
 use crate::parallel::{for_each_chunk, par_map};
-
-#[cfg(feature = "engine")]
-type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
 
 /// `bn.forward(x)`, `[N, C, H, W]` → same; on flex in training by the fused kernels.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {

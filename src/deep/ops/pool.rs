@@ -13,17 +13,10 @@ use std::sync::Arc;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{DType, Tensor, TensorData};
-#[cfg(feature = "engine")]
-use burn_autodiff::{
-    Autodiff,
-    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
-    grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
-};
-#[cfg(feature = "engine")]
-use burn_backend::AutodiffBackend;
 use burn_flex::{Flex, FlexTensor};
 
+#[cfg(feature = "engine")]
+use super::autodiff::*;
 use super::dims4;
 use crate::parallel::for_each_chunk;
 
@@ -58,9 +51,7 @@ pub fn uses_direct_kernel(x: &Tensor<4>) -> bool {
 
 #[cfg(feature = "engine")]
 /// The pooling under autodiff: forward with the winners' positions, backward through them.
-fn autodiff_pool(
-    x: <Autodiff<Flex> as burn_backend::BackendTypes>::FloatTensorPrimitive,
-) -> <Autodiff<Flex> as burn_backend::BackendTypes>::FloatTensorPrimitive {
+fn autodiff_pool(x: AutodiffFloat) -> AutodiffFloat {
     let inner = Autodiff::<Flex>::inner(x.clone());
     match MaxPool2x2Backward
         .prepare::<NoCheckpointing>([x.node()])
