@@ -28,8 +28,8 @@ export function startWorker() {
 }
 
 // One long-lived engine worker for the page's own requests: the backend (the header's choice) and
-// Grad-CAM. `start(preference)` loads it (once); `onBackend(report)` hears every backend it picks and
-// `onLost(reason)` a lost GPU device, after which the worker is replaced by one on the CPU.
+// Grad-CAM. `selectBackend(preference)` loads it the first time; `onBackend(report)` hears every backend
+// it picks and `onLost(reason)` a lost GPU device, after which the worker is replaced by one on the CPU.
 export function engineClient({ onBackend, onLost }) {
   let worker = null, loading = null, nextId = 1;
   const pending = new Map(); // id → {resolve, reject}
@@ -76,10 +76,14 @@ export function engineClient({ onBackend, onLost }) {
     return start(preference);
   };
   return {
-    start,
     // Whether the engine has loaded (requests made before wait for it).
     get ready() { return loading; },
-    async selectBackend(preference) { await start(preference); return select(preference); },
+    // Picks the backend; the first call loads the engine, which picks it on the way.
+    async selectBackend(preference) {
+      if (!loading) return start(preference);
+      await loading;
+      return select(preference);
+    },
     // Grad-CAM of `pixels` (784) for `cls` by the deep model in `bytes`, kept in the worker under `key`.
     async gradCam(key, bytes, pixels, cls) {
       await (loading ?? Promise.reject(new Error("the engine has not been started")));

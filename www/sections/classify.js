@@ -35,10 +35,7 @@ async function classifyBytes(wasm, bytes, name) {
     status.classList.add("error");
     return;
   }
-  const original = $("classify-original");
-  if (original.src) URL.revokeObjectURL(original.src);
-  original.src = URL.createObjectURL(new Blob([bytes]));
-  original.hidden = false;
+  showOriginal(URL.createObjectURL(new Blob([bytes])));
   await classifyPrepared(wasm, prepared, name);
 }
 
@@ -173,10 +170,21 @@ export function watchShippedModels(wasm) {
   });
 }
 
-// The webcam: a live mode (about 6 frames a second: a frame is taken 150 ms after the last was taken,
-// or as soon as it is answered when that takes longer) and a capture button, through the same photo path
-// as uploads. Live frames skip Grad-CAM; a captured frame gets it.
-const LIVE_INTERVAL_MS = 150;
+// The picture as given (an upload's object URL, a camera frame or a drawing as a data URL), shown beside
+// what the photo path found; the previous upload's object URL is released.
+export function showOriginal(src) {
+  const original = $("classify-original");
+  if (original.src.startsWith("blob:")) URL.revokeObjectURL(original.src);
+  original.src = src;
+  original.hidden = false;
+}
+
+// The live rate of the camera and the sketch pad: a picture at most every 150 ms (about 6 a second).
+export const LIVE_INTERVAL_MS = 150;
+
+// The webcam: a live mode (a frame is taken LIVE_INTERVAL_MS after the last was taken, or as soon as it
+// is answered when that takes longer) and a capture button, through the same photo path as uploads. Live
+// frames skip Grad-CAM; a captured frame gets it.
 function wireCamera(wasm) {
   const video = $("camera-video"), status = $("classify-status");
   const canvas = document.createElement("canvas");
@@ -190,10 +198,7 @@ function wireCamera(wasm) {
     try {
       const prepared = wasm.prepareRgba(canvas.width, canvas.height, new Uint8Array(data.buffer));
       if (!options.live) {
-        const original = $("classify-original");
-        if (original.src) URL.revokeObjectURL(original.src);
-        original.src = canvas.toDataURL("image/jpeg", 0.8);
-        original.hidden = false;
+        showOriginal(canvas.toDataURL("image/jpeg", 0.8));
       }
       await classifyPrepared(wasm, prepared, options.live ? "live camera" : "camera frame", options);
     } catch (e) {

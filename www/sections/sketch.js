@@ -4,9 +4,7 @@
 // live (no Grad-CAM), at most about 6 times a second; each finished stroke is classified with Grad-CAM.
 
 import { $ } from "../lib/dom.js";
-import { classifyPrepared } from "./classify.js";
-
-const LIVE_INTERVAL_MS = 150;
+import { LIVE_INTERVAL_MS, classifyPrepared, showOriginal } from "./classify.js";
 
 export function wireSketch(wasm) {
   const canvas = $("sketch-canvas"), ctx = canvas.getContext("2d", { willReadFrequently: true });
@@ -44,12 +42,7 @@ export function wireSketch(wasm) {
       if (drawn) {
         const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
         const prepared = wasm.prepareRgba(canvas.width, canvas.height, new Uint8Array(image.data.buffer));
-        if (!live) {
-          const original = $("classify-original");
-          if (original.src.startsWith("blob:")) URL.revokeObjectURL(original.src);
-          original.src = canvas.toDataURL("image/png");
-          original.hidden = false;
-        }
+        if (!live) showOriginal(canvas.toDataURL("image/png"));
         const ran = await classifyPrepared(wasm, prepared, live ? "your drawing (live)" : "your drawing", { live });
         if (!ran) queued = queued === false ? false : live; // a camera frame was being answered: try again
         else if (live) document.body.dataset.sketchLive = String(Number(document.body.dataset.sketchLive || 0) + 1);
