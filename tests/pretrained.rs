@@ -466,12 +466,10 @@ fn shipped_summaries_record_the_core_recipes_and_the_page_has_them() {
         )
         .unwrap();
         let r = recipe(kind);
-        assert_eq!(
-            recorded.config,
-            serde_json::to_value(&r.architecture).unwrap(),
-            "{}",
-            kind.name()
-        );
+        // Parsed, so that a summary written before a field existed reads with that field's default.
+        let architecture: fashionlab::deep::models::DeepModelConfig =
+            serde_json::from_value(recorded.config.clone()).unwrap();
+        assert_eq!(architecture, r.architecture, "{}", kind.name());
         let train: fashionlab::deep::train::TrainConfig =
             serde_json::from_value(recorded.train_config.clone()).unwrap();
         assert_eq!(train, r.train, "{}", kind.name());

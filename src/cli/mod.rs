@@ -258,7 +258,8 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Start from these weights instead of a fresh initialisation (fine-tuning); the file's model must be
-    /// the one trained.
+    /// the one trained. With `--width` above the file's, a CNN is widened first: the new filters start
+    /// fresh and add nothing until trained.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// Photo-style augmentation: add this many synthetic photos of training items, per training image
@@ -282,6 +283,10 @@ pub(crate) struct TrainArgs {
     /// CNN only: batch norm after each convolution (an option beside the study's architecture).
     #[arg(long)]
     pub batch_norm: bool,
+    /// Width: the CNN's first-convolution filters (the others scale with it; study: 32), or the
+    /// ResNet's filters (default: the model's recipe, or the `--init-from` file's).
+    #[arg(long)]
+    pub width: Option<usize>,
     /// Where to write the HTML report (Plotly inlined).
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,

@@ -142,6 +142,7 @@ pub(crate) fn train(args: &TrainArgs) -> Result<(), CliError> {
             learning_rate: args.lr,
             augment: args.augment.clone(),
             batch_norm: args.batch_norm.then_some(true),
+            width: args.width,
             seed: Some(args.seed),
             ..RecipeEdits::default()
         };

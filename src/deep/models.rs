@@ -89,6 +89,10 @@ pub struct CnnConfig {
     /// Batch norm after each convolution (before its ReLU). Default false (the study's model had none).
     #[serde(default)]
     pub batch_norm: bool,
+    /// Filters of the first convolution, in 8..=128; the second has twice as many, the third and the
+    /// hidden dense layer four times. Default 32, the study's 32/64/128 and 128.
+    #[serde(default = "CnnConfig::study_width")]
+    pub width: usize,
 }
 
 impl Default for CnnConfig {
@@ -96,11 +100,23 @@ impl Default for CnnConfig {
         Self {
             dropout: 0.0,
             batch_norm: false,
+            width: Self::study_width(),
         }
     }
 }
 
 impl CnnConfig {
+    /// The study's width: 32 filters in the first convolution.
+    pub const fn study_width() -> usize {
+        32
+    }
+
+    /// Filters of the three convolutions and units of the hidden dense layer.
+    pub fn channels(&self) -> [usize; 4] {
+        let w = self.width;
+        [w, 2 * w, 4 * w, 4 * w]
+    }
+
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), ModelError> {
         if !(0.0..=MAX_DROPOUT).contains(&self.dropout) {
@@ -109,13 +125,36 @@ impl CnnConfig {
                 format!("dropout {} is outside [0, {MAX_DROPOUT}]", self.dropout),
             ));
         }
+        if !(MIN_CNN_WIDTH..=MAX_CNN_WIDTH).contains(&self.width) {
+            return Err(invalid(
+                "cnn",
+                format!(
+                    "width {} is outside {MIN_CNN_WIDTH}..={MAX_CNN_WIDTH}",
+                    self.width
+                ),
+            ));
+        }
         Ok(())
     }
 }
 
+/// The narrowest ResNet: 8 filters in every convolution.
+pub const MIN_RESNET_WIDTH: usize = 8;
+/// The widest ResNet: 256 filters in every convolution.
+pub const MAX_RESNET_WIDTH: usize = 256;
+
+/// Cells of the CNN's last feature map (3×3).
+const CNN_FEATURE_CELLS: usize = 9;
+
+/// The narrowest CNN: 8 filters in the first convolution.
+pub const MIN_CNN_WIDTH: usize = 8;
+/// The widest CNN: 128 filters in the first convolution (512 in the third).
+pub const MAX_CNN_WIDTH: usize = 128;
+
 /// Conv2D 32 3×3 → MaxPool 2×2 → Conv2D 64 3×3 → MaxPool 2×2 → Conv2D 128 3×3 → Flatten (1,152) →
 /// Dense 128 ReLU → Dense 10: 241,546 parameters, as the Keras reference. Optional dropout before the
-/// dense layers and batch norm after the convolutions.
+/// dense layers, batch norm after the convolutions, and a width other than the study's 32 (every layer
+/// scaled with it; the shapes below are at width 32).
 #[derive(Module, Debug)]
 pub struct Cnn {
     conv1: Conv2d,
@@ -132,20 +171,21 @@ impl Cnn {
     /// A freshly initialised CNN on `device`.
     pub fn new(config: &CnnConfig, device: &Device) -> Self {
         let conv = |i, o| Conv2dConfig::new([i, o], [3, 3]).init(device);
+        let [c1, c2, c3, hidden] = config.channels();
         Self {
-            conv1: conv(1, 32),
-            conv2: conv(32, 64),
-            conv3: conv(64, 128),
+            conv1: conv(1, c1),
+            conv2: conv(c1, c2),
+            conv3: conv(c2, c3),
             norms: if config.batch_norm {
-                [32, 64, 128]
+                [c1, c2, c3]
                     .map(|c| BatchNormConfig::new(c).init(device))
                     .into()
             } else {
                 Vec::new()
             },
             dropout: DropoutConfig::new(config.dropout).init(),
-            fc1: LinearConfig::new(1152, 128).init(device),
-            fc2: LinearConfig::new(128, NUM_CLASSES).init(device),
+            fc1: LinearConfig::new(c3 * CNN_FEATURE_CELLS, hidden).init(device),
+            fc2: LinearConfig::new(hidden, NUM_CLASSES).init(device),
         }
     }
 
@@ -191,10 +231,13 @@ impl Default for ResNetConfig {
 impl ResNetConfig {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), ModelError> {
-        if !(8..=256).contains(&self.width) {
+        if !(MIN_RESNET_WIDTH..=MAX_RESNET_WIDTH).contains(&self.width) {
             return Err(invalid(
                 "resnet",
-                format!("width {} is outside 8..=256", self.width),
+                format!(
+                    "width {} is outside {MIN_RESNET_WIDTH}..={MAX_RESNET_WIDTH}",
+                    self.width
+                ),
             ));
         }
         if self.blocks.iter().any(|&b| !(1..=16).contains(&b)) {
@@ -513,6 +556,7 @@ mod tests {
             &CnnConfig {
                 dropout: 0.3,
                 batch_norm: true,
+                ..CnnConfig::default()
             },
             &device,
         );
@@ -523,6 +567,45 @@ mod tests {
             m.forward(Tensor::zeros([2, 1, 28, 28], &device)).dims(),
             [2, 10]
         );
+    }
+
+    #[test]
+    fn cnn_width_scales_every_layer() {
+        let device = Device::flex();
+        let config = CnnConfig {
+            batch_norm: true,
+            width: 48,
+            ..CnnConfig::default()
+        };
+        let cnn = Cnn::new(&config, &device);
+        let (c1, c2, c3, h) = (48, 96, 192, 192);
+        let convs = c1 * 9 + c1 + c2 * c1 * 9 + c2 + c3 * c2 * 9 + c3;
+        let dense = c3 * 9 * h + h + h * 10 + 10;
+        assert_eq!(cnn.num_params(), convs + dense + 4 * (c1 + c2 + c3));
+        assert_eq!(
+            cnn.features(Tensor::zeros([2, 1, 28, 28], &device)).dims(),
+            [2, c3, 3, 3]
+        );
+        for width in [MIN_CNN_WIDTH - 1, MAX_CNN_WIDTH + 1] {
+            assert!(
+                CnnConfig {
+                    width,
+                    ..config.clone()
+                }
+                .validate()
+                .is_err()
+            );
+        }
+        for width in [MIN_CNN_WIDTH, MAX_CNN_WIDTH] {
+            assert!(
+                CnnConfig {
+                    width,
+                    ..config.clone()
+                }
+                .validate()
+                .is_ok()
+            );
+        }
     }
 
     #[test]
@@ -562,7 +645,7 @@ mod tests {
         assert!(
             CnnConfig {
                 dropout: 1.5,
-                batch_norm: false
+                ..CnnConfig::default()
             }
             .validate()
             .is_err()
@@ -589,15 +672,19 @@ mod tests {
         ));
         let json =
             serde_json::to_string(&DeepModelConfig::default_for(DeepModelKind::Cnn)).unwrap();
-        assert_eq!(json, r#"{"model":"cnn","dropout":0.0,"batch_norm":false}"#);
-        // Files written before the batch-norm option read as the faithful CNN.
+        assert_eq!(
+            json,
+            r#"{"model":"cnn","dropout":0.0,"batch_norm":false,"width":32}"#
+        );
+        // Files written before the batch-norm and width options read as the faithful CNN.
         let old: DeepModelConfig =
             serde_json::from_str(r#"{"model":"cnn","dropout":0.3}"#).unwrap();
         assert_eq!(
             old,
             DeepModelConfig::Cnn(CnnConfig {
                 dropout: 0.3,
-                batch_norm: false
+                batch_norm: false,
+                width: 32
             })
         );
     }

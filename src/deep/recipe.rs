@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::deep::input::AugmentConfig;
-use crate::deep::models::{CnnConfig, DeepModelConfig, DeepModelKind, MAX_DROPOUT, ModelError};
+use crate::deep::models::{
+    CnnConfig, DeepModelConfig, DeepModelKind, MAX_CNN_WIDTH, MAX_DROPOUT, MAX_RESNET_WIDTH,
+    MIN_CNN_WIDTH, MIN_RESNET_WIDTH, ModelError,
+};
 use crate::deep::train::{TrainConfig, TrainError, bounds};
 
 /// Errors of building or editing a recipe.
@@ -78,6 +81,7 @@ pub fn recipe(kind: DeepModelKind) -> Recipe {
             architecture: DeepModelConfig::Cnn(CnnConfig {
                 dropout: 0.3,
                 batch_norm: true,
+                ..CnnConfig::default()
             }),
             train: TrainConfig {
                 epochs: 50,
@@ -145,6 +149,8 @@ pub struct RecipeEdits {
     pub dropout: Option<f64>,
     /// Batch norm after each convolution (CNN).
     pub batch_norm: Option<bool>,
+    /// Width: the first convolution's filters (CNN), every convolution's filters (ResNet).
+    pub width: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: Option<u64>,
 }
@@ -167,6 +173,17 @@ impl Recipe {
             t.augment = augmentation(name)?;
         }
         let model = self.architecture.kind().name();
+        match (&mut self.architecture, edits.width) {
+            (DeepModelConfig::Cnn(c), Some(w)) => c.width = w,
+            (DeepModelConfig::ResNet(r), Some(w)) => r.width = w,
+            (DeepModelConfig::Mlp(_), Some(_)) => {
+                return Err(RecipeError::NotApplicable {
+                    field: "width",
+                    model,
+                });
+            }
+            (_, None) => {}
+        }
         match (&mut self.architecture, edits.dropout, edits.batch_norm) {
             (DeepModelConfig::Cnn(c), dropout, batch_norm) => {
                 c.dropout = dropout.unwrap_or(c.dropout);
@@ -229,6 +246,10 @@ pub struct Limits {
     pub label_smoothing: [f32; 2],
     /// Dropout, inclusive.
     pub dropout: [f64; 2],
+    /// The CNN's width (its first convolution's filters), inclusive.
+    pub cnn_width: [usize; 2],
+    /// The ResNet's width (every convolution's filters), inclusive.
+    pub resnet_width: [usize; 2],
     /// The fewest training images the page trains on.
     pub min_train_size: usize,
 }
@@ -241,6 +262,8 @@ pub const LIMITS: Limits = Limits {
     weight_decay: bounds::WEIGHT_DECAY,
     label_smoothing: bounds::LABEL_SMOOTHING,
     dropout: [0.0, MAX_DROPOUT],
+    cnn_width: [MIN_CNN_WIDTH, MAX_CNN_WIDTH],
+    resnet_width: [MIN_RESNET_WIDTH, MAX_RESNET_WIDTH],
     min_train_size: 100,
 };
 
@@ -312,7 +335,8 @@ mod tests {
             short.architecture,
             DeepModelConfig::Cnn(CnnConfig {
                 dropout: 0.5,
-                batch_norm: true
+                batch_norm: true,
+                ..CnnConfig::default()
             })
         );
         let over = |e: RecipeEdits| recipe(DeepModelKind::Cnn).edited(&e).unwrap_err();
@@ -344,6 +368,32 @@ mod tests {
             }),
             RecipeError::UnknownAugmentation(_)
         ));
+        assert!(matches!(
+            over(RecipeEdits {
+                width: Some(LIMITS.cnn_width[1] + 1),
+                ..Default::default()
+            }),
+            RecipeError::Model(_)
+        ));
+        assert!(matches!(
+            recipe(DeepModelKind::ResNet).edited(&RecipeEdits {
+                width: Some(LIMITS.resnet_width[0] - 1),
+                ..Default::default()
+            }),
+            Err(RecipeError::Model(_))
+        ));
+        assert_eq!(
+            recipe(DeepModelKind::Mlp)
+                .edited(&RecipeEdits {
+                    width: Some(64),
+                    ..Default::default()
+                })
+                .unwrap_err(),
+            RecipeError::NotApplicable {
+                field: "width",
+                model: "mlp"
+            }
+        );
         // The limits themselves are accepted.
         let edges = RecipeEdits {
             epochs: Some(LIMITS.epochs[1]),
@@ -351,9 +401,18 @@ mod tests {
             learning_rate: Some(LIMITS.learning_rate[1]),
             weight_decay: Some(LIMITS.weight_decay[1]),
             dropout: Some(LIMITS.dropout[1]),
+            width: Some(LIMITS.cnn_width[1]),
             ..Default::default()
         };
         recipe(DeepModelKind::Cnn).edited(&edges).unwrap();
+        for width in LIMITS.resnet_width {
+            recipe(DeepModelKind::ResNet)
+                .edited(&RecipeEdits {
+                    width: Some(width),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
         assert_eq!(
             recipe(DeepModelKind::ResNet)
                 .edited(&RecipeEdits {

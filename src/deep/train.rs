@@ -277,6 +277,7 @@ pub struct TrainOutcome {
 #[cfg(feature = "engine")]
 /// A training run in progress.
 pub struct Trainer {
+    architecture: DeepModelConfig,
     config: TrainConfig,
     device: Device,
     model: Option<DeepModel>,
@@ -320,6 +321,7 @@ impl Trainer {
         }
         let device = device.clone().autodiff();
         device.seed(config.seed);
+        let architecture = model.clone();
         let model = model.init(&device)?;
         let optimizer = AdamWConfig::new()
             .with_weight_decay(config.weight_decay as f32)
@@ -331,6 +333,7 @@ impl Trainer {
         let rng = Rng::new(config.seed);
         let now = Instant::now();
         Ok(Self {
+            architecture,
             config,
             device,
             model: Some(model),
@@ -354,11 +357,25 @@ impl Trainer {
         })
     }
 
-    /// Replaces the freshly initialised model by the one in `weights` (a weight file of the same model
-    /// and configuration), so that the run fine-tunes it.
+    /// Replaces the freshly initialised model by the one in `weights`, so that the run fine-tunes it.
+    /// The file holds this run's model and configuration, or a narrower CNN, which is widened to this
+    /// run's width first ([`crate::deep::weights::widen`]).
     pub fn init_from(&mut self, weights: &[u8]) -> Result<(), crate::deep::weights::WeightsError> {
+        use crate::deep::weights;
         let kind = self.model.as_ref().map(DeepModel::kind);
-        let (model, _) = crate::deep::weights::load_trainable(weights, kind, &self.device)?;
+        let (header, _) = weights::read_header(weights)?;
+        let widened;
+        let weights = if header.config != self.architecture
+            && matches!(
+                (&header.config, &self.architecture),
+                (DeepModelConfig::Cnn(_), DeepModelConfig::Cnn(_))
+            ) {
+            widened = weights::widen(weights, &self.architecture, self.config.seed)?;
+            &widened[..]
+        } else {
+            weights
+        };
+        let (model, _) = weights::load_trainable(weights, kind, &self.device)?;
         self.model = Some(model);
         Ok(())
     }

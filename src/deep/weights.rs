@@ -52,6 +52,16 @@ pub enum WeightsError {
     /// The model configuration in the header is invalid.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Widening asked of a file that is not a narrower CNN with the same options.
+    #[error(
+        "cannot widen {from} to {to}: only a CNN to a CNN of the same options and no less width"
+    )]
+    CannotWiden {
+        /// The file's configuration (JSON).
+        from: String,
+        /// The configuration asked for (JSON).
+        to: String,
+    },
     /// The parameters do not fit the model (shapes, names) or cannot be decoded.
     #[error("the weights do not fit the model: {0}")]
     Record(String),
@@ -167,6 +177,105 @@ pub fn save(
     out.extend_from_slice(&header);
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Collects every float parameter with its shape, in visiting order.
+struct CollectShaped(Vec<(Vec<usize>, Vec<f32>)>);
+
+impl ModuleVisitor for CollectShaped {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        let values = t
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 after conversion");
+        self.0.push((shape, values));
+    }
+}
+
+/// Puts each narrow parameter into the leading corner of the wide one, in visiting order. Where the
+/// wide parameter is a layer's weights, those from new inputs to old outputs are zero, so the new
+/// units add nothing to the old ones' sums; new units keep their fresh values.
+struct EmbedFloats {
+    narrow: std::vec::IntoIter<(Vec<usize>, Vec<f32>)>,
+    device: Device,
+}
+
+impl ModuleMapper for EmbedFloats {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (old_shape, old) = self.narrow.next().expect("one narrow value per parameter");
+        let device = self.device.clone();
+        param.map(|t| {
+            let shape = t.dims().to_vec();
+            let mut values = t
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 after conversion");
+            // Which axes are a layer's outputs and inputs: conv weights are [out, in, kh, kw],
+            // linear weights [in, out] (burn's layout); vectors have neither.
+            let axes = match shape.len() {
+                4 => Some((0, 1)),
+                2 => Some((1, 0)),
+                _ => None,
+            };
+            let mut index = vec![0; shape.len()];
+            for (flat, value) in values.iter_mut().enumerate() {
+                let mut rest = flat;
+                for axis in (0..shape.len()).rev() {
+                    index[axis] = rest % shape[axis];
+                    rest /= shape[axis];
+                }
+                if index.iter().zip(&old_shape).all(|(i, n)| i < n) {
+                    let old_flat = index
+                        .iter()
+                        .zip(&old_shape)
+                        .fold(0, |acc, (i, n)| acc * n + i);
+                    *value = old[old_flat];
+                } else if let Some((out, inp)) = axes
+                    && index[out] < old_shape[out]
+                {
+                    debug_assert!(index[inp] >= old_shape[inp]);
+                    *value = 0.0;
+                }
+            }
+            Tensor::from_data(TensorData::new(values, shape), &device)
+        })
+    }
+}
+
+/// A CNN weight file widened to `to`, a CNN of the same options and at least its width: the result
+/// computes exactly what the file's model computed (up to the order of float sums), while its new
+/// channels and hidden units start from `to`'s fresh initialisation, seeded by `seed`, and can learn.
+/// The way to fine-tune a wider model from shipped weights (`train --init-from … --width …`).
+pub fn widen(bytes: &[u8], to: &DeepModelConfig, seed: u64) -> Result<Vec<u8>, WeightsError> {
+    let (header, _) = read_header(bytes)?;
+    let widens = match (&header.config, to) {
+        (DeepModelConfig::Cnn(from), DeepModelConfig::Cnn(wide)) => {
+            from.batch_norm == wide.batch_norm && from.width <= wide.width
+        }
+        _ => false,
+    };
+    if !widens {
+        return Err(WeightsError::CannotWiden {
+            from: serde_json::to_string(&header.config).unwrap_or_default(),
+            to: serde_json::to_string(to).unwrap_or_default(),
+        });
+    }
+    to.validate()?;
+    let cpu = Device::flex();
+    let (narrow, header) = load(bytes, None, &cpu)?;
+    let mut collect = CollectShaped(Vec::new());
+    narrow.visit(&mut collect);
+    cpu.seed(seed);
+    let fresh = to.init(&cpu)?.valid();
+    let wide = fresh.map(&mut EmbedFloats {
+        narrow: collect.0.into_iter(),
+        device: cpu,
+    });
+    save(&wide, to, header.normalization)
 }
 
 /// Reads only the header of a weight file.
@@ -387,4 +496,70 @@ mod tests {
         let err = load(&forged, None, &Device::flex()).unwrap_err();
         assert!(matches!(err, WeightsError::Record(_)), "{err}");
     }
+
+    /// The shipped CNN widened from 32 to 40: the same answers on seeded inputs, while the new filters
+    /// start from non-zero weights (they can learn) and a fresh model of that width answers otherwise.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn widening_the_shipped_cnn_keeps_its_answers() {
+        let device = Device::flex();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/pretrained/cnn.weights");
+        let bytes = std::fs::read(path).unwrap();
+        let (narrow, header) = load(&bytes, Some(DeepModelKind::Cnn), &device).unwrap();
+        let DeepModelConfig::Cnn(from) = &header.config else {
+            panic!("a CNN file")
+        };
+        let to = DeepModelConfig::Cnn(CnnConfig {
+            width: 40,
+            ..from.clone()
+        });
+        let widened = widen(&bytes, &to, 5).unwrap();
+        let (wide, wide_header) = load(&widened, None, &device).unwrap();
+        assert_eq!(wide_header.config, to);
+        assert_eq!(wide_header.normalization, header.normalization);
+        assert!(wide.num_params() > narrow.num_params());
+        let x = crate::rng::seeded_tensor::<4>([8, 1, 28, 28], 0.0, 1.0, &device);
+        let logits =
+            |m: &DeepModel| -> Vec<f32> { m.forward(x.clone()).into_data().try_to_vec().unwrap() };
+        let (a, b) = (logits(&narrow), logits(&wide));
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() <= 1e-4 * (1.0 + u.abs()), "{u} vs {v}");
+        }
+        let fresh = to.init(&device).unwrap().valid();
+        let c = logits(&fresh);
+        assert!(a.iter().zip(&c).any(|(u, v)| (u - v).abs() > 0.1));
+        // The new first-layer filters (40 - 32 of them, 9 weights each) are not zero.
+        let mut collect = CollectShaped(Vec::new());
+        wide.visit(&mut collect);
+        let (shape, conv1) = &collect.0[0];
+        assert_eq!(shape, &[40, 1, 3, 3]);
+        assert!(conv1[32 * 9..].iter().filter(|w| **w != 0.0).count() > 60);
+    }
+
+    #[test]
+    fn widening_refuses_what_it_cannot_keep() {
+        let (mlp, _) = mlp_file();
+        let cnn = |width, batch_norm| {
+            DeepModelConfig::Cnn(CnnConfig {
+                width,
+                batch_norm,
+                ..CnnConfig::default()
+            })
+        };
+        let cannot = |bytes: &[u8], to: &DeepModelConfig| {
+            matches!(widen(bytes, to, 0), Err(WeightsError::CannotWiden { .. }))
+        };
+        assert!(cannot(&mlp, &cnn(16, false)));
+        let model = cnn(16, false).init(&Device::flex()).unwrap();
+        let file = save(&model, &cnn(16, false), Normalization::Unit).unwrap();
+        assert!(cannot(&file, &cnn(8, false)), "narrower");
+        assert!(cannot(&file, &cnn(24, true)), "another option");
+        assert!(matches!(
+            widen(&file, &cnn(MAX_WIDTH_PLUS_ONE, false), 0),
+            Err(WeightsError::Model(_))
+        ));
+        assert!(widen(&file, &cnn(24, false), 0).is_ok());
+    }
+
+    const MAX_WIDTH_PLUS_ONE: usize = crate::deep::models::MAX_CNN_WIDTH + 1;
 }

@@ -383,6 +383,17 @@ for (const cfg of configs) {
       const acc = await page.textContent("#classical-results tbody tr td.accuracy");
       const scored = await page.textContent("#classical-results tbody tr td:nth-child(4)");
       check(parseFloat(acc) >= 72 && /300 images/.test(scored), `k-NN trained in the worker: ${acc} on ${scored}`);
+      // The width field shows the recipe's width within Rust's bounds (recipes.json); the MLP has none.
+      {
+        await page.selectOption("#deep-model", "cnn");
+        const cnnWidth = await page.$eval("#deep-width", (i) => [i.value, i.min, i.max, i.closest("label").hidden].join());
+        await page.selectOption("#deep-model", "resnet");
+        const resnetWidth = await page.$eval("#deep-width", (i) => [i.value, i.min, i.max].join());
+        await page.selectOption("#deep-model", "mlp");
+        const mlpHidden = await page.$eval("#deep-width-label", (l) => l.hidden);
+        check(cnnWidth === "32,8,128,false" && resnetWidth === "32,8,256" && mlpHidden,
+          `the recipe's width field: CNN ${cnnWidth}, ResNet ${resnetWidth}, none for the MLP (${mlpHidden})`);
+      }
       // A deep model (the CNN) trained in the worker for 3 epochs on 1,000 sample images: the curve grows.
       await page.selectOption("#deep-model", "cnn");
       await page.fill("#deep-size", "1000");
