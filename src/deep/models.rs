@@ -191,22 +191,63 @@ impl Cnn {
 
     /// The last convolution's activations: `[N, 1, 28, 28]` → `[N, 128, 3, 3]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        self.features_seen(x, &mut |_| {})
+    }
+
+    /// [`Cnn::features`], showing each layer's output to `see` on the way.
+    fn features_seen(&self, x: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<4> {
         let norm = |i: usize, x: Tensor<4>| match self.norms.get(i) {
             Some(bn) => batch_norm(bn, x),
             None => x,
         };
         // ReLU after the pooling: the maximum and ReLU commute (values and gradients alike), so this is
         // the study's conv → ReLU → pool with ReLU on a quarter of the values.
-        let x = relu(max_pool_2x2(norm(0, conv2d(&self.conv1, x)))); // [N, 32, 13, 13]
-        let x = relu(max_pool_2x2(norm(1, conv2d(&self.conv2, x)))); // [N, 64, 5, 5]
-        relu(norm(2, conv2d(&self.conv3, x))) // [N, 128, 3, 3]
+        let x = norm(0, conv2d(&self.conv1, x)); // [N, 32, 26, 26]
+        see(Layer::Map("conv 1", &x));
+        let x = relu(max_pool_2x2(x)); // [N, 32, 13, 13]
+        see(Layer::Map("pool 1 + ReLU", &x));
+        let x = norm(1, conv2d(&self.conv2, x)); // [N, 64, 11, 11]
+        see(Layer::Map("conv 2", &x));
+        let x = relu(max_pool_2x2(x)); // [N, 64, 5, 5]
+        see(Layer::Map("pool 2 + ReLU", &x));
+        let x = relu(norm(2, conv2d(&self.conv3, x))); // [N, 128, 3, 3]
+        see(Layer::Map("conv 3 + ReLU", &x));
+        x
     }
 
     /// Logits from the last convolution's activations: `[N, 128, 3, 3]` → `[N, 10]`.
     pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        self.head_seen(features, &mut |_| {})
+    }
+
+    fn head_seen(&self, features: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
         let x: Tensor<2> = features.flatten(1, 3); // [N, 1152]
         let x = relu(self.fc1.forward(self.dropout.forward(x))); // [N, 128]
+        see(Layer::Vector("dense + ReLU", &x));
         self.fc2.forward(self.dropout.forward(x)) // [N, 10]
+    }
+}
+
+/// One layer's output during a forward pass, as [`DeepModel::forward_seen`] shows it.
+pub enum Layer<'a> {
+    /// Maps `[N, C, H, W]` of the named layer.
+    Map(&'static str, &'a Tensor<4>),
+    /// Maps `[N, C, H, W]` after the ResNet's residual block number `n` (from 1).
+    Block(usize, &'a Tensor<4>),
+    /// Units `[N, U]` of the named dense or pooled layer.
+    Vector(&'static str, &'a Tensor<2>),
+    /// Units `[N, U]` after the MLP's hidden layer number `n` (from 1), with its ReLU.
+    Dense(usize, &'a Tensor<2>),
+}
+
+impl Layer<'_> {
+    /// The layer's name, as the look-inside view shows it.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Map(name, _) | Self::Vector(name, _) => (*name).into(),
+            Self::Block(n, _) => format!("block {n}"),
+            Self::Dense(n, _) => format!("dense {n} + ReLU"),
+        }
     }
 }
 
@@ -327,24 +368,37 @@ impl ResNet {
 
     /// The last residual block's activations: `[N, 1, 28, 28]` → `[N, W, 7, 7]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        self.features_seen(x, &mut |_| {})
+    }
+
+    /// [`ResNet::features`], showing each layer's output to `see` on the way.
+    fn features_seen(&self, x: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<4> {
+        let x = batch_norm(&self.stem_bn, conv2d(&self.stem, x)); // [N, W, 28, 28]
+        see(Layer::Map("stem conv", &x));
         // ReLU after the pooling, as in the CNN (they commute).
-        let mut x = relu(max_pool_2x2(batch_norm(
-            &self.stem_bn,
-            conv2d(&self.stem, x),
-        ))); // [N, W, 14, 14]
-        for block in &self.stage1 {
+        let mut x = relu(max_pool_2x2(x)); // [N, W, 14, 14]
+        see(Layer::Map("pool 1 + ReLU", &x));
+        for (i, block) in self.stage1.iter().enumerate() {
             x = block.forward(x);
+            see(Layer::Block(i + 1, &x));
         }
         x = max_pool_2x2(x); // [N, W, 7, 7]
-        for block in &self.stage2 {
+        see(Layer::Map("pool 2", &x));
+        for (i, block) in self.stage2.iter().enumerate() {
             x = block.forward(x);
+            see(Layer::Block(self.stage1.len() + i + 1, &x));
         }
         x
     }
 
     /// Logits from the last block's activations: `[N, W, 7, 7]` → `[N, 10]`.
     pub fn head(&self, features: Tensor<4>) -> Tensor<2> {
+        self.head_seen(features, &mut |_| {})
+    }
+
+    fn head_seen(&self, features: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
         let x: Tensor<2> = self.gap.forward(features).flatten(1, 3); // [N, W]
+        see(Layer::Vector("average pool", &x));
         self.fc.forward(x)
     }
 }
@@ -415,9 +469,14 @@ impl Mlp {
 
     /// `[N, 1, 28, 28]` → `[N, 10]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_seen(x, &mut |_| {})
+    }
+
+    fn forward_seen(&self, x: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
         let mut x: Tensor<2> = x.flatten(1, 3); // [N, 784]
-        for layer in &self.hidden {
+        for (i, layer) in self.hidden.iter().enumerate() {
             x = relu(layer.forward(self.dropout.forward(x))); // [N, h]
+            see(Layer::Dense(i + 1, &x));
         }
         self.output.forward(self.dropout.forward(x)) // [N, 10]
     }
@@ -495,6 +554,36 @@ impl DeepModel {
             Self::Cnn(m) => m.head(m.features(x)),
             Self::ResNet(m) => m.head(m.features(x)),
             Self::Mlp(m) => m.forward(x),
+        }
+    }
+
+    /// [`DeepModel::forward`], the same computation, showing every layer's output to `see` in order
+    /// (the look-inside view; the logits are the return value).
+    pub fn forward_seen(&self, x: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
+        match self {
+            Self::Cnn(m) => {
+                let features = m.features_seen(x, see);
+                m.head_seen(features, see)
+            }
+            Self::ResNet(m) => {
+                let features = m.features_seen(x, see);
+                m.head_seen(features, see)
+            }
+            Self::Mlp(m) => m.forward_seen(x, see),
+        }
+    }
+
+    /// The first layer's weights: the convolution's filters `[C, 1, 3, 3]`, or the MLP's first dense
+    /// layer `[784, U]`.
+    pub fn first_layer_weights(&self) -> Tensor<4> {
+        match self {
+            Self::Cnn(m) => m.conv1.weight.val(),
+            Self::ResNet(m) => m.stem.weight.val(),
+            Self::Mlp(m) => {
+                let w = m.hidden[0].weight.val(); // [784, U]
+                let units = w.dims()[1];
+                w.swap_dims(0, 1).reshape([units, 1, 28, 28])
+            }
         }
     }
 

@@ -231,6 +231,23 @@ impl WebModel {
     }
 }
 
+/// The look-inside view: the page's module (the CPU), no autodiff needed.
+#[wasm_bindgen]
+impl WebModel {
+    /// Every layer's output for one prepared image (784 pixels), the first layer's weights and each
+    /// layer's time, on the CPU: resolves to `{layers, filters, probabilities, total_millis}`, each
+    /// layer `{name, channels, height, width, values, millis}` (see `deep::inside`).
+    pub fn activations(&self, pixels: Vec<u8>) -> Promise {
+        let (model, norm) = (self.model.clone(), self.normalization);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let inside = crate::deep::inside::look_inside(&model, &pixels, norm)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            to_js(&inside).map_err(JsValue::from)
+        })
+    }
+}
+
 /// What a model file holds, read from its header: `{family: "deep" | "classical", kind}` (`kind`: `cnn`,
 /// `resnet`, `mlp`, `logreg`, `svm`, `rf` or `knn`). Anything else is a readable error: not a model
 /// file, another format version, truncated or damaged.

@@ -166,6 +166,36 @@ for (const cfg of configs) {
       check(item === "found" && cnn[0] === label && cut.shown && cut.share > 0.08 && cut.share < 0.35,
         `${name} on a textured table: CNN "${cnn[1]}", cut-out ${cut.w}×${cut.h} with ${(100 * cut.share).toFixed(0)}% lit, "${await page.textContent("#classify-item")}"`);
     }
+    // Inside the network, for the last photo (a bag on a table): every layer of the CNN that answers
+    // photos, one canvas per channel under the first layer's filters; a click lays a map over the input;
+    // the ResNet's view follows its blocks.
+    {
+      const before = Number(await page.getAttribute("body", "data-inside") || 0);
+      await page.click("#inside summary");
+      await page.waitForSelector(`body[data-inside='${before + 1}']`, { timeout: 60_000 });
+      const layers = (await page.getAttribute("body", "data-inside-layers")).split(",").map((l) => l.split(":"));
+      const drawn = await page.$$eval("#inside-layers .inside-layer", (rows) => rows.map((r) => r.querySelectorAll("canvas").length));
+      await page.click("#inside-layers .inside-layer:nth-child(2) canvas:nth-child(3)");
+      const overlay = await page.getAttribute("body", "data-inside-overlay");
+      const changed = await page.evaluate(() => {
+        const read = (id) => document.getElementById(id).getContext("2d").getImageData(0, 0, 28, 28).data;
+        const [a, b] = [read("inside-input"), read("inside-overlay")];
+        let n = 0; for (let i = 0; i < a.length; i += 4) if (a[i] !== b[i] || a[i + 2] !== b[i + 2]) n++;
+        return n;
+      });
+      const channels = Number(layers[0][1]);
+      check(layers.map(([n]) => n).join() === "conv 1,pool 1 + ReLU,conv 2,pool 2 + ReLU,conv 3 + ReLU,dense + ReLU,logits" &&
+        layers.at(-1)[1] === "10" && drawn[0] === channels && drawn[1] === channels && drawn[3] === 2 * channels &&
+        overlay === "conv 1/2" && changed > 100,
+        `inside the CNN: ${layers.map((l) => l.join(" ")).join(", ")}; ${drawn.join("/")} canvases; overlay ${overlay} changed ${changed} pixels`);
+      await page.selectOption("#inside-model", "resnet");
+      await page.waitForSelector(`body[data-inside='${before + 2}']`, { timeout: 60_000 });
+      const resnet = (await page.getAttribute("body", "data-inside-layers")).split(",");
+      check(resnet.length === 15 && resnet.filter((l) => /^block \d+:32$/.test(l)).length === 10,
+        `inside the ResNet: ${resnet.join(", ")}; "${await page.textContent("#inside-status")}"`);
+      await page.selectOption("#inside-model", "cnn");
+      await page.click("#inside summary");
+    }
     // A picture with no item (an empty table; a flat grey card) gets "no item found", not a class.
     for (const [name, rgb] of [["empty-table", texturedPhotoOf(-1)], ["grey-card", new Uint8Array(200 * 150 * 3).fill(128)]]) {
       const [w, h] = name === "grey-card" ? [200, 150] : [320, 240];

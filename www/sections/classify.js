@@ -6,6 +6,7 @@ import { plotly } from "../lib/charts.js";
 import { $, drawGray, wireFileDrop } from "../lib/dom.js";
 import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, modelListeners, shipped, shippedState, titlesOf } from "../lib/models.js";
 import { explain, explainIsWaiting, explainPicture, selectCnnClass, wireExplain } from "./explain.js";
+import { insidePicture, wireInside } from "./inside.js";
 import { yours } from "./yours.js";
 
 // What the photo path found: the cut-out beside the 28×28 input, and the verdict in words.
@@ -82,7 +83,11 @@ async function classifyPreparedNow(wasm, prepared, name, options = {}) {
   if (!select.options.length) classes.forEach((c, i) => select.add(new Option(c, String(i))));
   selectCnnClass(currentPicture);
   $("explain").hidden = false;
-  if (!options.live) await explain(wasm);
+  $("inside").hidden = false;
+  if (!options.live) {
+    await explain(wasm);
+    insidePicture(pixels, photo);
+  }
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
 }
 
@@ -272,6 +277,7 @@ function wireCamera(wasm) {
 export function wireClassify(wasm) {
   wireCamera(wasm);
   wireExplain(wasm);
+  wireInside();
   const take = async (file) => {
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
