@@ -637,13 +637,30 @@ fn grads_group(
 
 #[cfg(all(test, feature = "engine"))]
 mod tests {
-    use burn::module::Module;
+    use burn::module::{Module, Param};
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Tolerance};
 
     use super::*;
 
+    /// A tensor of `shape`, uniform in `[lo, hi)`, from `rng`.
+    fn drawn<const D: usize>(
+        rng: &mut crate::rng::Rng,
+        shape: [usize; D],
+        lo: f32,
+        hi: f32,
+        device: &Device,
+    ) -> Tensor<D> {
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| rng.range_f32(lo, hi))
+            .collect();
+        Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
+    }
+
+    /// Our convolution against burn's, values and gradients, with inputs, weights and the upstream
+    /// gradient all drawn from `seed` (not from burn's generator, which the whole process shares).
     fn check(
+        seed: u64,
         batch: usize,
         c_in: usize,
         c_out: usize,
@@ -652,12 +669,25 @@ mod tests {
         bias: bool,
     ) {
         let device = Device::flex().autodiff();
-        let conv = Conv2dConfig::new([c_in, c_out], [3, 3])
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut conv = Conv2dConfig::new([c_in, c_out], [3, 3])
             .with_padding(padding)
             .with_bias(bias)
             .init(&device);
-        let x = crate::rng::seeded_tensor::<4>([batch, c_in, side[0], side[1]], 0.0, 1.0, &device)
-            .require_grad();
+        // Kaiming-uniform's range for 3×3 kernels.
+        let bound = (1.0 / (9 * c_in) as f32).sqrt();
+        conv.weight =
+            Param::from_tensor(drawn(&mut rng, [c_out, c_in, 3, 3], -bound, bound, &device));
+        if bias {
+            conv.bias = Some(Param::from_tensor(drawn(
+                &mut rng,
+                [c_out],
+                -bound,
+                bound,
+                &device,
+            )));
+        }
+        let x = drawn(&mut rng, [batch, c_in, side[0], side[1]], 0.0, 1.0, &device).require_grad();
         assert_eq!(conv_path(&conv, &x), ConvPath::FlexAutodiff);
         let ours = conv2d(&conv, x.clone());
         let burns = conv.forward(x.clone());
@@ -672,7 +702,7 @@ mod tests {
         conv2d(&plain, x_plain.clone())
             .into_data()
             .assert_approx_eq::<f32>(&plain.forward(x_plain).into_data(), tol);
-        let weights = crate::rng::seeded_tensor::<4>(ours.dims(), 0.0, 1.0, &device);
+        let weights = drawn(&mut rng, ours.dims(), 0.0, 1.0, &device);
         let g_ours = (ours * weights.clone()).sum().backward();
         let g_burn = (burns * weights).sum().backward();
         let close =
@@ -691,24 +721,48 @@ mod tests {
         }
     }
 
-    #[test]
-    fn valid_convolution_with_bias_matches_burn() {
-        check(3, 1, 4, [28, 28], PaddingConfig2d::Valid, true); // the CNN's first layer
-        check(3, 5, 6, [13, 11], PaddingConfig2d::Valid, true);
-        check(25, 2, 3, [28, 28], PaddingConfig2d::Valid, true);
-    }
-
-    #[test]
-    fn same_convolution_without_bias_matches_burn() {
-        check(3, 4, 4, [14, 14], PaddingConfig2d::Same, false); // the ResNet's blocks
-        check(
+    /// The shapes [`check`] runs: the CNN's first layer, others of its layers' kinds, the ResNet's
+    /// blocks, an asymmetric padding.
+    const SHAPES: [(usize, usize, usize, [usize; 2], PaddingConfig2d, bool); 5] = [
+        (3, 1, 4, [28, 28], PaddingConfig2d::Valid, true),
+        (3, 5, 6, [13, 11], PaddingConfig2d::Valid, true),
+        (25, 2, 3, [28, 28], PaddingConfig2d::Valid, true),
+        (3, 4, 4, [14, 14], PaddingConfig2d::Same, false),
+        (
             3,
             3,
             5,
             [7, 9],
             PaddingConfig2d::Explicit(2, 1, 0, 1),
             false,
-        );
+        ),
+    ];
+
+    fn check_shapes(
+        seed: u64,
+        shapes: &[(usize, usize, usize, [usize; 2], PaddingConfig2d, bool)],
+    ) {
+        for (b, ci, co, side, padding, bias) in shapes.iter().cloned() {
+            check(seed, b, ci, co, side, padding, bias);
+        }
+    }
+
+    /// The tolerance holds for any seed, not only the one the other tests use (3 s in release).
+    #[test]
+    fn conv_tolerance_holds_over_seeds() {
+        for seed in 0..300 {
+            check_shapes(seed, &SHAPES);
+        }
+    }
+
+    #[test]
+    fn valid_convolution_with_bias_matches_burn() {
+        check_shapes(0, &SHAPES[..3]);
+    }
+
+    #[test]
+    fn same_convolution_without_bias_matches_burn() {
+        check_shapes(0, &SHAPES[3..]);
     }
 
     #[test]
