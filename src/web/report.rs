@@ -23,6 +23,21 @@ pub fn comparison_figures(summaries: Vec<JsValue>) -> Result<JsValue, JsError> {
     to_js(&crate::report::summary::comparison_figures(&summaries))
 }
 
+/// Every answering model's class scores for the picture being classified, as one grouped bar chart:
+/// `scores` holds each model's ten scores in turn, in the order of `models` (their titles).
+#[wasm_bindgen(js_name = classScoresFigure)]
+pub fn class_scores_figure(models: Vec<String>, scores: &[f32]) -> Result<JsValue, JsError> {
+    let figure = crate::report::live::class_scores(&models, scores).map_err(super::js_error)?;
+    to_js(&figure)
+}
+
+/// The live curves of a training run of `model` (its title): two empty traces, the batch loss and the
+/// validation accuracy, which the page extends as the run reports.
+#[wasm_bindgen(js_name = trainingCurvesFigure)]
+pub fn training_curves_figure(model: &str) -> Result<JsValue, JsError> {
+    to_js(&crate::report::live::training_curves(model))
+}
+
 fn summary_from_js(value: JsValue) -> Result<crate::report::summary::ModelSummary, JsError> {
     let json = js_sys::JSON::stringify(&value)
         .map_err(|_| JsError::new("a model summary must be a JSON object"))?;

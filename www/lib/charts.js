@@ -34,6 +34,13 @@ function tableOf(figure) {
 }
 const isTable = (figure) => figure.data.length === 1 && figure.data[0].type === "table";
 
+// The one way a Rust-built figure (`{id, title, data, layout}`) is drawn: into `div`, replacing what was
+// there (Plotly.react keeps the chart's zoom and legend choices when the same chart is redrawn).
+const CONFIG = { responsive: true, displaylogo: false };
+export function plotFigure(Plotly, div, figure) {
+  return Plotly.react(div, figure.data, figure.layout, CONFIG);
+}
+
 // Draws Rust-built figures into a container; `key` names the body data attribute that counts them
 // (for tests): "figures" for the dataset analysis.
 export async function drawFigures(container, figures, key = "figures") {
@@ -58,6 +65,6 @@ export async function drawFigures(container, figures, key = "figures") {
     divs.forEach((div) => { if (div) div.textContent = `This chart cannot be drawn: ${e.message}.`; });
     return;
   }
-  await Promise.all(figures.map((f, i) => divs[i] && Plotly.newPlot(divs[i], f.data, f.layout, { responsive: true, displaylogo: false })));
+  await Promise.all(figures.map((f, i) => divs[i] && plotFigure(Plotly, divs[i], f)));
   document.body.dataset[key] = String(figures.length);
 }

@@ -2,7 +2,7 @@
 // own module; every shipped model (and each of yours) answers, models that arrive later join the answer,
 // and the CNN's answer is explained.
 
-import { plotly } from "../lib/charts.js";
+import { plotFigure, plotly } from "../lib/charts.js";
 import { $, drawGray, wireFileDrop } from "../lib/dom.js";
 import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, modelListeners, shipped, shippedState, titlesOf } from "../lib/models.js";
 import { explain, explainIsWaiting, explainPicture, selectCnnClass, wireExplain } from "./explain.js";
@@ -139,13 +139,10 @@ async function answerCurrent(wasm) {
     (loading.length ? `; ${titlesOf(loading)} loading…` : ".") +
     (failed.length ? ` ${titlesOf(failed)} could not load.` : "");
   status.classList.toggle("error", failed.length > 0);
-  const traces = answered.map((r) => ({ type: "bar", name: r.title, x: classes, y: r.p }));
+  const figure = wasm.classScoresFigure(answered.map((r) => r.title), Float32Array.from(answered.flatMap((r) => r.p)));
   plotly().then((P) => {
     if (pic !== currentPicture) return;
-    P.react($("classify-chart"), traces, {
-      barmode: "group", title: { text: "Class probabilities (SVM: share of its duels won; forest: share of trees; k-NN: weighted share of neighbours)", font: { size: 13 } },
-      yaxis: { range: [0, 1], tickformat: ".0%" }, margin: { t: 40, b: 80 }, height: 360,
-    }, { responsive: true, displaylogo: false });
+    plotFigure(P, $("classify-chart"), figure);
   }, () => {});
   return rows;
 }

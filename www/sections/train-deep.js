@@ -1,7 +1,7 @@
 // "Train a deep model": the CNN, ResNet or MLP with the shipped recipe (editable within Rust's bounds),
 // in its own worker one batch at a time: live curves, pause, stop; the model joins "Your models".
 
-import { plotly } from "../lib/charts.js";
+import { plotFigure, plotly } from "../lib/charts.js";
 import { $, pct } from "../lib/dom.js";
 import { startWorker } from "../lib/engine.js";
 import { FromWorker, ToWorker } from "../lib/protocol.js";
@@ -96,13 +96,9 @@ export function wireDeep(wasm) {
       setBusy(false);
       return;
     }
-    Plotly.newPlot(chart, [
-      { type: "scatter", mode: "lines", name: "training loss (batch)", x: [], y: [] },
-      { type: "scatter", mode: "lines+markers", name: "validation accuracy", x: [], y: [], yaxis: "y2" },
-    ], { title: { text: `${label}: live training`, font: { size: 14 } }, height: 340,
-      xaxis: { title: { text: "epoch" } }, yaxis: { title: { text: "loss" } },
-      yaxis2: { title: { text: "accuracy" }, overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%" },
-      legend: { orientation: "h", y: -0.25 } }, { responsive: true, displaylogo: false });
+    // A fresh, empty chart for this run (Rust builds it); the run's points extend its two traces.
+    Plotly.purge(chart);
+    plotFigure(Plotly, chart, wasm.trainingCurvesFigure(label));
     document.body.dataset.deepPoints = "0";
     try {
       if (!worker) start();
