@@ -723,7 +723,9 @@ mod tests {
 
     /// The shapes [`check`] runs: the CNN's first layer, others of its layers' kinds, the ResNet's
     /// blocks, an asymmetric padding.
-    const SHAPES: [(usize, usize, usize, [usize; 2], PaddingConfig2d, bool); 5] = [
+    /// Batch, input and output channels, image sides, padding, bias.
+    type Shape = (usize, usize, usize, [usize; 2], PaddingConfig2d, bool);
+    const SHAPES: [Shape; 5] = [
         (3, 1, 4, [28, 28], PaddingConfig2d::Valid, true),
         (3, 5, 6, [13, 11], PaddingConfig2d::Valid, true),
         (25, 2, 3, [28, 28], PaddingConfig2d::Valid, true),
@@ -738,10 +740,7 @@ mod tests {
         ),
     ];
 
-    fn check_shapes(
-        seed: u64,
-        shapes: &[(usize, usize, usize, [usize; 2], PaddingConfig2d, bool)],
-    ) {
+    fn check_shapes(seed: u64, shapes: &[Shape]) {
         for (b, ci, co, side, padding, bias) in shapes.iter().cloned() {
             check(seed, b, ci, co, side, padding, bias);
         }
