@@ -9,6 +9,7 @@ import { wireClassify, watchShippedModels } from "./sections/classify.js";
 import { setStatus, wireDataset } from "./sections/dataset.js";
 import { explain, explainIsWaiting } from "./sections/explain.js";
 import { showShippedModels, wireCells } from "./sections/shipped.js";
+import { wireQuiz } from "./sections/quiz.js";
 import { wireSketch } from "./sections/sketch.js";
 import { wireClassical } from "./sections/train-classical.js";
 import { wireDeep } from "./sections/train-deep.js";
@@ -41,6 +42,7 @@ async function main() {
   await models.first;
 
   await wireDataset(wasm);
+  wireQuiz(wasm);
   wireClassical(wasm);
   wireDeep(wasm);
   wireCells(wasm);

@@ -179,23 +179,15 @@ pub fn model_figures(s: &ModelSummary) -> Vec<Figure> {
             }),
         ));
     }
-    let cm = &s.test.confusion_matrix;
-    let row_totals: Vec<usize> = cm.iter().map(|r| r.iter().sum()).collect();
-    let text: Vec<Vec<String>> = cm
-        .iter()
-        .map(|r| r.iter().map(|v| v.to_string()).collect())
-        .collect();
-    figs.push(Figure::new(
+    figs.push(confusion_figure(
         &id("confusion"),
-        &format!("{}: confusion matrix ({:.2}% test accuracy)", s.model.to_uppercase(), 100.0 * s.test.accuracy),
-        vec![json!({
-            "type": "heatmap",
-            "z": cm.iter().zip(&row_totals).map(|(r, &t)| r.iter().map(|&v| v as f64 / t.max(1) as f64).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            "x": CLASS_NAMES, "y": CLASS_NAMES, "text": text, "texttemplate": "%{text}",
-            "colorscale": "Blues", "showscale": false,
-            "hovertemplate": "true %{y}, predicted %{x}: %{text} images<extra></extra>",
-        })],
-        json!({"height": 520, "xaxis": {"title": {"text": "predicted"}}, "yaxis": {"title": {"text": "true"}, "autorange": "reversed"}, "margin": {"l": 100, "b": 100}}),
+        &format!(
+            "{}: confusion matrix ({:.2}% test accuracy)",
+            s.model.to_uppercase(),
+            100.0 * s.test.accuracy
+        ),
+        &s.test.confusion_matrix,
+        "images",
     ));
     let r = &s.test.report;
     let f4 = |v: f64| format!("{v:.4}");
@@ -235,6 +227,28 @@ pub fn model_figures(s: &ModelSummary) -> Vec<Figure> {
         json!({"yaxis": {"autorange": "reversed"}, "xaxis": {"title": {"text": "test images"}}, "margin": {"l": 200}}),
     ));
     figs
+}
+
+/// A confusion matrix as a heatmap: counts written in the cells, colour by the share of the true class's
+/// row; `unit` names what is counted in the hover text ("images", "answers").
+pub fn confusion_figure(id: &str, title: &str, cm: &[Vec<usize>], unit: &str) -> Figure {
+    let row_totals: Vec<usize> = cm.iter().map(|r| r.iter().sum()).collect();
+    let text: Vec<Vec<String>> = cm
+        .iter()
+        .map(|r| r.iter().map(|v| v.to_string()).collect())
+        .collect();
+    Figure::new(
+        id,
+        title,
+        vec![json!({
+            "type": "heatmap",
+            "z": cm.iter().zip(&row_totals).map(|(r, &t)| r.iter().map(|&v| v as f64 / t.max(1) as f64).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "x": CLASS_NAMES, "y": CLASS_NAMES, "text": text, "texttemplate": "%{text}",
+            "colorscale": "Blues", "showscale": false,
+            "hovertemplate": format!("true %{{y}}, predicted %{{x}}: %{{text}} {unit}<extra></extra>"),
+        })],
+        json!({"height": 520, "xaxis": {"title": {"text": "predicted"}}, "yaxis": {"title": {"text": "true"}, "autorange": "reversed"}, "margin": {"l": 100, "b": 100}}),
+    )
 }
 
 /// Reference accuracies beside ours: the original study (Keras and scikit-learn) and Zalando's published

@@ -16,7 +16,10 @@ pub use dataset::WebDataset;
 pub use deep::WebTrainer;
 pub use deep::{WebModel, model_file_kind};
 pub use photo::{prepare_image_file, prepare_rgba};
-pub use report::{class_scores_figure, comparison_figures, model_figures, training_curves_figure};
+pub use report::{
+    class_scores_figure, comparison_figures, model_figures, quiz_items, score_quiz,
+    training_curves_figure,
+};
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;

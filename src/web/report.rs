@@ -38,6 +38,46 @@ pub fn training_curves_figure(model: &str) -> Result<JsValue, JsError> {
     to_js(&crate::report::live::training_curves(model))
 }
 
+/// The quiz's questions: `per_class` images of each class among `labels`, shuffled by `seed` (any
+/// whole number below 2^53): indices into the dataset.
+#[wasm_bindgen(js_name = quizItems)]
+pub fn quiz_items(labels: &[u8], per_class: usize, seed: f64) -> Vec<u32> {
+    crate::report::quiz::quiz_items(labels, per_class, seed as u64)
+        .into_iter()
+        .map(|i| i as u32)
+        .collect()
+}
+
+/// The quiz scored: `answers` against `truth`, beside each of `models` whose answers to the same
+/// questions `predictions` holds in turn (one class per question each): resolves to `{asked, right,
+/// accuracy, models, human_baseline, figures}`.
+#[wasm_bindgen(js_name = scoreQuiz)]
+pub fn score_quiz(
+    truth: &[u8],
+    answers: &[u8],
+    models: Vec<String>,
+    predictions: &[u8],
+) -> Result<JsValue, JsError> {
+    let per_model = truth.len().max(1);
+    if predictions.len() != models.len() * truth.len() {
+        return Err(JsError::new(&format!(
+            "expected {} predictions ({} models × {} questions), got {}",
+            models.len() * truth.len(),
+            models.len(),
+            truth.len(),
+            predictions.len()
+        )));
+    }
+    let predictions: Vec<(String, Vec<u8>)> = models
+        .into_iter()
+        .zip(predictions.chunks(per_model))
+        .map(|(m, p)| (m, p.to_vec()))
+        .collect();
+    let result =
+        crate::report::quiz::score_quiz(truth, answers, &predictions).map_err(super::js_error)?;
+    to_js(&result)
+}
+
 fn summary_from_js(value: JsValue) -> Result<crate::report::summary::ModelSummary, JsError> {
     let json = js_sys::JSON::stringify(&value)
         .map_err(|_| JsError::new("a model summary must be a JSON object"))?;

@@ -188,8 +188,20 @@ for (const cfg of configs) {
         layers.at(-1)[1] === "10" && drawn[0] === channels && drawn[1] === channels && drawn[3] === 2 * channels &&
         overlay === "conv 1/2" && changed > 100,
         `inside the CNN: ${layers.map((l) => l.join(" ")).join(", ")}; ${drawn.join("/")} canvases; overlay ${overlay} changed ${changed} pixels`);
+      // A map laid over the input from the keyboard: Tab to the first conv map, Enter.
+      await page.focus("#inside-layers .inside-layer:nth-child(2) canvas:nth-child(1)");
+      await page.keyboard.press("Enter");
+      const byKey = await page.getAttribute("body", "data-inside-overlay");
+      // Another picture (trousers on the table), classified with the view open: its maps differ.
+      const digest = await page.getAttribute("body", "data-inside-digest");
+      console.log(`  speed (${cfg.name}): the CNN's layers for one picture in ${await page.getAttribute("body", "data-inside-millis")} ms (one forward pass, CPU)`);
+      const classified = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.setInputFiles("#classify-input", { name: "Trouser-again.png", mimeType: "image/png", buffer: png(320, 240, texturedPhotoOf(1), 3) });
+      await page.waitForSelector(`body[data-classified='${classified + 1}'][data-inside='${before + 2}']`, { timeout: 60_000 });
+      const other = await page.getAttribute("body", "data-inside-digest");
+      check(byKey === "conv 1/0" && digest !== other, `by keyboard: overlay ${byKey}; the first layer's maps of a bag and of trousers differ (${digest} against ${other})`);
       await page.selectOption("#inside-model", "resnet");
-      await page.waitForSelector(`body[data-inside='${before + 2}']`, { timeout: 60_000 });
+      await page.waitForSelector(`body[data-inside='${before + 3}']`, { timeout: 60_000 });
       const resnet = (await page.getAttribute("body", "data-inside-layers")).split(",");
       check(resnet.length === 15 && resnet.filter((l) => /^block \d+:32$/.test(l)).length === 10,
         `inside the ResNet: ${resnet.join(", ")}; "${await page.textContent("#inside-status")}"`);
@@ -413,6 +425,24 @@ for (const cfg of configs) {
       const acc = await page.textContent("#classical-results tbody tr td.accuracy");
       const scored = await page.textContent("#classical-results tbody tr td:nth-child(4)");
       check(parseFloat(acc) >= 72 && /300 images/.test(scored), `k-NN trained in the worker: ${acc} on ${scored}`);
+      // The quiz, answered from the keyboard with "1" (Trouser) twenty times: two of its twenty images
+      // (two per class) are trousers, so the score is 2 of 20, and the visitor's confusion matrix puts
+      // all twenty answers in the Trouser column, two on the diagonal.
+      {
+        await page.click("#quiz-start");
+        for (let q = 1; q <= 20; q++) {
+          await page.waitForSelector(`body[data-quiz-question='${q}']`, { timeout: 10_000 });
+          await page.keyboard.press("1");
+        }
+        await page.waitForSelector("body[data-quiz-score][data-quiz-figures='3']", { timeout: 60_000 });
+        const score = Number(await page.getAttribute("body", "data-quiz-score"));
+        const said = await page.textContent("#quiz-status");
+        const matrix = await page.$eval("#fig-quiz-you-confusion", (d) => d.data[0].text.map((row) => row.map(Number)));
+        const column = matrix.reduce((s, row) => s + row[1], 0), diagonal = matrix.reduce((s, row, i) => s + row[i], 0);
+        const bars = await page.$eval("#fig-quiz-accuracy", (d) => d.data[0].x);
+        check(score === 0.1 && /named 2 of 20/.test(said) && column === 20 && diagonal === 2 && bars[0] === "You" && bars.length === 8,
+          `the quiz scored from its answers: "${said}"; Trouser column ${column}, diagonal ${diagonal}; bars ${bars.join(", ")}`);
+      }
       // The width field shows the recipe's width within Rust's bounds (recipes.json); the MLP has none.
       {
         await page.selectOption("#deep-model", "cnn");

@@ -65,7 +65,16 @@ function layerRow(layer, share) {
       const canvas = document.createElement("canvas");
       canvas.title = `${layer.name}, channel ${c + 1}`;
       drawMap(canvas, layer.values.slice(c * size, (c + 1) * size), layer.height, layer.width);
-      if (share !== null) canvas.addEventListener("click", () => overlay(layer, c, canvas));
+      if (share !== null) {
+        // Reachable by keyboard too: Tab to a map, Enter or Space lays it over the input.
+        canvas.tabIndex = 0;
+        canvas.setAttribute("role", "button");
+        canvas.setAttribute("aria-label", `Lay ${layer.name}, channel ${c + 1}, over the input`);
+        canvas.addEventListener("click", () => overlay(layer, c, canvas));
+        canvas.addEventListener("keydown", (ev) => {
+          if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); overlay(layer, c, canvas); }
+        });
+      }
       maps.append(canvas);
     }
     row.append(maps);
@@ -103,6 +112,9 @@ async function showInside() {
       "(each layer timed from the previous layer's output to its own). The first row is the first layer's weights.";
     document.body.dataset.inside = String(Number(document.body.dataset.inside || 0) + 1);
     document.body.dataset.insideLayers = inside.layers.map((l) => `${l.name}:${l.channels}`).join(",");
+    // A short digest of the first layer's maps, so that a test can tell two pictures' maps apart.
+    document.body.dataset.insideDigest = inside.layers[0].values.reduce((s, v, i) => s + v * ((i % 97) + 1), 0).toFixed(4);
+    document.body.dataset.insideMillis = inside.total_millis.toFixed(2);
   } catch (e) {
     status.textContent = `The layers could not be computed: ${e.message || e}`;
     status.classList.add("error");
