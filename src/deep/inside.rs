@@ -135,11 +135,12 @@ async fn view(name: String, t: Tensor<4>, millis: f64) -> Result<LayerView, Insi
     })
 }
 
-#[cfg(test)]
+// Native only: the tests wait on the futures with `block_on`.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::deep::models::{DeepModelConfig, DeepModelKind, ResNetConfig};
-    use pollster::block_on;
+    use crate::deep::train::block_on;
 
     fn pixels() -> Vec<u8> {
         (0..PIXELS).map(|i| ((i * 37) % 256) as u8).collect()
