@@ -31,11 +31,14 @@ pub fn class_scores_figure(models: Vec<String>, scores: &[f32]) -> Result<JsValu
     to_js(&figure)
 }
 
-/// The live curves of a training run of `model` (its title): two empty traces, the batch loss and the
-/// validation accuracy, which the page extends as the run reports.
+/// The live curves of training runs (`[{label, loss_x, loss_y, accuracy_x, accuracy_y}]`, the current
+/// run last): two traces per run, the current run's last, which the page extends as the run reports;
+/// earlier runs faded (`report::live::training_curves`).
 #[wasm_bindgen(js_name = trainingCurvesFigure)]
-pub fn training_curves_figure(model: &str) -> Result<JsValue, JsError> {
-    to_js(&crate::report::live::training_curves(model))
+pub fn training_curves_figure(runs: JsValue) -> Result<JsValue, JsError> {
+    let runs: Vec<crate::report::live::RunCurves> = serde_wasm_bindgen::from_value(runs)
+        .map_err(|e| JsError::new(&format!("not a list of training runs: {e}")))?;
+    to_js(&crate::report::live::training_curves(&runs))
 }
 
 /// The quiz's questions: `per_class` images of each class among `labels`, shuffled by `seed` (any

@@ -500,6 +500,11 @@ for (const cfg of configs) {
       await page.click("#deep-stop");
       await page.waitForFunction(() => /stopped/.test(document.getElementById("deep-status").textContent), null, { timeout: 120_000 });
       const stopped = await page.textContent("#deep-status");
+      // The chart shows this run over the one before, faded: four traces, this run's last.
+      const curves = await page.$eval("#deep-curves", (d) => d.data.map((t) => [t.name, t.opacity, t.x.length]));
+      check(curves.length === 4 && curves[0][1] === 0.35 && curves[2][1] === 1 && /run 1/.test(curves[0][0]) && /run 2/.test(curves[2][0]) &&
+        curves[0][2] > 0 && curves[1][2] === 3 && curves[2][2] > 0,
+        `successive runs overlaid: ${curves.map(([n, o, k]) => `${n} (${k} points, opacity ${o})`).join("; ")}`);
       check(!(await page.isDisabled("#deep-train")), `stop ends the run and the page can train again: "${stopped}"`);
       // A stopped run keeps its best epoch, if it finished one (on a loaded machine the stop can come
       // after the first epoch): then it joins "Your models" too.

@@ -9,6 +9,10 @@ import { gpuLost } from "./backend.js";
 import { data, datasetMessage } from "./dataset.js";
 import { addYourModel } from "./yours.js";
 
+// The runs trained in this page, each `{label, loss_x, loss_y, accuracy_x, accuracy_y}`: the chart shows
+// the current one over the latest before it (Rust's `report::live::RUNS_SHOWN`, 4 in all).
+const runs = [], RUNS_SHOWN = 4;
+
 // Deep training in its own worker, one batch at a time: live curves, pause, stop.
 export function wireDeep(wasm) {
   const [form, status, bar, trainBtn, pauseBtn, stopBtn] =
@@ -96,9 +100,14 @@ export function wireDeep(wasm) {
       setBusy(false);
       return;
     }
-    // A fresh, empty chart for this run (Rust builds it); the run's points extend its two traces.
+    // This run's curves beside the latest earlier runs' (faded): Rust builds the chart, this run's two
+    // traces last, and the run's points extend them.
+    const run = { label: `${label}, run ${runs.length + 1}`, loss_x: [], loss_y: [], accuracy_x: [], accuracy_y: [] };
+    runs.push(run);
+    const figure = wasm.trainingCurvesFigure(runs.slice(-RUNS_SHOWN));
+    const [lossTrace, accuracyTrace] = [figure.data.length - 2, figure.data.length - 1];
     Plotly.purge(chart);
-    plotFigure(Plotly, chart, wasm.trainingCurvesFigure(label));
+    plotFigure(Plotly, chart, figure);
     document.body.dataset.deepPoints = "0";
     try {
       if (!worker) start();
@@ -118,14 +127,16 @@ export function wireDeep(wasm) {
           else if (m.type === FromWorker.BATCH) {
             const p = m.progress;
             const x = p.epoch - 1 + p.batch / p.batches;
-            Plotly.extendTraces(chart, { x: [[x]], y: [[p.loss]] }, [0]);
+            Plotly.extendTraces(chart, { x: [[x]], y: [[p.loss]] }, [lossTrace]);
+            run.loss_x.push(x); run.loss_y.push(p.loss);
             document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
             bar.value = (p.epoch - 1 + p.batch / p.batches) / p.epochs;
             document.body.dataset.deepImagesPerSecond = String(Math.round(p.images_per_second));
             if (!paused) status.textContent = `${label}: epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}, ` +
               `loss ${p.loss.toFixed(3)}, ${Math.round(p.images_per_second)} images/s, ETA ${Math.round(p.eta_seconds)} s`;
           } else if (m.type === FromWorker.EPOCH) {
-            Plotly.extendTraces(chart, { x: [[m.record.epoch]], y: [[m.record.val_accuracy]] }, [1]);
+            Plotly.extendTraces(chart, { x: [[m.record.epoch]], y: [[m.record.val_accuracy]] }, [accuracyTrace]);
+            run.accuracy_x.push(m.record.epoch); run.accuracy_y.push(m.record.val_accuracy);
             document.body.dataset.deepPoints = String(Number(document.body.dataset.deepPoints) + 1);
           } else if (m.type === FromWorker.TRAINED) resolve(m);
           else if (m.type === FromWorker.ERROR) reject(new Error(m.message));
