@@ -78,6 +78,23 @@ fn invalid(model: &'static str, message: impl Into<String>) -> ModelError {
     }
 }
 
+/// `width` within `min..=max`, else the model's typed error.
+fn check_width(
+    model: &'static str,
+    width: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), ModelError> {
+    if (min..=max).contains(&width) {
+        Ok(())
+    } else {
+        Err(invalid(
+            model,
+            format!("width {width} is outside {min}..={max}"),
+        ))
+    }
+}
+
 /// The largest dropout a model accepts (the smallest is 0).
 pub const MAX_DROPOUT: f64 = 0.9;
 
@@ -125,16 +142,7 @@ impl CnnConfig {
                 format!("dropout {} is outside [0, {MAX_DROPOUT}]", self.dropout),
             ));
         }
-        if !(MIN_CNN_WIDTH..=MAX_CNN_WIDTH).contains(&self.width) {
-            return Err(invalid(
-                "cnn",
-                format!(
-                    "width {} is outside {MIN_CNN_WIDTH}..={MAX_CNN_WIDTH}",
-                    self.width
-                ),
-            ));
-        }
-        Ok(())
+        check_width("cnn", self.width, MIN_CNN_WIDTH, MAX_CNN_WIDTH)
     }
 }
 
@@ -272,15 +280,7 @@ impl Default for ResNetConfig {
 impl ResNetConfig {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), ModelError> {
-        if !(MIN_RESNET_WIDTH..=MAX_RESNET_WIDTH).contains(&self.width) {
-            return Err(invalid(
-                "resnet",
-                format!(
-                    "width {} is outside {MIN_RESNET_WIDTH}..={MAX_RESNET_WIDTH}",
-                    self.width
-                ),
-            ));
-        }
+        check_width("resnet", self.width, MIN_RESNET_WIDTH, MAX_RESNET_WIDTH)?;
         if self.blocks.iter().any(|&b| !(1..=16).contains(&b)) {
             return Err(invalid(
                 "resnet",

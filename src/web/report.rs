@@ -1,8 +1,10 @@
-//! The figures of the shipped models' summaries, built in Rust for Plotly.
+//! The figures built in Rust for Plotly: the shipped models' summaries, the page's live charts and the quiz.
 
 use wasm_bindgen::prelude::*;
 
 use super::to_js;
+use crate::data::NUM_CLASSES;
+use crate::metrics::argmax_rows;
 
 /// The figures of one model's recorded summary (a `pretrained/<model>.json` object): training curves
 /// (deep models), confusion matrix, classification report and top confusions, as Plotly JSON.
@@ -51,30 +53,30 @@ pub fn quiz_items(labels: &[u8], per_class: usize, seed: f64) -> Vec<u32> {
         .collect()
 }
 
-/// The quiz scored: `answers` against `truth`, beside each of `models` whose answers to the same
-/// questions `predictions` holds in turn (one class per question each): resolves to `{asked, right,
-/// accuracy, models, human_baseline, figures}`.
+/// The quiz scored: `answers` against `truth`, beside each of `models`, whose class scores for the same
+/// questions `probabilities` holds in turn (ten per question, each model's answer being its top class):
+/// resolves to `{asked, right, accuracy, models, human_baseline, figures}`.
 #[wasm_bindgen(js_name = scoreQuiz)]
 pub fn score_quiz(
     truth: &[u8],
     answers: &[u8],
     models: Vec<String>,
-    predictions: &[u8],
+    probabilities: &[f32],
 ) -> Result<JsValue, JsError> {
-    let per_model = truth.len().max(1);
-    if predictions.len() != models.len() * truth.len() {
+    let per_model = truth.len() * NUM_CLASSES;
+    if probabilities.len() != models.len() * per_model {
         return Err(JsError::new(&format!(
-            "expected {} predictions ({} models × {} questions), got {}",
-            models.len() * truth.len(),
+            "expected {} class scores ({} models × {} questions × 10), got {}",
+            models.len() * per_model,
             models.len(),
             truth.len(),
-            predictions.len()
+            probabilities.len()
         )));
     }
     let predictions: Vec<(String, Vec<u8>)> = models
         .into_iter()
-        .zip(predictions.chunks(per_model))
-        .map(|(m, p)| (m, p.to_vec()))
+        .zip(probabilities.chunks(per_model.max(1)))
+        .map(|(m, p)| (m, argmax_rows(p, NUM_CLASSES)))
         .collect();
     let result =
         crate::report::quiz::score_quiz(truth, answers, &predictions).map_err(super::js_error)?;

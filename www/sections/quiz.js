@@ -8,23 +8,17 @@ import { data } from "./dataset.js";
 
 const PER_CLASS = 2;
 
-// The shipped models' answers (plain models: these are dataset images) to the quiz's images:
-// { names, predictions } with one class per image for each model that is in.
-async function modelAnswers(images) {
-  const names = [], predictions = [];
+// The shipped models' class scores (plain models: these are dataset images) for the quiz's images:
+// { names, probabilities }, ten scores an image for each model that is in.
+async function modelScores(images) {
+  const names = [], probabilities = [];
   for (const name of [...DEEP, ...CLASSICAL]) {
     const entry = shipped[name];
     if (entry?.state !== "ready") continue;
-    const p = Array.from(await entry.model.probabilities(images));
-    const classes = [];
-    for (let i = 0; i < p.length; i += 10) {
-      const row = p.slice(i, i + 10);
-      classes.push(row.indexOf(Math.max(...row)));
-    }
+    probabilities.push(...(await entry.model.probabilities(images)));
     names.push(TITLES[name]);
-    predictions.push(...classes);
   }
-  return { names, predictions };
+  return { names, probabilities };
 }
 
 export function wireQuiz(wasm) {
@@ -53,8 +47,8 @@ export function wireQuiz(wasm) {
       const images = new Uint8Array(quiz.items.length * 784);
       quiz.items.forEach((item, k) => images.set(quiz.dataset.image(item), k * 784));
       quiz.dataset.free();
-      const { names, predictions } = await modelAnswers(images);
-      const r = wasm.scoreQuiz(Uint8Array.from(quiz.truth), Uint8Array.from(quiz.answers), names, Uint8Array.from(predictions));
+      const { names, probabilities } = await modelScores(images);
+      const r = wasm.scoreQuiz(Uint8Array.from(quiz.truth), Uint8Array.from(quiz.answers), names, Float32Array.from(probabilities));
       const best = r.models.reduce((a, m) => (m[1] > a[1] ? m : a), ["", -1]);
       status.textContent = `You named ${r.right} of ${r.asked} (${Math.round(100 * r.accuracy)}%). ` +
         (best[0] ? `Best model: ${best[0]}, ${Math.round(100 * best[1])}%. ` : "") +

@@ -9,9 +9,9 @@ import { gpuLost } from "./backend.js";
 import { data, datasetMessage } from "./dataset.js";
 import { addYourModel } from "./yours.js";
 
-// The runs trained in this page, each `{label, loss_x, loss_y, accuracy_x, accuracy_y}`: the chart shows
-// the current one over the latest before it (Rust's `report::live::RUNS_SHOWN`, 4 in all).
-const runs = [], RUNS_SHOWN = 4;
+// The runs trained in this page, each `{label, loss_x, loss_y, accuracy_x, accuracy_y}`: the chart
+// shows the current one over the latest before it (Rust picks how many, `report::live::RUNS_SHOWN`).
+const runs = [];
 
 // Deep training in its own worker, one batch at a time: live curves, pause, stop.
 export function wireDeep(wasm) {
@@ -104,7 +104,7 @@ export function wireDeep(wasm) {
     // traces last, and the run's points extend them.
     const run = { label: `${label}, run ${runs.length + 1}`, loss_x: [], loss_y: [], accuracy_x: [], accuracy_y: [] };
     runs.push(run);
-    const figure = wasm.trainingCurvesFigure(runs.slice(-RUNS_SHOWN));
+    const figure = wasm.trainingCurvesFigure(runs);
     const [lossTrace, accuracyTrace] = [figure.data.length - 2, figure.data.length - 1];
     Plotly.purge(chart);
     plotFigure(Plotly, chart, figure);
