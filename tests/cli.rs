@@ -237,3 +237,73 @@ fn download_from_a_local_server() {
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `attack`: at ε = 0 every shipped model's accuracy is exactly what its recorded per-image predictions
+/// give on the same test images; FGSM at ε = 8 lowers the attacked CNN's; bad settings are refused.
+#[test]
+fn attack_scores_every_shipped_model_at_each_budget() {
+    let dir = scratch("attack");
+    let out = dir.join("attack.json");
+    let printed = ok(&[
+        "attack",
+        "--method",
+        "fgsm",
+        "--images",
+        "100",
+        "--epsilons",
+        "0,8",
+        "--json",
+        s(&out),
+    ]);
+    assert!(
+        printed.contains("FGSM against cnn on the first 100 test images"),
+        "{printed}"
+    );
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let models = result["models"].as_array().unwrap();
+    assert_eq!(models.len(), 9, "seven models and two photo variants");
+    assert_eq!(models[0][0], "cnn", "the attacked model first");
+    let labels = fashionlab::data::local::load_split(&dataset_dir(), fashionlab::data::Split::Test)
+        .unwrap()
+        .labels()[..100]
+        .to_vec();
+    for model in models {
+        let name = model[0].as_str().unwrap();
+        let summary: ModelSummary = serde_json::from_slice(
+            &std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pretrained/{name}.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let recorded = summary.test.predictions.unwrap();
+        let right = recorded
+            .bytes()
+            .zip(&labels)
+            .filter(|(p, l)| (p - b'0') == **l)
+            .count();
+        assert_eq!(
+            model[1][0].as_f64().unwrap(),
+            right as f64 / 100.0,
+            "{name} at ε = 0"
+        );
+    }
+    let cnn = &models[0][1];
+    assert!(
+        cnn[1].as_f64().unwrap() < cnn[0].as_f64().unwrap() - 0.15,
+        "{cnn}"
+    );
+    for (bad, says) in [
+        (vec!["--epsilons", "65"], "64"),
+        (vec!["--method", "cw"], "fgsm, pgd or noise"),
+        (vec!["--steps", "0"], "PGD takes 1 to 100 steps"),
+    ] {
+        let mut args = vec!["attack", "--images", "2"];
+        args.extend(bad);
+        let run = cli(&args);
+        assert!(!run.status.success());
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,5 +1,6 @@
 //! The native CLI: `fashionlab train | evaluate | classify | analyze | download | sample`.
 
+mod attack;
 mod classical;
 mod photos;
 pub mod store;
@@ -131,6 +132,37 @@ pub(crate) enum Command {
         /// What to do with them.
         #[command(subcommand)]
         action: PhotosCommand,
+    },
+    /// Adversarial examples against one shipped deep model on the first test images (FGSM, PGD or
+    /// random ±ε noise), and every shipped model's accuracy on them at each ε.
+    Attack {
+        /// The attacked model: cnn, resnet, mlp, or a photo-trained variant (cnn-photo, resnet-photo).
+        #[arg(long, default_value = "cnn")]
+        model: String,
+        /// fgsm, pgd or noise.
+        #[arg(long, default_value = "pgd")]
+        method: String,
+        /// The budgets ε, on the 0..=255 pixel scale (at most 64).
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8,16,32")]
+        epsilons: Vec<u8>,
+        /// How many test images (the first ones).
+        #[arg(long, default_value_t = 1000)]
+        images: usize,
+        /// PGD's steps.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// The seed of PGD's random start and of the noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Directory of the shipped models.
+        #[arg(long, default_value = "pretrained")]
+        weights: PathBuf,
+        /// Also write the accuracies as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Writes a balanced slice of the test set (the page's built-in default data) as two IDX .gz files.
     Sample {
@@ -429,6 +461,12 @@ pub enum CliError {
     /// An image could not be encoded (for `photos write`).
     #[error("{0}")]
     Encode(String),
+    /// An attack's settings or inputs were refused.
+    #[error(transparent)]
+    Attack(#[from] crate::deep::attack::AttackError),
+    /// The accuracy-against-ε table could not be made.
+    #[error(transparent)]
+    Robustness(#[from] crate::report::robustness::RobustnessError),
     /// A model's summary does not describe the model file beside it.
     #[error("{path}: {source}")]
     Summary {
@@ -545,6 +583,27 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
                 y4m.as_ref(),
             ),
         },
+        Command::Attack {
+            model,
+            method,
+            epsilons,
+            images,
+            steps,
+            seed,
+            data,
+            weights,
+            json,
+        } => crate::cli::attack::run(&crate::cli::attack::AttackArgs {
+            model: &model,
+            method: &method,
+            epsilons: &epsilons,
+            images,
+            steps,
+            seed,
+            data: data.as_deref(),
+            weights: &weights,
+            json: json.as_deref(),
+        }),
         Command::Sample {
             data,
             per_class,

@@ -32,11 +32,11 @@ pub(crate) enum BenchSet {
 }
 
 /// A model of the benchmark: a name and a function from prepared pixels to probabilities.
-type Scorer = (String, Box<dyn Fn(&[u8]) -> Result<Vec<f32>, CliError>>);
+pub(crate) type Scorer = (String, Box<dyn Fn(&[u8]) -> Result<Vec<f32>, CliError>>);
 
 /// Every model found in `dir`: the deep models (and any `<kind>-photo.weights` beside them) and the
 /// classical ones.
-fn scorers(dir: &Path) -> Result<Vec<Scorer>, CliError> {
+pub(crate) fn scorers(dir: &Path) -> Result<Vec<Scorer>, CliError> {
     let dir = weights_dir(dir);
     let mut out: Vec<Scorer> = Vec::new();
     let names = DeepModelKind::ALL.iter().flat_map(|k| {

@@ -279,7 +279,8 @@ pub fn model_file_kind(bytes: &[u8]) -> Result<JsValue, JsError> {
     to_js(&kind)
 }
 
-/// Grad-CAM: the workers' module only (it needs autodiff, the `engine` feature).
+/// Grad-CAM and adversarial examples: the workers' module only (they need autodiff, the `engine`
+/// feature).
 #[cfg(feature = "engine")]
 #[wasm_bindgen]
 impl WebModel {
@@ -295,6 +296,23 @@ impl WebModel {
                 .await
                 .map_err(|e| JsValue::from(js_error(e)))?;
             to_js(&cam).map_err(JsValue::from)
+        })
+    }
+
+    /// Adversarial examples against this model: `pixels` (`n × 784`, 0..=255) of classes `labels`
+    /// perturbed by `config` (`{method: "fgsm" | "pgd" | "noise", epsilon, steps?, seed?}`, ε on the
+    /// 0..=255 scale), on the active backend: resolves to a `Uint8Array` of `n × 784` pixels. Bad settings
+    /// reject with a readable error.
+    pub fn attack(&self, pixels: Vec<u8>, labels: Vec<u8>, config: JsValue) -> Promise {
+        let (model, norm) = (self.model.clone(), self.normalization);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let config: crate::deep::attack::AttackConfig = serde_wasm_bindgen::from_value(config)
+                .map_err(|e| JsValue::from(JsError::new(&format!("bad attack settings: {e}"))))?;
+            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+            let out = crate::deep::attack::attack(&model, &pixels, &labels, norm, &config, &device)
+                .await
+                .map_err(|e| JsValue::from(js_error(e)))?;
+            Ok(js_sys::Uint8Array::from(out.as_slice()).into())
         })
     }
 }

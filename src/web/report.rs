@@ -1,4 +1,5 @@
-//! The figures built in Rust for Plotly: the shipped models' summaries, the page's live charts and the quiz.
+//! The figures built in Rust for Plotly: the shipped models' summaries, the page's live charts, the quiz
+//! and accuracy against an attack's ε.
 
 use wasm_bindgen::prelude::*;
 
@@ -80,6 +81,45 @@ pub fn score_quiz(
         .collect();
     let result =
         crate::report::quiz::score_quiz(truth, answers, &predictions).map_err(super::js_error)?;
+    to_js(&result)
+}
+
+/// Accuracy against ε: `truth` (n labels) and, for each of `models` (the attacked model first), its
+/// class scores for the n images perturbed at each of `epsilons` in turn (ten per image, its answer
+/// being its top class): resolves to `{epsilons, images, models, figure}` (`report::robustness`).
+#[wasm_bindgen(js_name = robustnessFigure)]
+pub fn robustness_figure(
+    method: &str,
+    truth: &[u8],
+    epsilons: &[u8],
+    models: Vec<String>,
+    probabilities: &[f32],
+) -> Result<JsValue, JsError> {
+    let per_eps = truth.len() * NUM_CLASSES;
+    let per_model = per_eps * epsilons.len();
+    if probabilities.len() != models.len() * per_model {
+        return Err(JsError::new(&format!(
+            "expected {} class scores ({} models × {} budgets × {} images × 10), got {}",
+            models.len() * per_model,
+            models.len(),
+            epsilons.len(),
+            truth.len(),
+            probabilities.len()
+        )));
+    }
+    let predictions: Vec<(String, Vec<Vec<u8>>)> = models
+        .into_iter()
+        .zip(probabilities.chunks(per_model.max(1)))
+        .map(|(m, p)| {
+            let per_eps = p
+                .chunks(per_eps.max(1))
+                .map(|p| argmax_rows(p, NUM_CLASSES))
+                .collect();
+            (m, per_eps)
+        })
+        .collect();
+    let result = crate::report::robustness::robustness(method, truth, epsilons, &predictions)
+        .map_err(super::js_error)?;
     to_js(&result)
 }
 
