@@ -4,6 +4,7 @@
 // (lib/engine.js). All computation happens in wasm; the sections move bytes and draw what Rust builds.
 
 import { loadShippedModels } from "./lib/models.js";
+import { wireAttack } from "./sections/attack.js";
 import { startBackend, wireBackend } from "./sections/backend.js";
 import { wireClassify, watchShippedModels } from "./sections/classify.js";
 import { setStatus, wireDataset } from "./sections/dataset.js";
@@ -43,6 +44,7 @@ async function main() {
 
   await wireDataset(wasm);
   wireQuiz(wasm);
+  wireAttack(wasm);
   wireClassical(wasm);
   wireDeep(wasm);
   wireCells(wasm);

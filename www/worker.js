@@ -1,5 +1,5 @@
 // Fashion Lab worker: the page's long work off the UI thread (classical fits, deep training, scoring a
-// model file, Grad-CAM), with the engine, the site's larger wasm module (www/lib/engine.js starts it).
+// model file, Grad-CAM, adversarial examples), with the engine, the site's larger wasm module (www/lib/engine.js starts it).
 //
 // The messages it takes and sends are declared in protocol.js.
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
@@ -84,18 +84,17 @@ self.onmessage = async (event) => {
       post({ type: FromWorker.EVALUATED, id: msg.id, family, kind, results });
     } else if (msg.type === ToWorker.SELECT_BACKEND) {
       const report = await wasm.selectBackend(msg.backend || "auto");
-      // The models kept for Grad-CAM live on the old device: they are loaded again when next asked for.
-      for (const model of explained.values()) model.free();
-      explained.clear();
+      // The models kept for Grad-CAM and attacks live on the old device: they are loaded again when next
+      // asked for.
+      for (const model of kept.values()) model.free();
+      kept.clear();
       post({ type: FromWorker.BACKEND, id: msg.id, report });
     } else if (msg.type === ToWorker.EXPLAIN) {
-      let model = explained.get(msg.key);
-      if (!model) {
-        model = wasm.WebModel.fromBytes(msg.bytes);
-        explained.set(msg.key, model);
-      }
-      const cam = await model.gradCam(msg.pixels, msg.class);
+      const cam = await keptModel(msg).gradCam(msg.pixels, msg.class);
       post({ type: FromWorker.EXPLAINED, id: msg.id, cam });
+    } else if (msg.type === ToWorker.ATTACK) {
+      const pixels = await keptModel(msg).attack(msg.pixels, msg.labels, msg.config);
+      post({ type: FromWorker.ATTACKED, id: msg.id, pixels }, [pixels.buffer]);
     } else if (msg.type === ToWorker.TRAIN_DEEP) {
       await trainDeep(msg);
     } else if (msg.type === ToWorker.PAUSE || msg.type === ToWorker.RESUME || msg.type === ToWorker.STOP) {
@@ -111,8 +110,18 @@ self.onmessage = async (event) => {
 
 const control = { paused: false, stopped: false, wake: null };
 
-// The deep models Grad-CAM was asked of, by the page's key, on the selected backend.
-const explained = new Map();
+// The deep models Grad-CAM or an attack was asked of, by the page's key, on the selected backend.
+const kept = new Map();
+
+// The deep model a request names ({key, bytes}), loaded the first time.
+function keptModel({ key, bytes }) {
+  let model = kept.get(key);
+  if (!model) {
+    model = wasm.WebModel.fromBytes(bytes);
+    kept.set(key, model);
+  }
+  return model;
+}
 
 async function trainDeep(msg) {
   Object.assign(control, { paused: false, stopped: false, wake: null });

@@ -208,6 +208,44 @@ for (const cfg of configs) {
       await page.selectOption("#inside-model", "cnn");
       await page.click("#inside summary");
     }
+    // Adversarial examples, for the last photo: PGD at ε = 8 against the photo CNN changes no pixel by
+    // more than 8 and every model answers the changed picture; at ε = 0 nothing changes and no answer
+    // moves. On the CPU, each model's accuracy on 100 sample images falls as ε grows.
+    {
+      const attacked = () => Number(document.body.dataset.attacked || 0);
+      const before = await page.evaluate(attacked);
+      await page.click("#attack summary");
+      await page.waitForFunction((n) => Number(document.body.dataset.attacked || 0) > n, before, { timeout: 120_000 });
+      const largest = Number(await page.getAttribute("body", "data-attack-largest"));
+      const answers = await page.$$eval("#attack-answers li", (lis) => lis.map((li) => [li.dataset.model, li.dataset.changed]));
+      const shades = await page.$eval("#attack-perturbation", (c) => {
+        const d = c.getContext("2d").getImageData(0, 0, 28, 28).data;
+        const seen = new Set(); for (let i = 0; i < d.length; i += 4) seen.add(d[i]);
+        return seen.size;
+      });
+      check(largest > 0 && largest <= 8 && answers.length === 7 && shades >= 2,
+        `PGD at ε = 8 on the last photo: largest change ${largest}, ${shades} shades in the change, ` +
+        `${answers.filter(([, c]) => c === "true").length} of ${answers.length} answers moved; "${await page.textContent("#attack-status")}"`);
+      const n = await page.evaluate(attacked);
+      await page.$eval("#attack-epsilon", (el) => { el.value = "0"; el.dispatchEvent(new Event("change")); });
+      await page.waitForFunction((k) => Number(document.body.dataset.attacked || 0) > k, n, { timeout: 120_000 });
+      const still = await page.$$eval("#attack-answers li", (lis) => lis.filter((li) => li.dataset.changed === "true").length);
+      check(Number(await page.getAttribute("body", "data-attack-largest")) === 0 && still === 0,
+        `at ε = 0 the picture is unchanged and ${still} answers moved`);
+      if (cfg.name === "cpu") {
+        await page.click("#attack-curve-start");
+        await page.waitForSelector("body[data-attack-accuracy]", { timeout: 300_000 });
+        const curves = JSON.parse(await page.getAttribute("body", "data-attack-accuracy"));
+        const cnn = curves.CNN ?? [];
+        const falls = cnn.every((a, i) => i === 0 || a <= cnn[i - 1] + 0.02);
+        const traces = await page.$$eval("#attack-curve .scatterlayer .trace", (t) => t.length);
+        check(Object.keys(curves).length === 7 && cnn[0] >= 0.85 && falls && cnn[4] < cnn[0] - 0.2 && cnn[6] < cnn[4] && traces === 7,
+          `accuracy against ε (0, 1, 2, 4, 8, 16, 32), PGD against the CNN on 100 sample images: ` +
+          Object.entries(curves).map(([m, a]) => `${m} ${a.map((x) => Math.round(100 * x)).join("/")}`).join("; "));
+        console.log(`  speed (${cfg.name}): ${await page.textContent("#attack-curve-status")}`);
+      }
+      await page.click("#attack summary"); // closed: later pictures are not attacked
+    }
     // A picture with no item (an empty table; a flat grey card) gets "no item found", not a class.
     for (const [name, rgb] of [["empty-table", texturedPhotoOf(-1)], ["grey-card", new Uint8Array(200 * 150 * 3).fill(128)]]) {
       const [w, h] = name === "grey-card" ? [200, 150] : [320, 240];

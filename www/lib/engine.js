@@ -27,9 +27,10 @@ export function startWorker() {
   return { worker, ready };
 }
 
-// One long-lived engine worker for the page's own requests: the backend (the header's choice) and
-// Grad-CAM. `selectBackend(preference)` loads it the first time; `onBackend(report)` hears every backend
-// it picks and `onLost(reason)` a lost GPU device, after which the worker is replaced by one on the CPU.
+// One long-lived engine worker for the page's own requests: the backend (the header's choice),
+// Grad-CAM and adversarial examples. `selectBackend(preference)` loads it the first time;
+// `onBackend(report)` hears every backend it picks and `onLost(reason)` a lost GPU device, after which
+// the worker is replaced by one on the CPU.
 export function engineClient({ onBackend, onLost }) {
   let worker = null, loading = null, nextId = 1;
   const pending = new Map(); // id → {resolve, reject}
@@ -88,6 +89,12 @@ export function engineClient({ onBackend, onLost }) {
     async gradCam(key, bytes, pixels, cls) {
       await (loading ?? Promise.reject(new Error("the engine has not been started")));
       return (await request({ type: ToWorker.EXPLAIN, key, bytes, pixels, class: cls })).cam;
+    },
+    // Adversarial examples against the deep model in `bytes` (kept under `key`): `pixels` (n × 784) of
+    // classes `labels` perturbed by `config` ({method, epsilon, steps, seed}); resolves to n × 784 pixels.
+    async attack(key, bytes, pixels, labels, config) {
+      await (loading ?? Promise.reject(new Error("the engine has not been started")));
+      return (await request({ type: ToWorker.ATTACK, key, bytes, pixels, labels, config })).pixels;
     },
   };
 }

@@ -19,6 +19,10 @@
 //   EXPLAIN        {id, key, bytes, pixels, class}
 //       Grad-CAM of one prepared image (784 pixels) for `class` by the deep model in `bytes` (a .weights
 //       file), which the worker keeps under `key` until the backend changes; replies EXPLAINED or ERROR.
+//   ATTACK         {id, key, bytes, pixels, labels, config}
+//       adversarial examples against the deep model in `bytes` (kept under `key` as for EXPLAIN): the
+//       n prepared images `pixels` (n × 784) of classes `labels` perturbed by `config` ({method, epsilon,
+//       steps, seed}, as deep::attack::AttackConfig reads it); replies ATTACKED or ERROR.
 // From the worker:
 //   READY          {}
 //   PROGRESS       {id, stage, fraction}
@@ -30,6 +34,7 @@
 //   TRAINED        {id, model, history, stopped, bytes}
 //   EVALUATED      {id, family, kind, results}   results: the `test` shape of pretrained/*.json
 //   EXPLAINED      {id, cam}   cam: {class, probabilities, coarse, side, heatmap}
+//   ATTACKED       {id, pixels}   the perturbed images, n × 784 whole pixel values
 //   ERROR          {id, message}
 //   DEVICE_LOST    {id, message}   the worker's WebGPU device was lost: its GPU work cannot finish; the page
 //                                  ends the worker and goes on with the CPU
@@ -43,6 +48,7 @@ export const ToWorker = Object.freeze({
   EVALUATE: "evaluate",
   SELECT_BACKEND: "select-backend",
   EXPLAIN: "explain",
+  ATTACK: "attack",
 });
 
 export const FromWorker = Object.freeze({
@@ -56,6 +62,7 @@ export const FromWorker = Object.freeze({
   TRAINED: "trained",
   EVALUATED: "evaluated",
   EXPLAINED: "explained",
+  ATTACKED: "attacked",
   ERROR: "error",
   DEVICE_LOST: "device-lost",
 });

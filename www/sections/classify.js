@@ -6,6 +6,7 @@ import { plotFigure, plotly } from "../lib/charts.js";
 import { $, drawGray, wireFileDrop } from "../lib/dom.js";
 import { CLASSICAL, DEEP, PHOTO_VARIANTS, TITLES, answering, modelListeners, shipped, shippedState, titlesOf } from "../lib/models.js";
 import { explain, explainIsWaiting, explainPicture, selectCnnClass, wireExplain } from "./explain.js";
+import { attackPicture } from "./attack.js";
 import { insidePicture, wireInside } from "./inside.js";
 import { yours } from "./yours.js";
 
@@ -84,9 +85,11 @@ async function classifyPreparedNow(wasm, prepared, name, options = {}) {
   selectCnnClass(currentPicture);
   $("explain").hidden = false;
   $("inside").hidden = false;
+  $("attack").hidden = false;
   if (!options.live) {
     await explain(wasm);
     insidePicture(pixels, photo);
+    attackPicture(pixels, photo);
   }
   document.body.dataset.classified = String(Number(document.body.dataset.classified || 0) + 1);
 }
