@@ -4,8 +4,8 @@
 //! natively, from one crate.
 //!
 //! The core is platform-free: [`data`] (with the split), [`photo`], [`deep`] (the deep models, their
-//! input, recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`metrics`], and
-//! above the models, [`report`] (recorded summaries, dataset analysis, Plotly figures).
+//! input, recipes, training, weights, Grad-CAM, backends and flex kernels), [`classical`], [`metrics`], the
+//! embedding map ([`embedding`]), and above the models, [`report`] (recorded summaries, dataset analysis, Plotly figures).
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
@@ -17,6 +17,7 @@
 pub mod classical;
 pub mod data;
 pub mod deep;
+pub mod embedding;
 pub mod metrics;
 mod parallel;
 pub mod photo;

@@ -336,12 +336,12 @@ fn check_pixels(pixels: &[u8]) -> Result<(), ClassicalError> {
     Ok(())
 }
 
+/// A fitted PCA: mean, components (k × d, row-major), explained-variance ratios.
+pub(crate) type FittedPca = (Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// PCA by eigendecomposition of the covariance matrix: returns the mean, the top-`k` components
 /// (k × d, row-major) and their explained-variance ratios.
-/// A fitted PCA: mean, components (k × d, row-major), explained-variance ratios.
-type FittedPca = (Vec<f32>, Vec<f32>, Vec<f32>);
-
-fn fit_pca(x: &Array2<f32>, k: usize) -> Result<FittedPca, ClassicalError> {
+pub(crate) fn fit_pca(x: &Array2<f32>, k: usize) -> Result<FittedPca, ClassicalError> {
     let (n, d) = x.dim();
     if n < 2 {
         return Err(ClassicalError::InvalidConfig(

@@ -121,6 +121,55 @@ pub async fn look_inside(
     })
 }
 
+/// The penultimate layer of images (the last dense or pooled layer before the logits: the CNN's
+/// dense layer, the ResNet's average pool, the MLP's last hidden layer) with the class probabilities of
+/// the same pass: the deep space of the embedding map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Penultimate {
+    /// `n × dims` values, row-major.
+    pub features: Vec<f32>,
+    /// Units of the layer.
+    pub dims: usize,
+    /// `n × 10` class probabilities.
+    pub probabilities: Vec<f32>,
+}
+
+/// [`Penultimate`] of `n` prepared images (`n × 784` pixels, 0..=255), on any device, in batches of 250.
+pub async fn penultimate(
+    model: &DeepModel,
+    pixels: &[u8],
+    norm: Normalization,
+    device: &Device,
+) -> Result<Penultimate, InsideError> {
+    if pixels.is_empty() || !pixels.len().is_multiple_of(PIXELS) {
+        return Err(InsideError::BadInput(pixels.len()));
+    }
+    let device = device.clone().without_autodiff();
+    let (mut features, mut probabilities, mut dims) = (Vec::new(), Vec::new(), 0);
+    for chunk in pixels.chunks(250 * PIXELS) {
+        let x = to_image_tensor(normalize(chunk, norm), &device);
+        let mut last: Option<Tensor<2>> = None;
+        let logits = model.forward_seen(x, &mut |layer| {
+            if let Layer::Vector(_, t) | Layer::Dense(_, t) = layer {
+                last = Some(t.clone());
+            }
+        });
+        let last = last.expect("every model has a dense or pooled layer before its logits");
+        dims = last.dims()[1];
+        features.extend(read_f32(last).await.map_err(InsideError::Readback)?);
+        probabilities.extend(
+            read_f32(softmax(logits, 1))
+                .await
+                .map_err(InsideError::Readback)?,
+        );
+    }
+    Ok(Penultimate {
+        features,
+        dims,
+        probabilities,
+    })
+}
+
 /// The view of a `[1 or C, C or 1, H, W]` tensor: the first image's maps, or a filter bank.
 async fn view(name: String, t: Tensor<4>, millis: f64) -> Result<LayerView, InsideError> {
     let [a, b, height, width] = t.dims();
