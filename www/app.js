@@ -9,6 +9,7 @@ import { startBackend, wireBackend } from "./sections/backend.js";
 import { wireClassify, watchShippedModels } from "./sections/classify.js";
 import { setStatus, wireDataset } from "./sections/dataset.js";
 import { explain, explainIsWaiting } from "./sections/explain.js";
+import { wireMap } from "./sections/map.js";
 import { showShippedModels, wireCells } from "./sections/shipped.js";
 import { wireQuiz } from "./sections/quiz.js";
 import { wireSketch } from "./sections/sketch.js";
@@ -45,6 +46,7 @@ async function main() {
   await wireDataset(wasm);
   wireQuiz(wasm);
   wireAttack(wasm);
+  wireMap(wasm);
   wireClassical(wasm);
   wireDeep(wasm);
   wireCells(wasm);

@@ -1,5 +1,5 @@
 // Fashion Lab worker: the page's long work off the UI thread (classical fits, deep training, scoring a
-// model file, Grad-CAM, adversarial examples), with the engine, the site's larger wasm module (www/lib/engine.js starts it).
+// model file, Grad-CAM, adversarial examples, the embedding map), with the engine, the site's larger wasm module (www/lib/engine.js starts it).
 //
 // The messages it takes and sends are declared in protocol.js.
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
@@ -95,6 +95,8 @@ self.onmessage = async (event) => {
     } else if (msg.type === ToWorker.ATTACK) {
       const pixels = await keptModel(msg).attack(msg.pixels, msg.labels, msg.config);
       post({ type: FromWorker.ATTACKED, id: msg.id, pixels }, [pixels.buffer]);
+    } else if (msg.type === ToWorker.MAP) {
+      await mapDataset(msg);
     } else if (msg.type === ToWorker.TRAIN_DEEP) {
       await trainDeep(msg);
     } else if (msg.type === ToWorker.PAUSE || msg.type === ToWorker.RESUME || msg.type === ToWorker.STOP) {
@@ -121,6 +123,32 @@ function keptModel({ key, bytes }) {
     kept.set(key, model);
   }
   return model;
+}
+
+// The embedding map, in steps, with progress at most about 4 times a second.
+async function mapDataset(msg) {
+  const dataset = datasetOf(msg.dataset);
+  await wasm.selectBackend(msg.backend || "auto");
+  post({ type: FromWorker.PROGRESS, id: msg.id, stage: "features", fraction: 0 });
+  const t0 = performance.now();
+  const map = await wasm.WebMap.start(dataset, msg.options, msg.deep, msg.classical ?? undefined);
+  const t1 = performance.now();
+  let lastPost = 0;
+  while (!map.step()) {
+    const now = performance.now();
+    if (now - lastPost > 250) {
+      const p = map.progress();
+      post({ type: FromWorker.PROGRESS, id: msg.id, stage: p.stage, fraction: p.overall });
+      lastPost = now;
+    }
+  }
+  const seconds = { features: (t1 - t0) / 1000, map: (performance.now() - t1) / 1000 };
+  const labels = map.labels(), predicted = map.predicted(), points = map.points();
+  const share = map.neighbourShare(wasm.quizItems(labels, 10, 0), 10);
+  const dims = map.dims;
+  map.free();
+  dataset.free();
+  post({ type: FromWorker.MAPPED, id: msg.id, points, labels, predicted, share, dims, seconds }, [points.buffer]);
 }
 
 async function trainDeep(msg) {

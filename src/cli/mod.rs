@@ -2,6 +2,7 @@
 
 mod attack;
 mod classical;
+mod map;
 mod photos;
 pub mod store;
 mod train;
@@ -163,6 +164,35 @@ pub(crate) enum Command {
         /// Also write the accuracies as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// The embedding map of the first test images: each placed in 2-D from a space (pixels, the SVM's
+    /// HOG → PCA features, or the CNN's penultimate layer) by PCA or t-SNE, with the share of nearest
+    /// neighbours of the same class.
+    Map {
+        /// pixels, hog or deep.
+        #[arg(long, default_value = "deep")]
+        space: String,
+        /// pca or tsne.
+        #[arg(long, default_value = "tsne")]
+        method: String,
+        /// How many test images (the first ones).
+        #[arg(long, default_value_t = 10_000)]
+        images: usize,
+        /// t-SNE's perplexity (5 to 50).
+        #[arg(long, default_value_t = 30.0)]
+        perplexity: f64,
+        /// t-SNE's iterations (300 to 2000).
+        #[arg(long, default_value_t = 750)]
+        iterations: usize,
+        /// Directory with the four official .gz files.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Directory of the shipped models.
+        #[arg(long, default_value = "pretrained")]
+        weights: PathBuf,
+        /// Write the chart to this HTML file.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Writes a balanced slice of the test set (the page's built-in default data) as two IDX .gz files.
     Sample {
@@ -467,6 +497,12 @@ pub enum CliError {
     /// The accuracy-against-ε table could not be made.
     #[error(transparent)]
     Robustness(#[from] crate::report::robustness::RobustnessError),
+    /// The embedding map could not be made.
+    #[error(transparent)]
+    Embedding(#[from] crate::embedding::EmbeddingError),
+    /// The embedding map's chart could not be made.
+    #[error(transparent)]
+    MapFigure(#[from] crate::report::map::MapFigureError),
     /// A model's summary does not describe the model file beside it.
     #[error("{path}: {source}")]
     Summary {
@@ -603,6 +639,25 @@ pub(crate) fn run(cli: Cli) -> Result<(), CliError> {
             data: data.as_deref(),
             weights: &weights,
             json: json.as_deref(),
+        }),
+        Command::Map {
+            space,
+            method,
+            images,
+            perplexity,
+            iterations,
+            data,
+            weights,
+            html,
+        } => crate::cli::map::run(&crate::cli::map::MapArgs {
+            space: &space,
+            method: &method,
+            images,
+            perplexity,
+            iterations,
+            data: data.as_deref(),
+            weights: &weights,
+            html: html.as_deref(),
         }),
         Command::Sample {
             data,

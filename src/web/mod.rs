@@ -1,11 +1,12 @@
 //! wasm-bindgen bindings for the page: backend selection (WebGPU with CPU fallback), datasets from
-//! bytes, analysis figures, and image preparation. Every error becomes a `JsError` with a readable
+//! bytes, analysis figures, image preparation and the embedding map. Every error becomes a `JsError` with a readable
 //! message; no panic crosses this boundary by design (and a panic hook logs any that would).
 
 mod backend;
 mod classical;
 mod dataset;
 mod deep;
+mod map;
 mod photo;
 mod report;
 
@@ -15,10 +16,11 @@ pub use dataset::WebDataset;
 #[cfg(feature = "engine")]
 pub use deep::WebTrainer;
 pub use deep::{WebModel, model_file_kind};
+pub use map::{WebMap, embedding_figure};
 pub use photo::{prepare_image_file, prepare_rgba};
 pub use report::{
-    class_scores_figure, comparison_figures, model_figures, quiz_items, score_quiz,
-    training_curves_figure,
+    class_scores_figure, comparison_figures, model_figures, quiz_items, robustness_figure,
+    score_quiz, training_curves_figure,
 };
 
 use serde::Serialize;

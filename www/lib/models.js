@@ -5,13 +5,15 @@ import { fetchBytes } from "./fetch.js";
 
 // The shipped models. Each is fetched once and loaded when it arrives, so the page answers with the CNN
 // as soon as it has it and every other model joins the answer as it comes ("ResNet: loading…"). They
-// classify on the CPU, in the page's module; the deep models' bytes are kept for Grad-CAM, which the
-// engine worker computes.
+// classify on the CPU, in the page's module; the deep models' bytes are kept for Grad-CAM and the
+// attacks, and the SVM's for the embedding map's HOG space, which the engine's workers compute.
 export const DEEP = ["cnn", "resnet", "mlp"], CLASSICAL = ["logreg", "svm", "rf", "knn"];
 export const TITLES = { cnn: "CNN", resnet: "ResNet", mlp: "MLP", logreg: "Logistic regression", svm: "SVM", rf: "Random forest", knn: "k-NN" };
 // Photo-trained variants of the headline models: they answer for photos (an item found against its
 // background); the plain models answer for dataset images. Each model still gives one answer.
 export const PHOTO_VARIANTS = { cnn: "cnn-photo", resnet: "resnet-photo" };
+// The classical model whose fitted features (HOG → PCA 64) are the embedding map's HOG space.
+export const MAP_FEATURES = "svm";
 // What the first answer to a photo needs comes first (index.html preloads it beside the wasm); the rest
 // follow, the smallest downloads first, two at a time.
 const FIRST = ["cnn-photo"];
@@ -36,7 +38,7 @@ function startLoading(wasm, name) {
       const bytes = await fetchBytes(fileOf(name));
       const classical = CLASSICAL.includes(name);
       const model = classical ? wasm.WebClassical.fromBytes(bytes, name) : wasm.WebModel.fromBytes(bytes);
-      settle(name, "ready", { model, bytes: classical ? null : bytes });
+      settle(name, "ready", { model, bytes: classical && name !== MAP_FEATURES ? null : bytes });
     } catch (e) {
       settle(name, "failed", { error: e.message || String(e) });
     }

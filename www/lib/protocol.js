@@ -19,6 +19,12 @@
 //   EXPLAIN        {id, key, bytes, pixels, class}
 //       Grad-CAM of one prepared image (784 pixels) for `class` by the deep model in `bytes` (a .weights
 //       file), which the worker keeps under `key` until the backend changes; replies EXPLAINED or ERROR.
+//   MAP            {id, dataset, options, backend, deep, classical}
+//       the embedding map of `dataset`'s images (`options`: {space: "pixels" | "hog" | "deep", method:
+//       "pca" | "tsne", perplexity?, iterations?}; `deep`: the deep model's weight file, whose answers the
+//       chart rings where wrong and whose penultimate layer is the deep space; `classical`: the model file
+//       whose features are the HOG space, or null). Replies PROGRESS (stage "features", "affinities" or
+//       "layout"; fraction of the whole), then MAPPED or ERROR. Cancelling is ending the worker.
 //   ATTACK         {id, key, bytes, pixels, labels, config}
 //       adversarial examples against the deep model in `bytes` (kept under `key` as for EXPLAIN): the
 //       n prepared images `pixels` (n × 784) of classes `labels` perturbed by `config` ({method, epsilon,
@@ -35,6 +41,9 @@
 //   EVALUATED      {id, family, kind, results}   results: the `test` shape of pretrained/*.json
 //   EXPLAINED      {id, cam}   cam: {class, probabilities, coarse, side, heatmap}
 //   ATTACKED       {id, pixels}   the perturbed images, n × 784 whole pixel values
+//   MAPPED         {id, points, labels, predicted, share, dims, seconds}   points: n × 2; share: the 10
+//                  nearest neighbours of 100 images (10 a class) of their class, {overall, per_class};
+//                  seconds: {features, map}
 //   ERROR          {id, message}
 //   DEVICE_LOST    {id, message}   the worker's WebGPU device was lost: its GPU work cannot finish; the page
 //                                  ends the worker and goes on with the CPU
@@ -49,6 +58,7 @@ export const ToWorker = Object.freeze({
   SELECT_BACKEND: "select-backend",
   EXPLAIN: "explain",
   ATTACK: "attack",
+  MAP: "map",
 });
 
 export const FromWorker = Object.freeze({
@@ -63,6 +73,7 @@ export const FromWorker = Object.freeze({
   EVALUATED: "evaluated",
   EXPLAINED: "explained",
   ATTACKED: "attacked",
+  MAPPED: "mapped",
   ERROR: "error",
   DEVICE_LOST: "device-lost",
 });

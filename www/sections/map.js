@@ -1,0 +1,155 @@
+// "Map of the test set": the embedding map (Rust's `embedding`, in an engine worker of its own: the
+// images' features, then PCA or t-SNE in steps with progress), drawn from Rust's chart (`report::map`).
+// Pointing at a dot shows its image; a click classifies it above.
+//
+// The chart is SVG (`scatter`), not WebGL: Plotly's WebGL traces compile their drawing code at run time
+// (regl's `new Function`), which the page's Content-Security-Policy (no 'unsafe-eval') refuses.
+
+import { plotFigure, plotly } from "../lib/charts.js";
+import { $, paint28, pct } from "../lib/dom.js";
+import { startWorker } from "../lib/engine.js";
+import { MAP_FEATURES, shipped } from "../lib/models.js";
+import { FromWorker, ToWorker } from "../lib/protocol.js";
+import { gpuLost } from "./backend.js";
+import { classifyPrepared, showOriginal } from "./classify.js";
+import { data, datasetMessage, testSet } from "./dataset.js";
+
+const SPACES = { deep: "the CNN's last hidden layer", hog: "HOG → PCA (the SVM's features)", pixels: "the pixels" };
+const STAGES = { features: "Computing the images' features", affinities: "t-SNE: finding each image's neighbours", layout: "t-SNE: laying out the map" };
+
+// The map on show: its images as the page holds them (a WebDataset, `owned` when made for the map, not
+// shared with other sections), its chart's div and the Plotly that drew it.
+let shown = null;
+
+// A dataset image as a picture: the 28×28 grey pixels as RGBA, and as a PNG data URL.
+function asPicture(pixels) {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 28;
+  const ctx = canvas.getContext("2d"), img = ctx.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) img.data.set([pixels[i], pixels[i], pixels[i], 255], 4 * i);
+  ctx.putImageData(img, 0, 0);
+  return { rgba: new Uint8Array(img.data.buffer), url: canvas.toDataURL("image/png") };
+}
+
+// Runs the map in a fresh worker; resolves to its MAPPED message. `onProgress(stage, fraction)`.
+function runMap(worker, message, onProgress) {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (ev) => {
+      const m = ev.data;
+      if (m.type === FromWorker.PROGRESS) onProgress(m.stage, m.fraction);
+      else if (m.type === FromWorker.MAPPED) resolve(m);
+      else if (m.type === FromWorker.ERROR) reject(new Error(m.message));
+      else if (m.type === FromWorker.DEVICE_LOST) { gpuLost(m.message); reject(new Error(`the GPU device was lost (${m.message}); try again on the CPU`)); }
+    };
+    worker.onerror = (ev) => { ev.preventDefault(); reject(new Error(ev.message || "the map's worker failed")); };
+    worker.postMessage(message);
+  });
+}
+
+export function wireMap(wasm) {
+  const [status, bar, start, cancel, chart] = ["map-status", "map-progress", "map-start", "map-cancel", "map-chart"].map($);
+  let worker = null;
+  const stop = () => {
+    worker?.terminate();
+    worker = null;
+    start.disabled = false; cancel.disabled = true; bar.hidden = true;
+  };
+  cancel.addEventListener("click", () => { stop(); status.textContent = "Cancelled."; });
+
+  start.addEventListener("click", async () => {
+    stop();
+    const space = $("map-space").value, method = $("map-method").value;
+    const cnn = shipped.cnn, svm = shipped[MAP_FEATURES];
+    if (cnn?.state !== "ready" || (space === "hog" && svm?.state !== "ready")) {
+      status.textContent = "The models it needs are still loading (or could not load).";
+      return;
+    }
+    let source = null, dataset = null, owned = false;
+    status.classList.remove("error");
+    if ($("map-images").value === "test") {
+      status.textContent = "Downloading the test set…";
+      try {
+        ({ source, dataset } = await testSet(wasm));
+      } catch (e) {
+        status.textContent = `The full test set is not served here (${e.message || e}); the built-in sample is mapped instead.`;
+      }
+    }
+    if (!source) {
+      if (!data.sample) { status.textContent = "The built-in sample has not loaded yet."; return; }
+      source = data.sample;
+      dataset = wasm.WebDataset.fromIdx(source.images, source.labels, "map");
+      owned = true;
+    }
+    start.disabled = true; cancel.disabled = false; bar.hidden = false; bar.value = 0;
+    const started = startWorker();
+    worker = started.worker;
+    const mine = worker;
+    try {
+      await started.ready;
+      const m = await runMap(mine, {
+        type: ToWorker.MAP, id: 1, dataset: datasetMessage(source), options: { space, method },
+        backend: $("backend-choice").value, deep: cnn.bytes.slice(), classical: space === "hog" ? svm.bytes.slice() : null,
+      }, (stage, fraction) => {
+        bar.value = fraction;
+        status.textContent = `${STAGES[stage] ?? stage}… ${Math.round(100 * fraction)}%`;
+      });
+      if (mine !== worker) return; // cancelled or replaced meanwhile
+      const n = m.labels.length;
+      const wrong = Uint8Array.from(m.predicted, (p, i) => (p === m.labels[i] ? 0 : 1));
+      const title = `${method === "tsne" ? "t-SNE" : "PCA"} of ${n.toLocaleString()} test images from ${SPACES[space]}`;
+      const figure = wasm.embeddingFigure(m.points, m.labels, wrong, "CNN", title, false);
+      const Plotly = await plotly();
+      if (shown) {
+        shown.Plotly.purge(shown.div);
+        if (shown.owned) shown.dataset.free();
+      }
+      const div = document.createElement("div");
+      div.id = "map-plot";
+      chart.replaceChildren(div);
+      const drawStart = performance.now();
+      await plotFigure(Plotly, div, figure);
+      const drawSeconds = (performance.now() - drawStart) / 1000;
+      shown = { dataset, owned, div, Plotly };
+      owned = false;
+      div.on("plotly_hover", (ev) => showImage(wasm, ev.points[0]?.customdata));
+      div.on("plotly_click", (ev) => openImage(wasm, ev.points[0]?.customdata));
+      const share = m.share, classes = wasm.classNames();
+      const hard = [0, 2, 6].map((c) => `${classes[c]} ${pct(share.per_class[c])}`).join(", ");
+      status.textContent = `${title}: ${pct(share.overall)} of the 10 nearest neighbours of 100 images (10 a class) share ` +
+        `their class (${hard}). Features in ${m.seconds.features.toFixed(1)} s, the map in ${m.seconds.map.toFixed(1)} s, ` +
+        `drawn in ${drawSeconds.toFixed(1)} s.`;
+      document.body.dataset.mapShare = JSON.stringify({ space, method, n, overall: share.overall, per_class: share.per_class });
+      document.body.dataset.mapTrace = figure.data[0].type;
+      document.body.dataset.mapped = String(Number(document.body.dataset.mapped || 0) + 1);
+    } catch (e) {
+      if (mine !== worker) return;
+      status.textContent = `The map could not be made: ${e.message || e}`;
+      status.classList.add("error");
+    } finally {
+      if (owned) dataset.free(); // not shown: a failed or cancelled map
+      if (mine === worker) stop();
+    }
+  });
+}
+
+// The image under the pointer, beside the chart.
+function showImage(wasm, index) {
+  if (index === undefined || !shown) return;
+  const px = shown.dataset.image(index);
+  paint28("map-hover-image", (i) => [px[i], px[i], px[i]]);
+  const label = shown.dataset.labels()[index];
+  $("map-hover-caption").textContent = `Test image ${index}: ${wasm.classNames()[label]}`;
+  $("map-hover").hidden = false;
+  document.body.dataset.mapHover = String(index);
+}
+
+// A click on a dot: the image goes through the photo path to every model, and Grad-CAM, as any picture.
+async function openImage(wasm, index) {
+  if (index === undefined || !shown) return;
+  const { rgba, url } = asPicture(shown.dataset.image(index));
+  const prepared = wasm.prepareRgba(28, 28, rgba);
+  showOriginal(url);
+  $("classify").scrollIntoView({ behavior: "smooth" });
+  await classifyPrepared(wasm, prepared, `test image ${index} from the map`);
+  document.body.dataset.mapOpened = String(index);
+}
