@@ -375,14 +375,28 @@ async fn grad_cam_maps_show_what_the_models_use_in_the_browser() {
 /// `floor`, and the model returned scores that epoch's validation accuracy (exactly on the CPU; on
 /// WebGPU within one image in 100, the kernels summing in other orders).
 async fn shipped_recipe_learns(model: &str, floor: f64) {
+    shipped_recipe_learns_on(model, floor, 1000, 32).await;
+}
+
+/// [`shipped_recipe_learns`] on a class-balanced `size` of the sample (a tenth held out), in batches of
+/// `batch`.
+async fn shipped_recipe_learns_on(model: &str, floor: f64, size: usize, batch: usize) {
     use fashionlab::data::split::{SplitConfig, stratified_split};
     let (backend, _) = web::active_device().unwrap();
-    let ds = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
-    let sample = fashionlab::data::Dataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS).unwrap();
+    let all = WebDataset::from_idx(SAMPLE_IMAGES, SAMPLE_LABELS, "sample".into()).unwrap();
+    let ds = if size < all.length() {
+        all.balanced(size)
+    } else {
+        all
+    };
+    let sample = ds.dataset().clone();
     let split = stratified_split(sample.labels(), &SplitConfig::default()).unwrap();
     let validation = sample.subset(&split.validation);
     let get = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
-    let options = js_sys::JSON::parse(r#"{"recipe": {"epochs": 2, "batch_size": 32}}"#).unwrap();
+    let options = js_sys::JSON::parse(&format!(
+        r#"{{"recipe": {{"epochs": 2, "batch_size": {batch}}}}}"#
+    ))
+    .unwrap();
     let trainer = web::WebTrainer::new(model, &ds, options).unwrap();
     let used = trainer.recipe().unwrap();
     assert_eq!(
@@ -449,6 +463,29 @@ async fn webgpu_present_the_mlp_learns_on_webgpu() {
     let backend = web::select_backend_inner(None).await.unwrap();
     assert_eq!(backend.kind, BackendKind::Wgpu);
     shipped_recipe_learns("mlp", 0.53).await;
+}
+
+/// The CNN's recipe learns on WebGPU too, on a smaller run (the software adapter here, SwiftShader,
+/// trains the CNN at about 20 images a second): 2 epochs of batch 16 on 300 sample images (270 trained
+/// on, 30 held out), with the CPU's floor: it reached 0.733 on both. (The ResNet's run does not follow the
+/// CPU's so closely, the kernels summing in other orders over 34 steps: 0.467 against 0.633. It takes
+/// about four minutes on SwiftShader, so it is left to the CPU test below and to a real GPU.)
+#[wasm_bindgen_test]
+async fn webgpu_present_the_cnn_learns_on_webgpu() {
+    let backend = web::select_backend_inner(None).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Wgpu);
+    shipped_recipe_learns_on("cnn", 0.7, 300, 16).await;
+}
+
+/// The small runs of [`webgpu_present_the_cnn_learns_on_webgpu`], on the CPU, for the CNN and the
+/// ResNet: floors a little under what they reach (0.733 and 0.633).
+#[wasm_bindgen_test]
+async fn webgpu_absent_the_convolutional_recipes_learn_on_a_small_run() {
+    let backend = web::select_backend_inner(None).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Flex);
+    for (model, floor) in [("cnn", 0.7), ("resnet", 0.6)] {
+        shipped_recipe_learns_on(model, floor, 300, 16).await;
+    }
 }
 
 /// One forward pass of the shipped CNN on WebGPU agrees with the CPU's on 100 sample images: every
