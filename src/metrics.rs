@@ -69,7 +69,7 @@ pub struct Report {
 }
 
 /// How many confused pairs [`Report::top_confusions`] keeps.
-pub const TOP_CONFUSIONS: usize = 10;
+pub(crate) const TOP_CONFUSIONS: usize = 10;
 
 impl Report {
     /// Scores `predicted` against `truth`.
@@ -96,7 +96,7 @@ impl Report {
     }
 
     /// Builds the report from a confusion matrix (`cm[truth][predicted]`).
-    pub fn from_confusion(cm: Vec<Vec<usize>>) -> Self {
+    pub(crate) fn from_confusion(cm: Vec<Vec<usize>>) -> Self {
         let total: usize = cm.iter().flatten().sum();
         let correct: usize = (0..NUM_CLASSES).map(|c| cm[c][c]).sum();
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };

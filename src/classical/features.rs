@@ -37,7 +37,7 @@ impl Default for HogConfig {
 
 impl HogConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         let cells = SIDE.checked_div(self.cell).unwrap_or(0);
         if self.cell == 0 || !SIDE.is_multiple_of(self.cell) {
             return Err(ClassicalError::InvalidConfig(format!(
@@ -74,7 +74,7 @@ impl HogConfig {
 
 /// HOG descriptor of one 28×28 image (`pixels`: 784 values, row-major), written into `out`
 /// (`config.len()` values).
-pub fn hog(pixels: &[u8], config: &HogConfig, out: &mut [f32]) {
+pub(crate) fn hog(pixels: &[u8], config: &HogConfig, out: &mut [f32]) {
     debug_assert_eq!(pixels.len(), PIXELS);
     debug_assert_eq!(out.len(), config.len());
     let cells = SIDE / config.cell;
@@ -147,7 +147,7 @@ pub struct FeatureConfig {
 
 impl FeatureConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         if let Some(hog) = &self.hog {
             hog.validate()?;
         }
@@ -163,7 +163,7 @@ impl FeatureConfig {
     }
 
     /// A short description, e.g. `HOG 4px/9 bins → standardise → PCA 64`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts = vec![match self.hog {
             Some(h) => format!(
                 "HOG ({}-px cells, {} bins, {}×{} blocks: {} features)",
@@ -206,7 +206,7 @@ impl FeaturePipeline {
 
     /// Fits the pipeline on training images (`pixels`: n × 784) and returns their features too, the
     /// same values [`Self::transform`] gives, without computing the HOG descriptors a second time.
-    pub fn fit_transform(
+    pub(crate) fn fit_transform(
         config: FeatureConfig,
         pixels: &[u8],
     ) -> Result<(Self, Array2<f32>), ClassicalError> {
@@ -239,14 +239,14 @@ impl FeaturePipeline {
     }
 
     /// Number of fitted numbers (scaler and PCA).
-    pub fn params(&self) -> usize {
+    pub(crate) fn params(&self) -> usize {
         self.scaler.as_ref().map_or(0, |(m, s)| m.len() + s.len())
             + self.pca.as_ref().map_or(0, |(m, c)| m.len() + c.len())
     }
 
     /// Transforms images (`pixels`: n × 784) into features (n × the PCA components, or n × the input features
     /// without PCA).
-    pub fn transform(&self, pixels: &[u8]) -> Result<Array2<f32>, ClassicalError> {
+    pub(crate) fn transform(&self, pixels: &[u8]) -> Result<Array2<f32>, ClassicalError> {
         check_pixels(pixels)?;
         let mut x = self.base_features(pixels);
         if self.scaler.is_some() {
@@ -297,14 +297,14 @@ impl FeaturePipeline {
     }
 
     /// Number of features it gives per image.
-    pub fn output_dims(&self) -> usize {
+    pub(crate) fn output_dims(&self) -> usize {
         self.config
             .pca
             .unwrap_or_else(|| self.config.hog.map_or(PIXELS, |h| h.len()))
     }
 
     /// Checks that a deserialised pipeline is consistent with its config.
-    pub fn check(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn check(&self) -> Result<(), ClassicalError> {
         self.config.validate()?;
         let input = self.config.hog.map_or(PIXELS, |h| h.len());
         let bad = |what: &str| Err(ClassicalError::Corrupt(format!("feature pipeline: {what}")));

@@ -61,7 +61,7 @@ impl Default for ForestConfig {
 
 impl ForestConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         let bad = |m: String| Err(ClassicalError::InvalidConfig(m));
         if self.trees == 0 || self.trees > 1000 {
             return bad(format!(
@@ -114,7 +114,7 @@ pub struct RandomForest {
 impl RandomForest {
     /// Grows the forest on features `x` (n × d) and labels. `progress` gets the fraction done and
     /// returns false to cancel.
-    pub fn fit(
+    pub(crate) fn fit(
         config: ForestConfig,
         x: ArrayView2<f32>,
         labels: &[u8],
@@ -178,7 +178,7 @@ impl RandomForest {
     }
 
     /// Total number of nodes.
-    pub fn nodes(&self) -> usize {
+    pub(crate) fn nodes(&self) -> usize {
         self.trees.iter().map(Vec::len).sum()
     }
 }

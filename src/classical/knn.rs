@@ -16,7 +16,7 @@ use super::{ClassicalError, ClassicalKind, FittedEstimator, NUM_CLASSES};
 /// distance votes, 64 HOG-PCA features) with its points in f16: 88.92%; on grids of 8, 6, 5 and 4 bits:
 /// 88.81, 88.81, 88.81 and 88.50%. 6 bits keeps a bit of margin over the fewest that hold; grids between
 /// the 0.05% and 99.95% quantiles instead of the extremes lost more (88.57% at 6 bits).
-pub const POINT_BITS: u8 = 6;
+pub(crate) const POINT_BITS: u8 = 6;
 
 /// How neighbours vote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ impl Default for KnnConfig {
 
 impl KnnConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         if self.k == 0 || self.k > 100 {
             return Err(ClassicalError::InvalidConfig(format!(
                 "k-NN k = {} must be in 1..=100",
@@ -76,7 +76,7 @@ const BLOCK: usize = 128;
 
 impl Knn {
     /// Stores the training set.
-    pub fn fit(
+    pub(crate) fn fit(
         config: KnnConfig,
         x: ArrayView2<f32>,
         labels: &[u8],

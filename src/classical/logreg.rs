@@ -34,7 +34,7 @@ impl Default for LogRegConfig {
 
 impl LogRegConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
             return Err(ClassicalError::InvalidConfig(format!(
                 "logistic regression alpha {} must be ≥ 0",
@@ -71,7 +71,7 @@ pub struct LogReg {
 
 impl LogReg {
     /// Fits on features `x` (n × d) and labels (every class must be present).
-    pub fn fit(
+    pub(crate) fn fit(
         config: LogRegConfig,
         x: ArrayView2<f32>,
         labels: &[u8],

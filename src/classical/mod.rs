@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::Dataset;
-pub use crate::data::NUM_CLASSES;
+use crate::data::NUM_CLASSES;
 use features::{FeatureConfig, FeaturePipeline, HogConfig};
 use forest::{ForestConfig, RandomForest};
 use knn::{Knn, KnnConfig};
@@ -93,7 +93,7 @@ impl ClassicalKind {
     }
 
     /// Parses a short name.
-    pub fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
@@ -217,7 +217,7 @@ impl ClassicalConfig {
     }
 
     /// Checks every setting.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         self.features.validate()?;
         match &self.estimator {
             EstimatorConfig::LogReg(c) => c.validate(),
@@ -250,7 +250,7 @@ pub struct Overrides {
 /// What every fitted estimator offers, as linfa's fitted models share `Predict`: the one interface
 /// [`ClassicalModel`] reaches its estimator through, so that an estimator is added by implementing it
 /// and naming it in [`Estimator`], not by editing a match in every method.
-pub trait FittedEstimator {
+pub(crate) trait FittedEstimator {
     /// Which model this is.
     fn kind(&self) -> ClassicalKind;
     /// Feature count the estimator expects.
@@ -280,7 +280,7 @@ pub enum Estimator {
 
 impl Estimator {
     /// The estimator behind its common interface.
-    pub fn fitted(&self) -> &dyn FittedEstimator {
+    pub(crate) fn fitted(&self) -> &dyn FittedEstimator {
         match self {
             Self::LogReg(m) => m,
             Self::Svm(m) => m,

@@ -54,7 +54,7 @@ impl Default for SvmConfig {
 
 impl SvmConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ClassicalError> {
+    pub(crate) fn validate(&self) -> Result<(), ClassicalError> {
         let bad = |m: String| Err(ClassicalError::InvalidConfig(m));
         if !(self.c.is_finite() && self.c > 0.0) {
             return bad(format!("SVM C = {} must be positive", self.c));
@@ -83,7 +83,7 @@ impl SvmConfig {
 /// A seeded, class-balanced subsample: up to `per_class` row indices of each class, grouped by class.
 /// [`OvoSvm::fit`] trains on exactly these rows, so fitting the feature pipeline on just them first
 /// (as [`super::ClassicalModel::fit`] does) saves computing features no machine will see.
-pub fn balanced_rows(labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn balanced_rows(labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
     let mut rng = Rng::new(seed);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); NUM_CLASSES];
     for (i, l) in labels.iter().enumerate() {
@@ -131,7 +131,7 @@ pub struct OvoSvm {
 impl OvoSvm {
     /// Trains the 45 pairwise machines on features `x` (n × d). `progress` gets the fraction done and
     /// returns false to cancel.
-    pub fn fit(
+    pub(crate) fn fit(
         config: SvmConfig,
         x: ArrayView2<f32>,
         labels: &[u8],
@@ -226,7 +226,7 @@ impl OvoSvm {
     }
 
     /// Number of pooled support vectors.
-    pub fn support_vectors(&self) -> usize {
+    pub(crate) fn support_vectors(&self) -> usize {
         self.vectors.len() / self.dims.max(1)
     }
 }

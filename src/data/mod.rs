@@ -40,7 +40,7 @@ pub(crate) fn check_range(
 }
 
 /// Image side length in pixels.
-pub const SIDE: usize = 28;
+pub(crate) const SIDE: usize = 28;
 /// Pixels per image (28 × 28).
 pub const PIXELS: usize = SIDE * SIDE;
 /// Number of classes.
@@ -63,7 +63,7 @@ pub const SAMPLE_IMAGES: &str = "sample-images-idx3-ubyte.gz";
 /// File name of the built-in sample's labels.
 pub const SAMPLE_LABELS: &str = "sample-labels-idx1-ubyte.gz";
 /// Largest decompressed payload accepted (the training images are 47,040,016 bytes).
-pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Everything that can go wrong when reading Fashion-MNIST bytes.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -185,7 +185,7 @@ pub enum Split {
 
 impl Split {
     /// The official files (images, labels) of this split.
-    pub fn files(self) -> (OfficialFile, OfficialFile) {
+    pub(crate) fn files(self) -> (OfficialFile, OfficialFile) {
         match self {
             Split::Train => (OFFICIAL_FILES[0], OFFICIAL_FILES[1]),
             Split::Test => (OFFICIAL_FILES[2], OFFICIAL_FILES[3]),
@@ -195,7 +195,7 @@ impl Split {
 
 /// One of the four files Zalando publishes, with the SHA-256 of its decompressed payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OfficialFile {
+pub(crate) struct OfficialFile {
     /// File name, as published (gzip-compressed).
     pub name: &'static str,
     /// SHA-256 of the decompressed bytes, lower-case hex.
@@ -203,7 +203,7 @@ pub struct OfficialFile {
 }
 
 /// The four official files: train images, train labels, test images, test labels.
-pub const OFFICIAL_FILES: [OfficialFile; 4] = [
+pub(crate) const OFFICIAL_FILES: [OfficialFile; 4] = [
     OfficialFile {
         name: "train-images-idx3-ubyte.gz",
         sha256: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -223,17 +223,8 @@ pub const OFFICIAL_FILES: [OfficialFile; 4] = [
 ];
 
 impl OfficialFile {
-    /// Finds an official file by name, with or without the `.gz` suffix.
-    pub fn by_name(name: &str) -> Option<OfficialFile> {
-        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-        OFFICIAL_FILES
-            .iter()
-            .copied()
-            .find(|f| f.name == base || f.name.strip_suffix(".gz") == Some(base))
-    }
-
     /// Checks a decompressed payload against this file's published SHA-256.
-    pub fn verify(&self, payload: &[u8]) -> Result<(), DataError> {
+    pub(crate) fn verify(&self, payload: &[u8]) -> Result<(), DataError> {
         let actual = sha256_hex(payload);
         if actual == self.sha256 {
             Ok(())
@@ -248,7 +239,7 @@ impl OfficialFile {
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -536,7 +527,7 @@ pub mod local {
     use super::{DataError, Dataset, OFFICIAL_FILES, Split};
 
     /// Where Debian's `dataset-fashion-mnist` package installs the files.
-    pub const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
+    pub(crate) const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
     /// The directories searched, in order: `explicit` (`--data`), `$FASHION_MNIST_DIR`, then [`DEBIAN_DIR`].
     pub fn candidate_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
@@ -786,17 +777,6 @@ mod tests {
             ),
             "{err}"
         );
-    }
-
-    #[test]
-    fn official_file_lookup() {
-        assert_eq!(
-            OfficialFile::by_name("dl/t10k-labels-idx1-ubyte")
-                .unwrap()
-                .name,
-            "t10k-labels-idx1-ubyte.gz"
-        );
-        assert!(OfficialFile::by_name("cats.gz").is_none());
     }
 
     #[test]

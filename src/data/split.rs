@@ -47,7 +47,7 @@ impl Default for SplitConfig {
 
 impl SplitConfig {
     /// A checked config.
-    pub fn new(validation_fraction: f32, seed: u64) -> Result<Self, SplitError> {
+    pub(crate) fn new(validation_fraction: f32, seed: u64) -> Result<Self, SplitError> {
         let f = validation_fraction;
         check_range(
             "validation_fraction",

@@ -161,7 +161,7 @@ impl Photo {
     }
 
     /// Rec. 601 luma of every pixel.
-    pub fn luma(&self) -> Vec<u8> {
+    pub(crate) fn luma(&self) -> Vec<u8> {
         self.rgb
             .chunks_exact(3)
             .map(|p| {

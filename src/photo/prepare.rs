@@ -83,7 +83,7 @@ pub enum ItemVerdict {
 
 impl ItemVerdict {
     /// Whether the models' answers mean anything for this picture.
-    pub fn item_found(self) -> bool {
+    pub(crate) fn item_found(self) -> bool {
         matches!(self, Self::Found | Self::DatasetImage | Self::Unchecked)
     }
 

@@ -602,7 +602,7 @@ fn blur_rgb(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
 }
 
 /// Encodes as JPEG at `quality` and decodes again: the compression's blocks and ringing.
-pub fn jpeg_round_trip(rgb: &[u8], w: u32, h: u32, quality: u8) -> Vec<u8> {
+pub(crate) fn jpeg_round_trip(rgb: &[u8], w: u32, h: u32, quality: u8) -> Vec<u8> {
     jpeg_bytes(rgb, w, h, quality)
         .and_then(|bytes| Photo::decode(&bytes).ok())
         .map(|p| p.rgb)
@@ -610,7 +610,7 @@ pub fn jpeg_round_trip(rgb: &[u8], w: u32, h: u32, quality: u8) -> Vec<u8> {
 }
 
 /// The photo as a JPEG file.
-pub fn jpeg_bytes(rgb: &[u8], w: u32, h: u32, quality: u8) -> Option<Vec<u8>> {
+pub(crate) fn jpeg_bytes(rgb: &[u8], w: u32, h: u32, quality: u8) -> Option<Vec<u8>> {
     use image::ImageEncoder;
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))

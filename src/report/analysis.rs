@@ -104,7 +104,7 @@ pub const ANALYSIS_FIGURE_IDS: [&str; 5] = [
 ];
 
 /// The five analysis figures for `ds`, showing `samples_per_class` example images of each class.
-pub fn analysis_figures(
+pub(crate) fn analysis_figures(
     ds: &Dataset,
     stats: &DatasetStats,
     samples_per_class: usize,

@@ -38,7 +38,7 @@ pub enum MapFigureError {
 /// `judge`, named in the legend). `webgl` draws with WebGL (`scattergl`), as the CLI's standalone report
 /// does; the page draws SVG (`scatter`), because Plotly's WebGL traces generate code at run time, which
 /// its Content-Security-Policy forbids.
-pub fn embedding_figure(
+pub(crate) fn embedding_figure(
     points: &[f32],
     labels: &[u8],
     wrong: &[bool],

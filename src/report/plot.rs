@@ -19,7 +19,7 @@ pub struct Figure {
 
 impl Figure {
     /// A figure with the shared look (title, margins, transparent background) and `layout` merged on top.
-    pub fn new(id: &str, title: &str, data: Vec<Value>, layout: Value) -> Self {
+    pub(crate) fn new(id: &str, title: &str, data: Vec<Value>, layout: Value) -> Self {
         let mut base = json!({
             "title": {"text": title},
             "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
@@ -51,7 +51,7 @@ fn merge(base: &mut Value, patch: Value) {
 
 /// Lays out equal-size square tiles (`side × side` values each, `None` for gaps) in a grid of `cols`
 /// columns with `gap` empty pixels between tiles: the `z` matrix of one heatmap, top row first.
-pub fn tile_grid(
+pub(crate) fn tile_grid(
     tiles: &[Vec<f32>],
     side: usize,
     cols: usize,

@@ -14,7 +14,7 @@ use crate::rng::Rng;
 /// Fashion-MNIST's published human performance: crowd-sourced labels (people with no fashion
 /// expertise, three labels per image, the majority kept) on 1,000 test images, 83.5% right (the
 /// dataset's README, "Human Performance").
-pub const HUMAN_BASELINE: f64 = 0.835;
+pub(crate) const HUMAN_BASELINE: f64 = 0.835;
 
 /// Errors of the quiz.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -47,7 +47,7 @@ pub enum QuizError {
 
 /// `per_class` images of each class among `labels`, shuffled by `seed`: the quiz's questions, as
 /// indices into the dataset. A class with fewer images gives what it has.
-pub fn quiz_items(labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn quiz_items(labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
     let mut rng = Rng::new(seed);
     let mut items = Vec::with_capacity(per_class * NUM_CLASSES);
     for class in 0..NUM_CLASSES as u8 {

@@ -35,7 +35,7 @@ pub enum RobustnessError {
 
 /// Each model's accuracy at each ε, and its chart.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Robustness {
+pub(crate) struct Robustness {
     /// The budgets, on the 0..=255 pixel scale.
     pub epsilons: Vec<u8>,
     /// Images scored at each budget.
@@ -49,7 +49,7 @@ pub struct Robustness {
 /// Scores `predictions` (per model: its predicted classes for the `truth.len()` images at each of
 /// `epsilons`, in order) against `truth`. The first model is the one the images were perturbed against
 /// (by `method`, named in the chart's title).
-pub fn robustness(
+pub(crate) fn robustness(
     method: &str,
     truth: &[u8],
     epsilons: &[u8],

@@ -30,7 +30,7 @@ pub struct TestResults {
 
 impl TestResults {
     /// Wraps a report.
-    pub fn new(report: Report) -> Self {
+    pub(crate) fn new(report: Report) -> Self {
         Self {
             accuracy: report.accuracy,
             images: report.macro_avg.support,
@@ -42,7 +42,7 @@ impl TestResults {
     }
 
     /// Wraps a report and records the predictions it was computed from (classes 0..=9).
-    pub fn with_predictions(report: Report, predicted: &[u8]) -> Self {
+    pub(crate) fn with_predictions(report: Report, predicted: &[u8]) -> Self {
         Self {
             predictions: Some(encode_predictions(predicted)),
             ..Self::new(report)
@@ -51,7 +51,7 @@ impl TestResults {
 }
 
 /// Predicted classes (0..=9) as one digit each.
-pub fn encode_predictions(predicted: &[u8]) -> String {
+pub(crate) fn encode_predictions(predicted: &[u8]) -> String {
     predicted
         .iter()
         .map(|p| char::from_digit(u32::from(*p), 10).unwrap_or('?'))
@@ -153,7 +153,7 @@ impl ModelSummary {
 
 /// Figures of one model: training curves (when there is a history), confusion matrix, report table and
 /// top confusions. Ids are prefixed with the model name.
-pub fn model_figures(s: &ModelSummary) -> Vec<Figure> {
+pub(crate) fn model_figures(s: &ModelSummary) -> Vec<Figure> {
     let mut figs = Vec::new();
     let id = |name: &str| format!("{}-{name}", s.model);
     if !s.history.is_empty() {
@@ -231,7 +231,7 @@ pub fn model_figures(s: &ModelSummary) -> Vec<Figure> {
 
 /// A confusion matrix as a heatmap: counts written in the cells, colour by the share of the true class's
 /// row; `unit` names what is counted in the hover text ("images", "answers").
-pub fn confusion_figure(id: &str, title: &str, cm: &[Vec<usize>], unit: &str) -> Figure {
+pub(crate) fn confusion_figure(id: &str, title: &str, cm: &[Vec<usize>], unit: &str) -> Figure {
     let row_totals: Vec<usize> = cm.iter().map(|r| r.iter().sum()).collect();
     let text: Vec<Vec<String>> = cm
         .iter()
