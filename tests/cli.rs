@@ -38,6 +38,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `command` with each case's arguments added fails, and its error says the case's words.
+fn refused(command: &[&str], cases: &[(&[&str], &str)]) {
+    for (bad, says) in cases {
+        let args: Vec<&str> = command.iter().chain(bad.iter()).copied().collect();
+        let run = cli(&args);
+        assert!(!run.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 fn dataset_dir() -> PathBuf {
     fashionlab::data::local::locate(None)
         .expect("the dataset (apt-get install dataset-fashion-mnist)")
@@ -293,18 +304,14 @@ fn attack_scores_every_shipped_model_at_each_budget() {
         cnn[1].as_f64().unwrap() < cnn[0].as_f64().unwrap() - 0.15,
         "{cnn}"
     );
-    for (bad, says) in [
-        (vec!["--epsilons", "65"], "64"),
-        (vec!["--method", "cw"], "fgsm, pgd or noise"),
-        (vec!["--steps", "0"], "PGD takes 1 to 100 steps"),
-    ] {
-        let mut args = vec!["attack", "--images", "2"];
-        args.extend(bad);
-        let run = cli(&args);
-        assert!(!run.status.success());
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert!(err.contains(says), "{err}");
-    }
+    refused(
+        &["attack", "--images", "2"],
+        &[
+            (&["--epsilons", "65"], "64"),
+            (&["--method", "cw"], "fgsm, pgd or noise"),
+            (&["--steps", "0"], "PGD takes 1 to 100 steps"),
+        ],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -335,17 +342,13 @@ fn map_places_the_test_images_and_measures_the_neighbours() {
         page.contains("\"scattergl\"") && page.contains("CNN wrong"),
         "the chart"
     );
-    for (bad, says) in [
-        (vec!["--method", "umap"], "pca or tsne"),
-        (vec!["--perplexity", "60"], "outside 5..=50"),
-        (vec!["--space", "colour"], "pixels, hog or deep"),
-    ] {
-        let mut args = vec!["map", "--images", "100"];
-        args.extend(bad);
-        let run = cli(&args);
-        assert!(!run.status.success());
-        let err = String::from_utf8_lossy(&run.stderr);
-        assert!(err.contains(says), "{err}");
-    }
+    refused(
+        &["map", "--images", "100"],
+        &[
+            (&["--method", "umap"], "pca or tsne"),
+            (&["--perplexity", "60"], "outside 5..=50"),
+            (&["--space", "colour"], "pixels, hog or deep"),
+        ],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

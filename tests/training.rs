@@ -7,7 +7,8 @@ use fashionlab::data::{Dataset, Split, local};
 use fashionlab::deep::input::AugmentConfig;
 use fashionlab::deep::models::{DeepModel, DeepModelConfig, DeepModelKind};
 use fashionlab::deep::train::{
-    Control, Step, TrainConfig, block_on, loss_and_accuracy, predict_probabilities, train,
+    Control, OptimizerKind, Step, TrainConfig, block_on, loss_and_accuracy, predict_probabilities,
+    train,
 };
 
 /// burn's random generator (dropout masks, initialisation) is one per process, and `Trainer::new` seeds
@@ -100,6 +101,23 @@ fn mlp_learns_from_a_few_thousand_images() {
     let (acc, epochs) = test_accuracy(DeepModelKind::Mlp, config, 10_000);
     assert_eq!(epochs, 6);
     assert!(acc > 0.82, "MLP test accuracy {acc}");
+}
+
+/// The recipe's other optimiser, SGD with Nesterov momentum, trains too (at a learning rate of its own).
+#[test]
+fn mlp_learns_with_sgd_too() {
+    let _one = one_training_at_a_time();
+    let config = TrainConfig {
+        epochs: 6,
+        batch_size: 64,
+        learning_rate: 0.05,
+        optimizer: OptimizerKind::Sgd,
+        augment: AugmentConfig::none(),
+        ..Default::default()
+    };
+    let (acc, epochs) = test_accuracy(DeepModelKind::Mlp, config, 10_000);
+    assert_eq!(epochs, 6);
+    assert!(acc > 0.82, "MLP test accuracy with SGD {acc}");
 }
 
 #[test]

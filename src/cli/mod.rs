@@ -349,6 +349,13 @@ pub(crate) struct TrainArgs {
     /// ResNet's filters (default: the model's recipe, or the `--init-from` file's).
     #[arg(long)]
     pub width: Option<usize>,
+    /// Depth: the ResNet's residual blocks in all (split 3:2 between 14×14 and 7×7; shipped 10), or
+    /// the MLP's hidden layers (512 units, halving; shipped 2). Default: the model's recipe.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// The optimiser: adamw (the recipes') or sgd (Nesterov momentum 0.9). Default: the recipe's.
+    #[arg(long)]
+    pub optimizer: Option<String>,
     /// Where to write the HTML report (Plotly inlined).
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,

@@ -13,7 +13,7 @@ use crate::deep::backend::BackendKind;
 use crate::deep::models::{DeepModelConfig, DeepModelKind};
 use crate::deep::recipe::{Recipe, RecipeEdits, faithful_cnn, recipe};
 use crate::deep::train::{
-    Distillation, Step, TrainConfig, Trainer, block_on, predict_probabilities,
+    Distillation, OptimizerKind, Step, TrainConfig, Trainer, block_on, predict_probabilities,
 };
 use crate::deep::weights;
 use crate::metrics::{Report, argmax_rows};
@@ -143,6 +143,17 @@ pub(crate) fn train(args: &TrainArgs) -> Result<(), CliError> {
             augment: args.augment.clone(),
             batch_norm: args.batch_norm.then_some(true),
             width: args.width,
+            depth: args.depth,
+            optimizer: match args.optimizer.as_deref() {
+                None => None,
+                Some("adamw") => Some(OptimizerKind::AdamW),
+                Some("sgd") => Some(OptimizerKind::Sgd),
+                Some(other) => {
+                    return Err(CliError::Usage(format!(
+                        "unknown optimizer {other:?}: adamw or sgd"
+                    )));
+                }
+            },
             seed: Some(args.seed),
             ..RecipeEdits::default()
         };

@@ -14,7 +14,7 @@ use crate::deep::models::{
     CnnConfig, DeepModelConfig, DeepModelKind, MAX_CNN_WIDTH, MAX_DROPOUT, MAX_RESNET_WIDTH,
     MIN_CNN_WIDTH, MIN_RESNET_WIDTH, ModelError,
 };
-use crate::deep::train::{TrainConfig, TrainError, bounds};
+use crate::deep::train::{OptimizerKind, TrainConfig, TrainError, bounds};
 
 /// Errors of building or editing a recipe.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -137,7 +137,9 @@ pub struct RecipeEdits {
     pub batch_size: Option<usize>,
     /// Peak learning rate.
     pub learning_rate: Option<f64>,
-    /// AdamW weight decay.
+    /// The optimiser.
+    pub optimizer: Option<OptimizerKind>,
+    /// Weight decay (AdamW's decoupled decay, SGD's L2 penalty).
     pub weight_decay: Option<f64>,
     /// Epochs of warm-up.
     pub warmup_epochs: Option<f64>,
@@ -151,6 +153,10 @@ pub struct RecipeEdits {
     pub batch_norm: Option<bool>,
     /// Width: the first convolution's filters (CNN), every convolution's filters (ResNet).
     pub width: Option<usize>,
+    /// Depth: the ResNet's residual blocks in all (split 3:2 between 14×14 and 7×7, as the shipped 6
+    /// and 4), or the MLP's hidden layers (512 units, each next one half the one before). The CNN's
+    /// three convolutions are the study's and have no such option.
+    pub depth: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: Option<u64>,
 }
@@ -165,6 +171,7 @@ impl Recipe {
         }
         t.batch_size = edits.batch_size.unwrap_or(t.batch_size);
         t.learning_rate = edits.learning_rate.unwrap_or(t.learning_rate);
+        t.optimizer = edits.optimizer.unwrap_or(t.optimizer);
         t.weight_decay = edits.weight_decay.unwrap_or(t.weight_decay);
         t.warmup_epochs = edits.warmup_epochs.unwrap_or(t.warmup_epochs);
         t.label_smoothing = edits.label_smoothing.unwrap_or(t.label_smoothing);
@@ -179,6 +186,24 @@ impl Recipe {
             (DeepModelConfig::Mlp(_), Some(_)) => {
                 return Err(RecipeError::NotApplicable {
                     field: "width",
+                    model,
+                });
+            }
+            (_, None) => {}
+        }
+        match (&mut self.architecture, edits.depth) {
+            (DeepModelConfig::ResNet(r), Some(d)) => {
+                check_depth("resnet", d, LIMITS.resnet_depth)?;
+                let first = (d * 3).div_ceil(5).min(d - 1);
+                r.blocks = [first, d - first];
+            }
+            (DeepModelConfig::Mlp(m), Some(d)) => {
+                check_depth("mlp", d, LIMITS.mlp_depth)?;
+                m.hidden = (0..d).map(|i| 512 >> i).collect();
+            }
+            (DeepModelConfig::Cnn(_), Some(_)) => {
+                return Err(RecipeError::NotApplicable {
+                    field: "depth",
                     model,
                 });
             }
@@ -207,6 +232,27 @@ impl Recipe {
         self.train.validate()?;
         self.architecture.validate()?;
         Ok(self)
+    }
+}
+
+/// Checks a depth against its bounds.
+fn check_depth(model: &'static str, depth: usize, [lo, hi]: [usize; 2]) -> Result<(), RecipeError> {
+    if (lo..=hi).contains(&depth) {
+        Ok(())
+    } else {
+        Err(RecipeError::Model(ModelError::InvalidConfig {
+            model,
+            message: format!("depth {depth} is outside {lo}..={hi}"),
+        }))
+    }
+}
+
+/// The depth of an architecture as [`RecipeEdits::depth`] counts it (`None` for the CNN).
+pub fn depth(architecture: &DeepModelConfig) -> Option<usize> {
+    match architecture {
+        DeepModelConfig::Cnn(_) => None,
+        DeepModelConfig::ResNet(r) => Some(r.blocks.iter().sum()),
+        DeepModelConfig::Mlp(m) => Some(m.hidden.len()),
     }
 }
 
@@ -250,6 +296,10 @@ pub struct Limits {
     pub cnn_width: [usize; 2],
     /// The ResNet's width (every convolution's filters), inclusive.
     pub resnet_width: [usize; 2],
+    /// The ResNet's depth (residual blocks), inclusive.
+    pub resnet_depth: [usize; 2],
+    /// The MLP's depth (hidden layers), inclusive.
+    pub mlp_depth: [usize; 2],
     /// The fewest training images the page trains on.
     pub min_train_size: usize,
 }
@@ -264,6 +314,8 @@ pub const LIMITS: Limits = Limits {
     dropout: [0.0, MAX_DROPOUT],
     cnn_width: [MIN_CNN_WIDTH, MAX_CNN_WIDTH],
     resnet_width: [MIN_RESNET_WIDTH, MAX_RESNET_WIDTH],
+    resnet_depth: [2, 26],
+    mlp_depth: [1, 4],
     min_train_size: 100,
 };
 
@@ -276,6 +328,8 @@ pub struct RecipeSheet {
     pub recipe: Recipe,
     /// Its augmentation's name.
     pub augmentation: &'static str,
+    /// Its depth as [`RecipeEdits::depth`] counts it (none for the CNN).
+    pub depth: Option<usize>,
     /// The page's run length.
     pub page: PageRun,
 }
@@ -296,6 +350,7 @@ pub fn sheet(kind: DeepModelKind) -> RecipeSheet {
     RecipeSheet {
         model: kind.name(),
         augmentation: augmentation_name(&recipe.train.augment),
+        depth: depth(&recipe.architecture),
         recipe,
         page: page_run(kind),
     }
@@ -437,6 +492,93 @@ mod tests {
                 model: "mlp"
             }
         );
+    }
+
+    #[test]
+    fn optimizer_and_depth_are_recipe_fields() {
+        let edit = |kind, e: RecipeEdits| recipe(kind).edited(&e);
+        let sgd = edit(
+            DeepModelKind::Cnn,
+            RecipeEdits {
+                optimizer: Some(OptimizerKind::Sgd),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(sgd.train.optimizer, OptimizerKind::Sgd);
+        assert_eq!(
+            recipe(DeepModelKind::Cnn).train.optimizer,
+            OptimizerKind::AdamW
+        );
+        let resnet = |d| {
+            edit(
+                DeepModelKind::ResNet,
+                RecipeEdits {
+                    depth: Some(d),
+                    ..Default::default()
+                },
+            )
+            .map(|r| match r.architecture {
+                DeepModelConfig::ResNet(c) => c.blocks,
+                _ => unreachable!(),
+            })
+        };
+        assert_eq!(
+            resnet(10),
+            Ok([6, 4]),
+            "the shipped depth gives the shipped blocks"
+        );
+        assert_eq!(resnet(2), Ok([1, 1]));
+        assert_eq!(resnet(5), Ok([3, 2]));
+        assert_eq!(resnet(LIMITS.resnet_depth[1]), Ok([16, 10]));
+        for bad in [LIMITS.resnet_depth[0] - 1, LIMITS.resnet_depth[1] + 1] {
+            assert!(matches!(resnet(bad), Err(RecipeError::Model(_))), "{bad}");
+        }
+        let mlp = |d| {
+            edit(
+                DeepModelKind::Mlp,
+                RecipeEdits {
+                    depth: Some(d),
+                    ..Default::default()
+                },
+            )
+            .map(|r| match r.architecture {
+                DeepModelConfig::Mlp(c) => c.hidden,
+                _ => unreachable!(),
+            })
+        };
+        assert_eq!(
+            mlp(2),
+            Ok(vec![512, 256]),
+            "the shipped depth gives the shipped layers"
+        );
+        assert_eq!(mlp(4), Ok(vec![512, 256, 128, 64]));
+        assert!(matches!(mlp(5), Err(RecipeError::Model(_))));
+        assert_eq!(
+            edit(
+                DeepModelKind::Cnn,
+                RecipeEdits {
+                    depth: Some(3),
+                    ..Default::default()
+                }
+            )
+            .unwrap_err(),
+            RecipeError::NotApplicable {
+                field: "depth",
+                model: "cnn"
+            }
+        );
+        assert_eq!(sheet(DeepModelKind::ResNet).depth, Some(10));
+        assert_eq!(sheet(DeepModelKind::Mlp).depth, Some(2));
+        assert_eq!(sheet(DeepModelKind::Cnn).depth, None);
+        // The page's JSON names the optimiser in lower case, and a recipe without one is AdamW.
+        let edits: RecipeEdits =
+            serde_json::from_str(r#"{"optimizer": "sgd", "depth": 3}"#).unwrap();
+        assert_eq!(edits.optimizer, Some(OptimizerKind::Sgd));
+        let mut old = serde_json::to_value(recipe(DeepModelKind::Mlp).train).unwrap();
+        old.as_object_mut().unwrap().remove("optimizer");
+        let old: TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(old.optimizer, OptimizerKind::AdamW);
     }
 
     #[test]

@@ -532,6 +532,14 @@ for (const cfg of configs) {
         const mlpHidden = await page.$eval("#deep-width-label", (l) => l.hidden);
         check(cnnWidth === "32,8,128,false" && resnetWidth === "32,8,256" && mlpHidden,
           `the recipe's width field: CNN ${cnnWidth}, ResNet ${resnetWidth}, none for the MLP (${mlpHidden})`);
+        // The depth (the ResNet's blocks, the MLP's hidden layers; none for the CNN) and the optimiser.
+        const depthOf = async (model) => {
+          await page.selectOption("#deep-model", model);
+          return page.$eval("#deep-depth", (i) => [i.value, i.min, i.max, i.closest("label").hidden, document.getElementById("deep-optimizer").value].join());
+        };
+        const depths = [await depthOf("cnn"), await depthOf("resnet"), await depthOf("mlp")];
+        check(depths[0].endsWith(",true,adamw") && depths[1] === "10,2,26,false,adamw" && depths[2] === "2,1,4,false,adamw",
+          `the recipe's depth and optimiser fields: CNN ${depths[0]}, ResNet ${depths[1]}, MLP ${depths[2]}`);
       }
       // A deep model (the CNN) trained in the worker for 3 epochs on 1,000 sample images: the curve grows.
       await page.selectOption("#deep-model", "cnn");

@@ -40,6 +40,9 @@ export function wireDeep(wasm) {
     const { architecture, train } = sheet.recipe, limits = catalogue.limits;
     for (const [key, input] of Object.entries(fields)) $(input).value = String(train[key]);
     $("deep-augment").value = sheet.augmentation;
+    $("deep-optimizer").value = train.optimizer;
+    $("deep-depth-label").hidden = sheet.depth === null;
+    $("deep-depth").value = String(sheet.depth ?? "");
     $("deep-width-label").hidden = !("width" in architecture);
     $("deep-width").value = String(architecture.width ?? "");
     $("deep-dropout-label").hidden = !("dropout" in architecture);
@@ -51,7 +54,8 @@ export function wireDeep(wasm) {
     $("deep-size").value = String(sheet.page.train_size);
     const bounds = { "deep-epochs": limits.epochs, "deep-batch": limits.batch_size, "deep-lr": limits.learning_rate,
       "deep-wd": limits.weight_decay, "deep-smoothing": limits.label_smoothing, "deep-dropout": limits.dropout,
-      "deep-width": sheet.model === "resnet" ? limits.resnet_width : limits.cnn_width };
+      "deep-width": sheet.model === "resnet" ? limits.resnet_width : limits.cnn_width,
+      "deep-depth": sheet.model === "resnet" ? limits.resnet_depth : limits.mlp_depth };
     for (const [input, [lo, hi]] of Object.entries(bounds)) { $(input).min = String(lo); $(input).max = String(hi); }
     $("deep-size").min = String(limits.min_train_size);
     $("deep-recipe-note").textContent = `The shipped ${sheet.model.toUpperCase()}'s recipe (the one \`fashionlab train\` uses): ` +
@@ -66,9 +70,10 @@ export function wireDeep(wasm) {
   const readRecipe = (model) => {
     const num = (id) => Number($(id).value);
     const edits = { epochs: Math.floor(num("deep-epochs")), batch_size: Math.floor(num("deep-batch")),
-      augment: $("deep-augment").value };
+      augment: $("deep-augment").value, optimizer: $("deep-optimizer").value };
     for (const [key, input] of Object.entries(fields)) edits[key] = num(input);
     if (!$("deep-width-label").hidden) edits.width = Math.floor(num("deep-width"));
+    if (!$("deep-depth-label").hidden) edits.depth = Math.floor(num("deep-depth"));
     if (!$("deep-dropout-label").hidden) edits.dropout = num("deep-dropout");
     if (model === "cnn") edits.batch_norm = $("deep-batch-norm").checked;
     return edits;
