@@ -120,6 +120,62 @@ fn mlp_learns_with_sgd_too() {
     assert!(acc > 0.82, "MLP test accuracy with SGD {acc}");
 }
 
+/// Each batch's time on the CPU, split by stage: every layer's forward pass, named as the look-inside
+/// view names them (the same forward pass), then the loss with the backward pass, then the update. The
+/// stages fit in the wall time of the run.
+#[test]
+fn a_batchs_time_is_split_by_layer_on_the_cpu() {
+    let _one = one_training_at_a_time();
+    let (tr, va, _) = subsets(600, 10);
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 50,
+        ..Default::default()
+    };
+    let mut last = None;
+    let started = std::time::Instant::now();
+    block_on(train(
+        &DeepModelConfig::default_for(DeepModelKind::Cnn),
+        config,
+        tr,
+        va,
+        &Device::flex(),
+        |s| {
+            if let Step::Batch(p) = s {
+                last = Some(p.clone());
+            }
+            Control::Continue
+        },
+    ))
+    .unwrap();
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let p = last.expect("batches were reported");
+    let names: Vec<&str> = p.timing.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv 1",
+            "pool 1 + ReLU",
+            "conv 2",
+            "pool 2 + ReLU",
+            "conv 3 + ReLU",
+            "dense + ReLU",
+            "logits, loss + backward",
+            "update"
+        ]
+    );
+    assert!(p.timing.iter().all(|t| t.millis > 0.0), "{:?}", p.timing);
+    let per_batch: f64 = p.timing.iter().map(|t| t.millis).sum();
+    assert!(
+        per_batch * p.batch as f64 <= wall_ms,
+        "{per_batch} ms × {} against {wall_ms} ms",
+        p.batch
+    );
+    // The backward pass costs more than the forward passes of the convolutions it goes back through.
+    let forward: f64 = p.timing[..6].iter().map(|t| t.millis).sum();
+    assert!(p.timing[6].millis > forward, "{:?}", p.timing);
+}
+
 #[test]
 fn cnn_learns_from_a_few_thousand_images() {
     let _one = one_training_at_a_time();

@@ -265,6 +265,19 @@ pub struct Progress {
     pub images_per_second: f64,
     /// Estimated seconds left.
     pub eta_seconds: f64,
+    /// Where a batch's time goes this epoch, on the CPU (empty on a GPU, whose operations are only
+    /// queued when called, so that timing them would time the queueing).
+    pub timing: Vec<StageTime>,
+}
+
+/// One stage of a training batch and its mean time per batch this epoch: each layer's forward pass (by
+/// its look-inside name), then the loss with the backward pass, then the optimiser's update.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageTime {
+    /// `conv 1`…, `loss + backward`, `update`.
+    pub name: String,
+    /// Mean milliseconds per batch.
+    pub millis: f64,
 }
 
 /// What one [`Trainer::step`] did.
@@ -313,6 +326,8 @@ pub struct Trainer {
     epoch_seen: usize,
     epoch_started: Instant,
     started: Instant,
+    /// This epoch's summed seconds per stage ([`StageTime`]), when the device is the CPU.
+    stage_seconds: Vec<(String, f64)>,
     images_trained: usize,
     history: Vec<EpochRecord>,
     best: Option<(f64, usize, DeepModel)>,
@@ -382,6 +397,7 @@ impl Trainer {
             epoch_seen: 0,
             epoch_started: now,
             started: now,
+            stage_seconds: Vec::new(),
             images_trained: 0,
             history: Vec::new(),
             best: None,
@@ -462,6 +478,14 @@ impl Trainer {
             } else {
                 f64::NAN
             },
+            timing: self
+                .stage_seconds
+                .iter()
+                .map(|(name, s)| StageTime {
+                    name: name.clone(),
+                    millis: 1e3 * s / self.batch.max(1) as f64,
+                })
+                .collect(),
         }
     }
 
@@ -478,6 +502,7 @@ impl Trainer {
             self.epoch_correct = 0;
             self.epoch_seen = 0;
             self.epoch_started = Instant::now();
+            self.stage_seconds.clear();
         }
         let batches = self.batches_per_epoch();
         let bs = self.config.batch_size;
@@ -523,7 +548,17 @@ impl Trainer {
             self.config.learning_rate,
         );
         let model = self.model.take().expect("model is present between steps");
-        let logits = model.forward(x); // [n, 10]
+        // On the CPU each operation runs when called, so the time between layer outputs is the layer's.
+        let timed = self.device.clone().without_autodiff() == Device::flex();
+        let mut stages: Vec<(String, f64)> = Vec::new();
+        let mut last = Instant::now();
+        let logits = model.forward_seen(x, &mut |layer| {
+            if timed {
+                let now = Instant::now();
+                stages.push((layer.name(), (now - last).as_secs_f64()));
+                last = now;
+            }
+        }); // [n, 10]
         let hard = self.loss.forward(logits.clone(), y.clone()); // [1]
         let loss = match soft_targets {
             Some((
@@ -548,7 +583,22 @@ impl Trainer {
             .int()
             .sum(); // [1]
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let backward_done = Instant::now();
         self.model = Some(self.optimizer.step(lr, model, grads));
+        if timed {
+            // The logits layer's forward, the loss and the backward pass, then the update.
+            stages.push((
+                "logits, loss + backward".into(),
+                (backward_done - last).as_secs_f64(),
+            ));
+            stages.push(("update".into(), backward_done.elapsed().as_secs_f64()));
+            if self.stage_seconds.is_empty() {
+                self.stage_seconds = stages.iter().map(|(n, _)| (n.clone(), 0.0)).collect();
+            }
+            for ((_, sum), (_, s)) in self.stage_seconds.iter_mut().zip(&stages) {
+                *sum += s;
+            }
+        }
 
         let loss_value: f32 = loss
             .detach()

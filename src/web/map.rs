@@ -1,153 +1,164 @@
 //! The embedding map in the browser: features of a dataset's images in one space, brought to 2-D by PCA
-//! or t-SNE in steps (a worker calls `step` and reports `progress` between them), and its chart.
+//! or t-SNE in steps (a worker calls `step` and reports `progress` between them), and its chart. The map
+//! is computed in the engine's workers only (the `engine` feature); the page's module draws the chart.
 
-use burn::tensor::Device;
-use js_sys::Promise;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::{WebDataset, active_device, js_error, to_js};
-use crate::classical::ClassicalModel;
-use crate::data::NUM_CLASSES;
-use crate::deep::weights;
-use crate::embedding::tsne::TsneConfig;
-use crate::embedding::{MapRun, Method, Space, features, neighbour_share};
-use crate::metrics::argmax_rows;
+use super::{js_error, to_js};
 
-/// A map's settings as the page sends them.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MapOptions {
-    /// `pixels`, `hog` or `deep`.
-    space: String,
-    /// `pca` or `tsne`.
-    method: String,
-    #[serde(default = "default_perplexity")]
-    perplexity: f64,
-    #[serde(default = "default_iterations")]
-    iterations: usize,
-}
+#[cfg(feature = "engine")]
+pub use engine::WebMap;
 
-fn default_perplexity() -> f64 {
-    30.0
-}
+#[cfg(feature = "engine")]
+mod engine {
+    use burn::tensor::Device;
+    use js_sys::Promise;
+    use serde::Deserialize;
 
-fn default_iterations() -> usize {
-    750
-}
+    use super::super::{WebDataset, active_device, js_error, to_js};
+    use crate::classical::ClassicalModel;
+    use crate::data::NUM_CLASSES;
+    use crate::deep::weights;
+    use crate::embedding::tsne::TsneConfig;
+    use crate::embedding::{MapRun, Method, Space, features, neighbour_share};
+    use crate::metrics::argmax_rows;
+    use wasm_bindgen::prelude::*;
 
-/// An embedding map being made.
-#[wasm_bindgen]
-pub struct WebMap {
-    run: MapRun,
-    labels: Vec<u8>,
-    predicted: Vec<u8>,
-    dims: usize,
-}
+    /// A map's settings as the page sends them.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct MapOptions {
+        /// `pixels`, `hog` or `deep`.
+        space: String,
+        /// `pca` or `tsne`.
+        method: String,
+        #[serde(default = "default_perplexity")]
+        perplexity: f64,
+        #[serde(default = "default_iterations")]
+        iterations: usize,
+    }
 
-#[wasm_bindgen]
-impl WebMap {
-    /// Starts the map of `dataset`'s images (`options`: `{space, method, perplexity?, iterations?}`):
-    /// computes their features in the space (the deep model in `deep`'s weight file, on the active
-    /// backend, for the deep space; the classical model in `classical`'s file for HOG) and the deep
-    /// model's answers, which the chart rings where wrong. Resolves to a `WebMap`; PCA is done at once,
-    /// t-SNE then runs in `step`s.
-    pub fn start(
-        dataset: &WebDataset,
-        options: JsValue,
-        deep: Vec<u8>,
-        classical: Option<Vec<u8>>,
-    ) -> Promise {
-        let (pixels, labels) = {
-            let ds = dataset.dataset();
-            (ds.pixels().to_vec(), ds.labels().to_vec())
-        };
-        wasm_bindgen_futures::future_to_promise(async move {
-            let fail = |e: JsError| JsValue::from(e);
-            let options: MapOptions = serde_wasm_bindgen::from_value(options)
-                .map_err(|e| fail(JsError::new(&format!("bad map settings: {e}"))))?;
-            let space = Space::parse(&options.space).map_err(|e| fail(js_error(e)))?;
-            let method = match options.method.as_str() {
-                "pca" => Method::Pca,
-                "tsne" => Method::Tsne(
-                    TsneConfig::new(options.perplexity, options.iterations, 0.5)
-                        .map_err(|e| fail(js_error(e)))?,
-                ),
-                other => {
-                    return Err(fail(JsError::new(&format!(
-                        "unknown method {other:?}: pca or tsne"
-                    ))));
-                }
+    fn default_perplexity() -> f64 {
+        30.0
+    }
+
+    fn default_iterations() -> usize {
+        750
+    }
+
+    /// An embedding map being made.
+    #[wasm_bindgen]
+    pub struct WebMap {
+        run: MapRun,
+        labels: Vec<u8>,
+        predicted: Vec<u8>,
+        dims: usize,
+    }
+
+    #[wasm_bindgen]
+    impl WebMap {
+        /// Starts the map of `dataset`'s images (`options`: `{space, method, perplexity?, iterations?}`):
+        /// computes their features in the space (the deep model in `deep`'s weight file, on the active
+        /// backend, for the deep space; the classical model in `classical`'s file for HOG) and the deep
+        /// model's answers, which the chart rings where wrong. Resolves to a `WebMap`; PCA is done at once,
+        /// t-SNE then runs in `step`s.
+        pub fn start(
+            dataset: &WebDataset,
+            options: JsValue,
+            deep: Vec<u8>,
+            classical: Option<Vec<u8>>,
+        ) -> Promise {
+            let (pixels, labels) = {
+                let ds = dataset.dataset();
+                (ds.pixels().to_vec(), ds.labels().to_vec())
             };
-            let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
-            let (model, header) =
-                weights::load(&deep, None, &device).map_err(|e| fail(js_error(e)))?;
-            let classical = match classical {
-                Some(bytes) => {
-                    Some(ClassicalModel::from_bytes(&bytes, None).map_err(|e| fail(js_error(e)))?)
-                }
-                None => None,
-            };
-            let norm = header.normalization;
-            let answers = crate::deep::inside::penultimate(&model, &pixels, norm, &device)
-                .await
-                .map_err(|e| fail(js_error(e)))?;
-            let (x, dims) = match space {
-                Space::Deep => (answers.features, answers.dims),
-                _ => features(space, &pixels, classical.as_ref(), None, &device)
+            wasm_bindgen_futures::future_to_promise(async move {
+                let fail = |e: JsError| JsValue::from(e);
+                let options: MapOptions = serde_wasm_bindgen::from_value(options)
+                    .map_err(|e| fail(JsError::new(&format!("bad map settings: {e}"))))?;
+                let space = Space::parse(&options.space).map_err(|e| fail(js_error(e)))?;
+                let method = match options.method.as_str() {
+                    "pca" => Method::Pca,
+                    "tsne" => Method::Tsne(
+                        TsneConfig::new(options.perplexity, options.iterations, 0.5)
+                            .map_err(|e| fail(js_error(e)))?,
+                    ),
+                    other => {
+                        return Err(fail(JsError::new(&format!(
+                            "unknown method {other:?}: pca or tsne"
+                        ))));
+                    }
+                };
+                let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
+                let (model, header) =
+                    weights::load(&deep, None, &device).map_err(|e| fail(js_error(e)))?;
+                let classical = match classical {
+                    Some(bytes) => Some(
+                        ClassicalModel::from_bytes(&bytes, None).map_err(|e| fail(js_error(e)))?,
+                    ),
+                    None => None,
+                };
+                let norm = header.normalization;
+                let answers = crate::deep::inside::penultimate(&model, &pixels, norm, &device)
                     .await
-                    .map_err(|e| fail(js_error(e)))?,
-            };
-            let run = MapRun::new(&x, dims, method).map_err(|e| fail(js_error(e)))?;
-            Ok(JsValue::from(WebMap {
-                run,
-                predicted: argmax_rows(&answers.probabilities, NUM_CLASSES),
-                labels,
-                dims,
-            }))
-        })
-    }
+                    .map_err(|e| fail(js_error(e)))?;
+                let (x, dims) = match space {
+                    Space::Deep => (answers.features, answers.dims),
+                    _ => features(space, &pixels, classical.as_ref(), None, &device)
+                        .await
+                        .map_err(|e| fail(js_error(e)))?,
+                };
+                let run = MapRun::new(&x, dims, method).map_err(|e| fail(js_error(e)))?;
+                Ok(JsValue::from(WebMap {
+                    run,
+                    predicted: argmax_rows(&answers.probabilities, NUM_CLASSES),
+                    labels,
+                    dims,
+                }))
+            })
+        }
 
-    /// The next piece of work: true once the map is done.
-    pub fn step(&mut self) -> bool {
-        self.run.step()
-    }
+        /// The next piece of work: true once the map is done.
+        pub fn step(&mut self) -> bool {
+            self.run.step()
+        }
 
-    /// `{stage, fraction, overall}`: the stage (`affinities` or `layout`), its share done and the whole
-    /// run's.
-    pub fn progress(&self) -> Result<JsValue, JsError> {
-        to_js(&self.run.progress())
-    }
+        /// `{stage, fraction, overall}`: the stage (`affinities` or `layout`), its share done and the whole
+        /// run's.
+        pub fn progress(&self) -> Result<JsValue, JsError> {
+            to_js(&self.run.progress())
+        }
 
-    /// The map as it stands: n × 2 values.
-    pub fn points(&self) -> Vec<f32> {
-        self.run.embedding()
-    }
+        /// The map as it stands: n × 2 values.
+        pub fn points(&self) -> Vec<f32> {
+            self.run.embedding()
+        }
 
-    /// The images' classes.
-    pub fn labels(&self) -> Vec<u8> {
-        self.labels.clone()
-    }
+        /// The images' classes.
+        pub fn labels(&self) -> Vec<u8> {
+            self.labels.clone()
+        }
 
-    /// The deep model's answer to each image.
-    pub fn predicted(&self) -> Vec<u8> {
-        self.predicted.clone()
-    }
+        /// The deep model's answer to each image.
+        pub fn predicted(&self) -> Vec<u8> {
+            self.predicted.clone()
+        }
 
-    /// Values per image in the space mapped.
-    #[wasm_bindgen(getter)]
-    pub fn dims(&self) -> usize {
-        self.dims
-    }
+        /// Values per image in the space mapped.
+        #[wasm_bindgen(getter)]
+        pub fn dims(&self) -> usize {
+            self.dims
+        }
 
-    /// The share of the `k` nearest neighbours in the map of each of `queries` (image indices) that are
-    /// of its class: `{overall, per_class, queries, k}`.
-    #[wasm_bindgen(js_name = neighbourShare)]
-    pub fn neighbour_share(&self, queries: &[u32], k: usize) -> Result<JsValue, JsError> {
-        let queries: Vec<usize> = queries.iter().map(|&q| q as usize).collect();
-        let share =
-            neighbour_share(&self.run.embedding(), &self.labels, &queries, k).map_err(js_error)?;
-        to_js(&share)
+        /// The share of the `k` nearest neighbours in the map of each of `queries` (image indices) that are
+        /// of its class: `{overall, per_class, queries, k}`.
+        #[wasm_bindgen(js_name = neighbourShare)]
+        pub fn neighbour_share(&self, queries: &[u32], k: usize) -> Result<JsValue, JsError> {
+            let queries: Vec<usize> = queries.iter().map(|&q| q as usize).collect();
+            let share = neighbour_share(&self.run.embedding(), &self.labels, &queries, k)
+                .map_err(js_error)?;
+            to_js(&share)
+        }
     }
 }
 

@@ -16,7 +16,9 @@ pub use dataset::WebDataset;
 #[cfg(feature = "engine")]
 pub use deep::WebTrainer;
 pub use deep::{WebModel, model_file_kind};
-pub use map::{WebMap, embedding_figure};
+#[cfg(feature = "engine")]
+pub use map::WebMap;
+pub use map::embedding_figure;
 pub use photo::{prepare_image_file, prepare_rgba};
 pub use report::{
     class_scores_figure, comparison_figures, model_figures, quiz_items, robustness_figure,

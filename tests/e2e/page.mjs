@@ -463,6 +463,8 @@ for (const cfg of configs) {
       console.log(`  speed (${cfg.name}): training's first step ${Date.now() - trainClicked} ms after Train (the worker, its module, the device, shaders and one batch of 64)`);
       await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 3, null, { timeout: 300_000 });
       console.log(`  speed (${cfg.name}): CNN training in the worker, batch 64: ${await page.getAttribute("body", "data-deep-images-per-second")} images/s (shader compilation included)`);
+      check((await page.getAttribute("body", "data-deep-timing")) === "" && /CPU only/.test(await page.textContent("#deep-timing")),
+        `on WebGPU no layer is timed, and the page says why: "${await page.textContent("#deep-timing")}"`);
       const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
       const destroyed = await trainer.evaluate(() => { self.gpuDevices.forEach((d) => d.destroy()); return self.gpuDevices.length; });
       await page.waitForSelector("body[data-device-lost='true']", { timeout: 60_000 });
@@ -553,6 +555,14 @@ for (const cfg of configs) {
       const early = Number(await page.getAttribute("body", "data-deep-points"));
       await page.waitForSelector("body[data-deep-trained='3']", { timeout: 300_000 });
       console.log(`  speed (${cfg.name}): CNN training in the worker, batch 64: ${await page.getAttribute("body", "data-deep-images-per-second")} images/s`);
+      // Where a batch's time went, on the CPU: each of the CNN's layers, then the backward pass and the update.
+      {
+        const stages = (await page.getAttribute("body", "data-deep-timing") || "").split("|");
+        const said = await page.textContent("#deep-timing");
+        check(stages.length === 8 && stages[0] === "conv 1" && stages[5] === "dense + ReLU" && stages[7] === "update" && /conv 1 [\d.]+ ms/.test(said),
+          `a batch's time by layer while training: "${said}"`);
+        console.log(`  speed (${cfg.name}): ${said}`);
+      }
       const late = Number(await page.getAttribute("body", "data-deep-points"));
       const done = await page.textContent("#deep-status");
       const valAcc = parseFloat((done.match(/best validation accuracy ([\d.]+)%/) || [])[1] || "0");
