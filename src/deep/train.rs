@@ -326,8 +326,10 @@ pub struct Trainer {
     epoch_seen: usize,
     epoch_started: Instant,
     started: Instant,
-    /// This epoch's summed seconds per stage ([`StageTime`]), when the device is the CPU.
+    /// This epoch's summed seconds per stage ([`StageTime`]) when the device is the CPU, and the
+    /// batches they sum.
     stage_seconds: Vec<(String, f64)>,
+    timed_batches: usize,
     images_trained: usize,
     history: Vec<EpochRecord>,
     best: Option<(f64, usize, DeepModel)>,
@@ -398,6 +400,7 @@ impl Trainer {
             epoch_started: now,
             started: now,
             stage_seconds: Vec::new(),
+            timed_batches: 0,
             images_trained: 0,
             history: Vec::new(),
             best: None,
@@ -483,7 +486,7 @@ impl Trainer {
                 .iter()
                 .map(|(name, s)| StageTime {
                     name: name.clone(),
-                    millis: 1e3 * s / self.batch.max(1) as f64,
+                    millis: 1e3 * s / self.timed_batches.max(1) as f64,
                 })
                 .collect(),
         }
@@ -503,6 +506,7 @@ impl Trainer {
             self.epoch_seen = 0;
             self.epoch_started = Instant::now();
             self.stage_seconds.clear();
+            self.timed_batches = 0;
         }
         let batches = self.batches_per_epoch();
         let bs = self.config.batch_size;
@@ -598,6 +602,7 @@ impl Trainer {
             for ((_, sum), (_, s)) in self.stage_seconds.iter_mut().zip(&stages) {
                 *sum += s;
             }
+            self.timed_batches += 1;
         }
 
         let loss_value: f32 = loss

@@ -183,6 +183,13 @@ impl MapRun {
         if x.iter().any(|v| !v.is_finite()) {
             return Err(EmbeddingError::NotFinite);
         }
+        // A map has two coordinates, each a principal component at least.
+        if dims < 2 || !x.len().is_multiple_of(dims) {
+            return Err(EmbeddingError::Shape {
+                values: x.len(),
+                dims,
+            });
+        }
         match method {
             Method::Pca => Ok(Self {
                 tsne: None,

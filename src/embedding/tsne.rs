@@ -96,7 +96,8 @@ pub struct Tsne {
 impl Tsne {
     /// A run over `x` (n × `dims` values), started at its two principal components.
     pub fn new(x: &[f32], dims: usize, config: TsneConfig) -> Result<Self, EmbeddingError> {
-        if dims == 0 || !x.len().is_multiple_of(dims) {
+        // Two values a point at least: the map starts from two principal components.
+        if dims < 2 || !x.len().is_multiple_of(dims) {
             return Err(EmbeddingError::Shape {
                 values: x.len(),
                 dims,
@@ -106,7 +107,7 @@ impl Tsne {
         if (n as f64) < 3.0 * config.perplexity + 2.0 {
             return Err(EmbeddingError::TooFewPoints {
                 points: n,
-                needed: (3.0 * config.perplexity) as usize + 2,
+                needed: (3.0 * config.perplexity + 2.0).ceil() as usize,
             });
         }
         if x.iter().any(|v| !v.is_finite()) {
@@ -321,8 +322,12 @@ impl Tsne {
         grad
     }
 
-    /// KL(P ‖ Q) of the current map, computed exactly (O(n²): for tests and small maps).
+    /// KL(P ‖ Q) of the current map, computed exactly (O(n²): for tests and small maps); not a number
+    /// until the affinities are known.
     pub fn kl_divergence(&self) -> f64 {
+        if self.row_start.is_empty() {
+            return f64::NAN;
+        }
         let n = self.n;
         let mut z = 0.0;
         for i in 0..n {
@@ -486,6 +491,7 @@ impl QuadTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedding::{MapRun, Method};
     use crate::rng::Rng;
 
     /// `n` points in `dims` dimensions: `blobs` Gaussian clusters with centres `spread` apart.
@@ -638,12 +644,34 @@ mod tests {
             Err(EmbeddingError::Shape { .. })
         ));
         assert!(matches!(
-            Tsne::new(&[0.0; 50], 1, config),
+            Tsne::new(&[0.0; 100], 2, config),
             Err(EmbeddingError::TooFewPoints {
                 points: 50,
                 needed: 92
             })
         ));
+        // 3 × 5.5 + 2 = 18.5: 18 points are too few, and the message says 19.
+        let line: Vec<f32> = (0..200).map(|i| i as f32).collect();
+        let short = Tsne::new(&line[..36], 2, TsneConfig::new(5.5, 300, 0.5).unwrap());
+        assert!(matches!(
+            short,
+            Err(EmbeddingError::TooFewPoints {
+                points: 18,
+                needed: 19
+            })
+        ));
+        // One value a point cannot start from two principal components.
+        let small = TsneConfig::new(5.0, 300, 0.5).unwrap();
+        assert!(matches!(
+            Tsne::new(&line, 1, small),
+            Err(EmbeddingError::Shape { dims: 1, .. })
+        ));
+        assert!(matches!(
+            MapRun::new(&line, 1, Method::Pca),
+            Err(EmbeddingError::Shape { dims: 1, .. })
+        ));
+        // The divergence is not a number before the affinities are known.
+        assert!(Tsne::new(&line, 2, small).unwrap().kl_divergence().is_nan());
         let mut x = vec![0.5f32; 200];
         x[7] = f32::NAN;
         assert_eq!(

@@ -86,7 +86,7 @@ pub fn score_quiz(
 
 /// Accuracy against ε: `truth` (n labels) and, for each of `models` (the attacked model first), its
 /// class scores for the n images perturbed at each of `epsilons` in turn (ten per image, its answer
-/// being its top class): resolves to `{epsilons, images, models, figure}` (`report::robustness`).
+/// being its top class): returns `{epsilons, images, models, figure}` (`report::robustness`).
 #[wasm_bindgen(js_name = robustnessFigure)]
 pub fn robustness_figure(
     method: &str,

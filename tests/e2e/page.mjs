@@ -296,6 +296,16 @@ for (const cfg of configs) {
         await page.waitForSelector(`body[data-mapped='${n + 1}']`, { timeout: 300_000 });
         return JSON.parse(await page.getAttribute("body", "data-map-share"));
       };
+      // Cancelled as soon as it starts: the page says so, its worker is ended, and the next map runs.
+      const workersBefore = page.workers().length;
+      await page.selectOption("#map-method", "tsne");
+      await page.click("#map-start");
+      await page.click("#map-cancel");
+      const cancelled = await page.textContent("#map-status");
+      const startEnabled = await page.$eval("#map-start", (b) => !b.disabled);
+      await page.waitForTimeout(500);
+      check(cancelled === "Cancelled." && startEnabled && page.workers().length <= workersBefore,
+        `a map cancelled at once: "${cancelled}", the button free again, ${page.workers().length} workers (${workersBefore} before)`);
       const pixels = await map("pixels");
       const deep = await map("deep");
       const hard = [0, 2, 6].every((c) => deep.per_class[c] > pixels.per_class[c]);

@@ -23,7 +23,7 @@ export function attackPicture(pixels, photo) {
   if ($("attack").open) attackCurrent();
 }
 
-const settings = (epsilon) => ({ method: $("attack-method").value, epsilon, steps: STEPS, seed: 0 });
+const settings = (method, epsilon) => ({ method, epsilon, steps: STEPS, seed: 0 });
 const argmax = (p) => p.indexOf(Math.max(...p));
 
 // The models that answer a changed picture: every shipped model that is in (its photo-trained variant
@@ -55,7 +55,7 @@ async function attackCurrent() {
     for (const m of models) before.set(m.name, Array.from(await m.model.probabilities(pic.pixels)));
     // Untargeted: away from the CNN's own answer (a visitor's picture has no known class).
     const label = argmax(before.get("cnn"));
-    const adv = await engine.attack(cnn.key, cnn.bytes, pic.pixels, Uint8Array.of(label), settings(epsilon));
+    const adv = await engine.attack(cnn.key, cnn.bytes, pic.pixels, Uint8Array.of(label), settings($("attack-method").value, epsilon));
     if (pic !== picture) return;
     const px = pic.pixels;
     paint28("attack-input", (i) => [px[i], px[i], px[i]]);
@@ -121,7 +121,8 @@ async function accuracyCurve() {
       status.textContent = `ε = ${epsilon} (${k + 1} of ${EPSILONS.length})…`;
       bar.value = k / EPSILONS.length;
       const t0 = performance.now();
-      const adv = await engine.attack(cnn.key, cnn.bytes, images, truth, settings(epsilon));
+      // The method chosen when the run began, whatever the select says meanwhile.
+      const adv = await engine.attack(cnn.key, cnn.bytes, images, truth, settings(method, epsilon));
       attackMillis += performance.now() - t0;
       for (const [j, m] of models.entries()) {
         scores[j].push(...(await m.model.probabilities(adv)));

@@ -48,19 +48,28 @@ function runMap(worker, message, onProgress) {
 
 export function wireMap(wasm) {
   const [status, bar, start, cancel, chart] = ["map-status", "map-progress", "map-start", "map-cancel", "map-chart"].map($);
-  let worker = null;
+  // The map being made: its worker, and how to abandon the wait for it (a terminated worker says nothing).
+  let worker = null, abandon = null;
   const stop = () => {
     worker?.terminate();
     worker = null;
+    abandon?.(new Error("cancelled"));
+    abandon = null;
     start.disabled = false; cancel.disabled = true; bar.hidden = true;
   };
   cancel.addEventListener("click", () => { stop(); status.textContent = "Cancelled."; });
 
   start.addEventListener("click", async () => {
     stop();
+    // Busy from the click on, the test set's download included: a second click cannot start a second map.
+    start.disabled = true; cancel.disabled = false;
+    const abandoned = new Promise((_, reject) => { abandon = reject; });
+    abandoned.catch(() => {});
+    const run = abandon;
     const space = $("map-space").value, method = $("map-method").value;
     const cnn = shipped.cnn, svm = shipped[MAP_FEATURES];
     if (cnn?.state !== "ready" || (space === "hog" && svm?.state !== "ready")) {
+      stop();
       status.textContent = "The models it needs are still loading (or could not load).";
       return;
     }
@@ -69,30 +78,31 @@ export function wireMap(wasm) {
     if ($("map-images").value === "test") {
       status.textContent = "Downloading the test set…";
       try {
-        ({ source, dataset } = await testSet(wasm));
+        ({ source, dataset } = await Promise.race([testSet(wasm), abandoned]));
       } catch (e) {
+        if (abandon !== run) return; // cancelled
         status.textContent = `The full test set is not served here (${e.message || e}); the built-in sample is mapped instead.`;
       }
     }
     if (!source) {
-      if (!data.sample) { status.textContent = "The built-in sample has not loaded yet."; return; }
+      if (!data.sample) { stop(); status.textContent = "The built-in sample has not loaded yet."; return; }
       source = data.sample;
       dataset = wasm.WebDataset.fromIdx(source.images, source.labels, "map");
       owned = true;
     }
-    start.disabled = true; cancel.disabled = false; bar.hidden = false; bar.value = 0;
+    bar.hidden = false; bar.value = 0;
     const started = startWorker();
     worker = started.worker;
     const mine = worker;
     try {
-      await started.ready;
-      const m = await runMap(mine, {
+      await Promise.race([started.ready, abandoned]);
+      const m = await Promise.race([abandoned, runMap(mine, {
         type: ToWorker.MAP, id: 1, dataset: datasetMessage(source), options: { space, method },
         backend: $("backend-choice").value, deep: cnn.bytes.slice(), classical: space === "hog" ? svm.bytes.slice() : null,
       }, (stage, fraction) => {
         bar.value = fraction;
         status.textContent = `${STAGES[stage] ?? stage}… ${Math.round(100 * fraction)}%`;
-      });
+      })]);
       if (mine !== worker) return; // cancelled or replaced meanwhile
       const n = m.labels.length;
       const wrong = Uint8Array.from(m.predicted, (p, i) => (p === m.labels[i] ? 0 : 1));
@@ -128,6 +138,7 @@ export function wireMap(wasm) {
     } finally {
       if (owned) dataset.free(); // not shown: a failed or cancelled map
       if (mine === worker) stop();
+      else mine.terminate(); // replaced or cancelled: ended already, or ended here
     }
   });
 }
