@@ -10,12 +10,11 @@ use crate::classical::{ClassicalKind, ClassicalModel};
 use crate::cli::store::{read_file, weights_dir};
 use crate::cli::train::load_model;
 use crate::cli::{CliError, find_plotly, write_atomic};
-use crate::data::{CLASS_NAMES, NUM_CLASSES, PIXELS, Split, local};
+use crate::data::{CLASS_NAMES, PIXELS, Split, local};
 use crate::deep::models::DeepModelKind;
 use crate::deep::train::block_on;
 use crate::embedding::tsne::TsneConfig;
 use crate::embedding::{MapRun, Method, Space, features, neighbour_share};
-use crate::metrics::argmax_rows;
 use crate::report::map::embedding_figure;
 use crate::report::plot::html_report;
 use crate::report::quiz::quiz_items;
@@ -61,16 +60,17 @@ pub(crate) fn run(args: &MapArgs) -> Result<(), CliError> {
     let (pixels, labels) = (&test.pixels()[..n * PIXELS], &test.labels()[..n]);
 
     let start = Instant::now();
-    let (x, dims) = block_on(features(
+    let f = block_on(features(
         space,
         pixels,
         Some(&svm),
-        Some((&cnn, header.normalization)),
+        (&cnn, header.normalization),
         &device,
     ))?;
+    let (dims, predicted) = (f.dims, &f.predicted);
     let features_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let mut map = MapRun::new(&x, dims, method)?;
+    let mut map = MapRun::new(&f.values, dims, method)?;
     while !map.step() {}
     let map_seconds = start.elapsed().as_secs_f64();
     let points = map.embedding();
@@ -93,14 +93,6 @@ pub(crate) fn run(args: &MapArgs) -> Result<(), CliError> {
         }
     }
     if let Some(path) = args.html {
-        let probabilities = block_on(crate::deep::train::predict_probabilities(
-            &cnn,
-            pixels,
-            header.normalization,
-            &device,
-            500,
-        ))?;
-        let predicted = argmax_rows(&probabilities, NUM_CLASSES);
         let wrong: Vec<bool> = predicted.iter().zip(labels).map(|(p, l)| p != l).collect();
         let title = format!(
             "{} of {n} test images from the {} space: {:.0}% of 10 nearest neighbours share the class",

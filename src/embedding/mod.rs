@@ -15,6 +15,7 @@ use crate::classical::ClassicalModel;
 use crate::data::{NUM_CLASSES, PIXELS};
 use crate::deep::input::Normalization;
 use crate::deep::models::DeepModel;
+use crate::metrics::argmax_rows;
 use tsne::{Tsne, TsneConfig, TsneProgress};
 
 /// Errors of the embedding map.
@@ -83,43 +84,57 @@ impl Space {
     }
 }
 
-/// The features of `pixels` (n × 784, 0..=255) in `space`, as `(n × dims values, dims)`: the pixels
-/// scaled to [0, 1], `classical`'s fitted feature pipeline (HOG → PCA for the SVM and the k-NN), or
-/// `deep`'s penultimate layer on `device`.
+/// Images in one space, with a deep model's answers to them (what a map rings where wrong).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceFeatures {
+    /// `n × dims` values, row-major.
+    pub values: Vec<f32>,
+    /// Values per image.
+    pub dims: usize,
+    /// The deep model's answer to each image.
+    pub predicted: Vec<u8>,
+}
+
+/// The features of `pixels` (n × 784, 0..=255) in `space` (the pixels scaled to [0, 1],
+/// `classical`'s fitted feature pipeline (HOG → PCA for the SVM and the k-NN), or `deep`'s penultimate
+/// layer), with `deep`'s answers, from one pass of it on `device`.
 pub async fn features(
     space: Space,
     pixels: &[u8],
     classical: Option<&ClassicalModel>,
-    deep: Option<(&DeepModel, Normalization)>,
+    (deep, norm): (&DeepModel, Normalization),
     device: &Device,
-) -> Result<(Vec<f32>, usize), EmbeddingError> {
+) -> Result<SpaceFeatures, EmbeddingError> {
     if pixels.is_empty() || !pixels.len().is_multiple_of(PIXELS) {
         return Err(EmbeddingError::Shape {
             values: pixels.len(),
             dims: PIXELS,
         });
     }
-    let missing =
-        |what: &str| EmbeddingError::Setting(format!("the {} space needs {what}", space.name()));
-    match space {
-        Space::Pixels => Ok((pixels.iter().map(|&p| p as f32 / 255.0).collect(), PIXELS)),
+    let pass = crate::deep::inside::penultimate(deep, pixels, norm, device)
+        .await
+        .map_err(|e| EmbeddingError::Setting(e.to_string()))?;
+    let predicted = argmax_rows(&pass.probabilities, NUM_CLASSES);
+    let (values, dims) = match space {
+        Space::Pixels => (pixels.iter().map(|&p| p as f32 / 255.0).collect(), PIXELS),
         Space::Hog => {
-            let model = classical.ok_or_else(|| missing("a classical model"))?;
+            let model = classical.ok_or_else(|| {
+                EmbeddingError::Setting("the hog space needs a classical model".into())
+            })?;
             let x = model
                 .pipeline
                 .transform(pixels)
                 .map_err(|e| EmbeddingError::Setting(e.to_string()))?;
             let dims = x.ncols();
-            Ok((x.into_raw_vec_and_offset().0, dims))
+            (x.into_raw_vec_and_offset().0, dims)
         }
-        Space::Deep => {
-            let (model, norm) = deep.ok_or_else(|| missing("a deep model"))?;
-            let p = crate::deep::inside::penultimate(model, pixels, norm, device)
-                .await
-                .map_err(|e| EmbeddingError::Setting(e.to_string()))?;
-            Ok((p.features, p.dims))
-        }
-    }
+        Space::Deep => (pass.features, pass.dims),
+    };
+    Ok(SpaceFeatures {
+        values,
+        dims,
+        predicted,
+    })
 }
 
 /// How the space is brought down to 2-D.
@@ -379,15 +394,15 @@ mod tests {
         .unwrap();
         let queries = crate::report::quiz::quiz_items(ds.labels(), 10, 0);
         let share = |space: Space, method: Method| {
-            let (x, dims) = block_on(features(
+            let f = block_on(features(
                 space,
                 ds.pixels(),
                 Some(&svm),
-                Some((&cnn, header.normalization)),
+                (&cnn, header.normalization),
                 &Device::flex(),
             ))
             .unwrap();
-            let mut run = MapRun::new(&x, dims, method).unwrap();
+            let mut run = MapRun::new(&f.values, f.dims, method).unwrap();
             while !run.step() {}
             neighbour_share(&run.embedding(), ds.labels(), &queries, 10).unwrap()
         };

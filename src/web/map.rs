@@ -17,11 +17,9 @@ mod engine {
 
     use super::super::{WebDataset, active_device, js_error, to_js};
     use crate::classical::ClassicalModel;
-    use crate::data::NUM_CLASSES;
     use crate::deep::weights;
     use crate::embedding::tsne::TsneConfig;
     use crate::embedding::{MapRun, Method, Space, features, neighbour_share};
-    use crate::metrics::argmax_rows;
     use wasm_bindgen::prelude::*;
 
     /// A map's settings as the page sends them.
@@ -98,22 +96,16 @@ mod engine {
                     ),
                     None => None,
                 };
-                let norm = header.normalization;
-                let answers = crate::deep::inside::penultimate(&model, &pixels, norm, &device)
+                let deep = (&model, header.normalization);
+                let f = features(space, &pixels, classical.as_ref(), deep, &device)
                     .await
                     .map_err(|e| fail(js_error(e)))?;
-                let (x, dims) = match space {
-                    Space::Deep => (answers.features, answers.dims),
-                    _ => features(space, &pixels, classical.as_ref(), None, &device)
-                        .await
-                        .map_err(|e| fail(js_error(e)))?,
-                };
-                let run = MapRun::new(&x, dims, method).map_err(|e| fail(js_error(e)))?;
+                let run = MapRun::new(&f.values, f.dims, method).map_err(|e| fail(js_error(e)))?;
                 Ok(JsValue::from(WebMap {
                     run,
-                    predicted: argmax_rows(&answers.probabilities, NUM_CLASSES),
+                    predicted: f.predicted,
                     labels,
-                    dims,
+                    dims: f.dims,
                 }))
             })
         }
