@@ -44,7 +44,9 @@ for (const f of readdirSync(join(dir, "pretrained")).sort()) if (f.endsWith(".js
 const stamp = build.digest("hex").slice(0, 16);
 // What the service worker keeps: every built file but the page (cached under "./"), the worker itself,
 // the compressed copies of other files (the browser asks for the plain name), the summary's README and
-// any full dataset files linked in beside the built-in sample.
+// any full dataset files linked in beside the built-in sample, and the threaded engine with its snippet
+// (megabytes that only CPU training on several threads uses: the fetch handler keeps them once used, and
+// offline without them a worker falls back to the single-threaded engine, which is kept).
 const kept = [];
 const walk = (d) => {
   for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -53,7 +55,8 @@ const walk = (d) => {
     const name = relative(dir, p);
     const copy = /\.(br|gz)$/.test(name) && existsSync(p.replace(/\.(br|gz)$/, ""));
     const skipped = ["index.html", "sw.js", "pretrained/README.md"].includes(name) || copy ||
-      (name.startsWith("data/") && !name.startsWith("data/sample-"));
+      (name.startsWith("data/") && !name.startsWith("data/sample-")) ||
+      name.startsWith("fashionlab-threads-") || name.startsWith("snippets/");
     if (e.isFile() && !skipped) kept.push(name);
   }
 };

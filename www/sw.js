@@ -7,6 +7,12 @@
 // put together from two deployments (a new index.html with an old app.js); what is fetched later, such as
 // the full dataset, is kept too. BUILD is stamped by the post-build hook (.ci/csp.mjs) with a hash of the
 // build, so each deployment installs a fresh cache and drops the old one.
+//
+// It also makes the page cross-origin isolated where the host sends no COOP/COEP headers (a static host
+// that cannot set them): every response it hands over carries them, as the npm package
+// coi-serviceworker does. Isolation gives the page shared memory, which the threaded engine needs
+// (www/lib/engine.js). A page is isolated or not from its navigation on, so this takes effect from the
+// visit after the one that installed this worker; the page is never reloaded for it.
 const BUILD = "__BUILD__";
 const CACHE = `fashionlab-${BUILD}`;
 const FILES = /*__FILES__*/[];
@@ -29,6 +35,20 @@ self.addEventListener("activate", (event) => {
   })());
 });
 
+// COOP and COEP on a response, and CORP, which a same-origin response needs under COEP when it lacks it.
+const ISOLATION = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+function isolated(response) {
+  if (response.type === "error" || response.status === 0) return response;
+  if (Object.keys(ISOLATION).every((h) => response.headers.has(h))) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION)) if (!headers.has(name)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
@@ -43,9 +63,10 @@ self.addEventListener("fetch", (event) => {
         const same = (h) => cached?.headers.get(h) === response.headers.get(h);
         if (!cached || !same("last-modified") || !same("content-length") || !same("etag")) await cache.put(key, response.clone());
       }
-      return response;
+      return isolated(response);
     } catch {
-      return (await cache.match(key)) || Response.error();
+      const cached = await cache.match(key);
+      return cached ? isolated(cached) : Response.error();
     }
   })());
 });

@@ -35,6 +35,13 @@ async function lostDevice() {
   return Promise.race([gpuLostReason, new Promise((resolve) => setTimeout(() => resolve(null), 1000))]);
 }
 
+// Loads an engine ({glue, wasm}: its URLs).
+async function load({ glue, wasm: url }) {
+  wasm = await import(glue);
+  // The module's memory, for tests/e2e/load.mjs's bounds on what repeated work leaves behind.
+  self.wasmMemory = (await wasm.default({ module_or_path: url })).memory;
+}
+
 // The page's dataset from its IDX bytes: official files are checksummed, the built-in sample is not.
 function datasetOf({ images, labels, split }) {
   if (!wasm) throw new Error("the worker has not loaded the wasm module yet");
@@ -46,10 +53,18 @@ self.onmessage = async (event) => {
   if (msg.id !== undefined && msg.type !== ToWorker.PAUSE && msg.type !== ToWorker.RESUME && msg.type !== ToWorker.STOP) currentId = msg.id;
   try {
     if (msg.type === ToWorker.INIT) {
-      wasm = await import(msg.glue);
-      // The module's memory, for tests/e2e/load.mjs's bounds on what repeated work leaves behind.
-      self.wasmMemory = (await wasm.default({ module_or_path: msg.wasm })).memory;
-      post({ type: FromWorker.READY });
+      let threads = 0;
+      try {
+        await load(msg);
+        // The threaded engine: rayon's pool of `threads` Web Workers, started once, before any work.
+        if (msg.threads) await wasm.initThreadPool(msg.threads);
+        threads = msg.threads;
+      } catch (e) {
+        if (!msg.fallback) throw e;
+        console.warn(`the threaded engine did not start (${e.message || e}): one thread`);
+        await load(msg.fallback);
+      }
+      post({ type: FromWorker.READY, threads });
     } else if (msg.type === ToWorker.FIT_CLASSICAL) {
       const dataset = datasetOf(msg.dataset);
       const progress = (p) => {

@@ -400,14 +400,8 @@ pub(crate) fn bench(
     // Keras fits all 60,000 images and evaluates on the test set: the test set stands in for validation.
     let n_train = train_set.len();
     let mut trainer = Trainer::new(&model_config, config, train_set, test, &device)?;
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+    // rayon's pool: RAYON_NUM_THREADS where set, else every core.
+    let threads = crate::parallel::threads();
     loop {
         match block_on(trainer.step())? {
             Step::Batch(_) => {}

@@ -25,6 +25,8 @@ pub struct BackendReport {
     pub webgpu_adapter: bool,
     /// Why WebGPU is not in use, when it is not.
     pub fallback_reason: Option<String>,
+    /// The CPU threads this module's kernels run on: rayon's pool in the threaded build, else 1.
+    pub threads: usize,
 }
 
 thread_local! {
@@ -132,16 +134,25 @@ fn report(
     webgpu_adapter: bool,
     fallback_reason: Option<String>,
 ) -> BackendReport {
+    let threads = crate::parallel::threads();
+    let description = match kind {
+        BackendKind::Flex if threads > 1 => {
+            format!("CPU (WebAssembly SIMD, {threads} threads, burn-flex)")
+        }
+        _ => kind.description().to_string(),
+    };
     BackendReport {
         kind,
-        description: kind.description().to_string(),
+        description,
+        threads,
         webgpu_api,
         webgpu_adapter,
         fallback_reason,
     }
 }
 
-/// JS: `await selectBackend(preference?)` → `{kind, description, webgpu_api, webgpu_adapter, fallback_reason}`.
+/// JS: `await selectBackend(preference?)` → `{kind, description, webgpu_api, webgpu_adapter, fallback_reason,
+/// threads}`.
 #[wasm_bindgen(js_name = selectBackend)]
 pub async fn select_backend(preference: Option<String>) -> Result<JsValue, JsError> {
     let report = select_backend_inner(preference)

@@ -27,6 +27,10 @@ pub use report::{
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+/// `initThreadPool(n)`: starts rayon's pool of `n` Web Workers sharing this module's memory. The threaded
+/// build only; the worker calls it once, right after loading the module.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// Installs the panic hook so that any panic is logged with its message.
 #[wasm_bindgen(start)]
@@ -42,6 +46,12 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 
 fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
+}
+
+/// How many threads this module's kernels and fits run on: rayon's pool in the threaded build, else 1.
+#[wasm_bindgen(js_name = threadCount)]
+pub fn thread_count() -> usize {
+    crate::parallel::threads()
 }
 
 /// The ten class names, in class-index order ("T-shirt/top", "Trouser", …).

@@ -1,30 +1,60 @@
-// The engine: the site's larger wasm module (training, Grad-CAM, scoring, classical fitting, WebGPU),
+// The engine: the site's larger wasm modules (training, Grad-CAM, scoring, classical fitting, WebGPU),
 // which only the page's workers load, never before the first answer. The page's own module (trunk's)
 // classifies on the CPU; everything that needs autodiff or a GPU goes through a worker running
-// worker.js with the engine. index.html names the engine's files (<meta name="fashionlab-engine">,
-// written by .ci/engine.sh).
+// worker.js with an engine. There are two engines, each named in index.html by .ci/engine.sh:
+//  - <meta name="fashionlab-engine">: WebGPU, or one thread on the CPU;
+//  - <meta name="fashionlab-threads">: the CPU only, on a pool of threads (rayon on Web Workers sharing
+//    the module's memory). Shared memory needs cross-origin isolation (COOP/COEP headers, from the
+//    server or from sw.js), and a build made with nightly; without either, the page trains on one thread.
 
 import { FromWorker, ToWorker } from "./protocol.js";
 
-// The engine's glue and wasm URLs, resolved against the page.
-function engineUrls() {
-  const names = document.querySelector("meta[name='fashionlab-engine']")?.content?.split(" ") ?? [];
+// A module's glue and wasm URLs, resolved against the page, from its <meta name="fashionlab-NAME">.
+function moduleUrls(name) {
+  const names = document.querySelector(`meta[name='fashionlab-${name}']`)?.content?.split(" ") ?? [];
   if (names.length !== 2) return null;
   return { glue: new URL(names[0], document.baseURI).href, wasm: new URL(names[1], document.baseURI).href };
 }
 
-// Starts a worker running www/worker.js with the engine: {worker, ready}, `ready` resolving once the
-// worker has loaded the module.
-export function startWorker() {
-  const urls = engineUrls();
-  if (!urls) return { worker: null, ready: Promise.reject(new Error("this page names no engine module (index.html)")) };
+// Whether CPU work can run on several threads here: {available, reason (when not), cores}.
+export function threadSupport() {
+  const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 64));
+  if (!moduleUrls("threads")) return { available: false, reason: "this build has no threaded engine", cores };
+  if (!self.crossOriginIsolated) {
+    return { available: false, reason: "the page is not cross-origin isolated, so the browser gives it no shared memory", cores };
+  }
+  return { available: true, reason: null, cores };
+}
+
+// The number of CPU threads the header asks the workers to use (0: the single-threaded engine).
+export function cpuThreads() {
+  return Number(document.body.dataset.threads || 0);
+}
+
+// The threads for a worker on `backend` (the header's pick, "wgpu" or "flex"): the header's count on the
+// CPU, none (the WebGPU engine) otherwise.
+export function threadsFor(backend) {
+  return backend === "flex" ? cpuThreads() : 0;
+}
+
+// Starts a worker running www/worker.js with an engine: {worker, ready, threads}, `ready` resolving once
+// the worker has loaded the module, with the size of the pool it started (0: one thread). `threads` ≥ 1
+// (CPU work only) takes the threaded engine with a pool of that many threads, where this page has it;
+// otherwise, and with 0, the single-threaded engine.
+export function startWorker({ threads = 0 } = {}) {
+  const pool = threads >= 1 && threadSupport().available ? threads : 0;
+  const urls = moduleUrls("engine");
+  if (!urls) return { worker: null, threads: 0, ready: Promise.reject(new Error("this page names no engine module (index.html)")) };
   const worker = new Worker("worker.js", { type: "module" });
   const ready = new Promise((resolve, reject) => {
-    worker.onmessage = (ev) => (ev.data.type === FromWorker.READY ? resolve() : reject(new Error(ev.data.message)));
+    worker.onmessage = (ev) => (ev.data.type === FromWorker.READY ? resolve(ev.data.threads) : reject(new Error(ev.data.message)));
     worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
   });
-  worker.postMessage({ type: ToWorker.INIT, ...urls });
-  return { worker, ready };
+  // The single-threaded engine is the fallback where the threaded one cannot load (offline before it was
+  // ever used, or a browser that refuses its shared memory).
+  const message = pool ? { ...moduleUrls("threads"), threads: pool, fallback: urls } : { ...urls, threads: 0 };
+  worker.postMessage({ type: ToWorker.INIT, ...message });
+  return { worker, ready, threads: pool };
 }
 
 // One long-lived engine worker for the page's own requests: the backend (the header's choice),

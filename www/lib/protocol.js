@@ -2,7 +2,10 @@
 // Every message is an object {type, ...}; `id` ties a reply to the request that caused it.
 //
 // To the worker:
-//   INIT           {glue, wasm}   URLs of the engine's wasm-bindgen glue and .wasm file; replies READY
+//   INIT           {glue, wasm, threads, fallback?}  URLs of an engine's wasm-bindgen glue and .wasm file,
+//                  and the size of the threaded engine's pool (0 for the single-threaded one); fallback:
+//                  the single-threaded engine's {glue, wasm}, loaded where the threaded one fails.
+//                  Replies READY
 //   FIT_CLASSICAL  {id, model, trainSize, dataset: {images, labels, split}}
 //       images/labels: the IDX files (gzip or raw) of the dataset shown in the page; split: "train" or
 //       "test" for official files (checksummed), null for the built-in sample. Replies PROGRESS (any
@@ -30,7 +33,7 @@
 //       n prepared images `pixels` (n × 784) of classes `labels` perturbed by `config` ({method, epsilon,
 //       steps, seed}, as deep::attack::AttackConfig reads it); replies ATTACKED or ERROR.
 // From the worker:
-//   READY          {}
+//   READY          {threads}      the pool's size (0: one thread, the single-threaded engine)
 //   PROGRESS       {id, stage, fraction}
 //   DONE           {id, model, trainSize, accuracy, heldOut, fitSeconds, config, bytes}
 //   BACKEND        {id, report}

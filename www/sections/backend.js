@@ -3,7 +3,7 @@
 // device: its own module classifies on the CPU.
 
 import { $ } from "../lib/dom.js";
-import { engineClient } from "../lib/engine.js";
+import { engineClient, threadSupport } from "../lib/engine.js";
 
 const showBackend = (r) => {
   $("backend-name").textContent = r.description;
@@ -40,8 +40,35 @@ export async function gpuLost(why) {
   $("backend-detail").textContent = `(the GPU device was lost: ${why}; training and Grad-CAM now run on the CPU. Reload the page to try WebGPU again.)`;
 }
 
-// Wires the header's choice; the engine itself starts with `startBackend`.
+// The header's count of CPU threads for the workers' CPU work (training on the CPU, classical fits,
+// scoring), where the page can run the threaded engine; else one thread, and the reason.
+function wireThreads() {
+  const input = $("threads-choice"), detail = $("threads-detail");
+  const { available, reason, cores } = threadSupport();
+  if (!available) {
+    document.body.dataset.threads = "0";
+    const later = reason.includes("isolated") && "serviceWorker" in navigator
+      ? "; the site's service worker isolates it from the next visit on" : "";
+    detail.textContent = `(one thread: ${reason}${later})`;
+    return;
+  }
+  input.max = String(cores);
+  const saved = Number(localStorage.getItem("fashionlab.threads"));
+  input.value = String(Number.isInteger(saved) && saved >= 1 && saved <= cores ? saved : cores);
+  input.disabled = false;
+  const apply = () => {
+    const n = Math.min(cores, Math.max(1, Math.floor(Number(input.value)) || 1));
+    input.value = String(n);
+    document.body.dataset.threads = String(n);
+    detail.textContent = `(of ${cores} cores, for the CPU's training, fitting and scoring)`;
+  };
+  input.addEventListener("change", () => { apply(); localStorage.setItem("fashionlab.threads", input.value); });
+  apply();
+}
+
+// Wires the header's choices; the engine itself starts with `startBackend`.
 export function wireBackend() {
+  wireThreads();
   const choice = $("backend-choice");
   choice.value = localStorage.getItem("fashionlab.backend") || "auto";
   $("backend-name").textContent = "chosen once the models are in";

@@ -7,7 +7,7 @@
 
 import { plotFigure, plotly } from "../lib/charts.js";
 import { $, paint28, pct } from "../lib/dom.js";
-import { startWorker } from "../lib/engine.js";
+import { startWorker, threadsFor } from "../lib/engine.js";
 import { MAP_FEATURES, shipped } from "../lib/models.js";
 import { FromWorker, ToWorker } from "../lib/protocol.js";
 import { gpuLost } from "./backend.js";
@@ -91,7 +91,7 @@ export function wireMap(wasm) {
       owned = true;
     }
     bar.hidden = false; bar.value = 0;
-    const started = startWorker();
+    const started = startWorker({ threads: threadsFor(document.body.dataset.backend) });
     worker = started.worker;
     const mine = worker;
     try {

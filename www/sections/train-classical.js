@@ -2,7 +2,7 @@
 // did not see; the model joins "Your models".
 
 import { $, cell, pct, secs } from "../lib/dom.js";
-import { startWorker } from "../lib/engine.js";
+import { cpuThreads, startWorker } from "../lib/engine.js";
 import { FromWorker, ToWorker } from "../lib/protocol.js";
 import { data, datasetMessage } from "./dataset.js";
 import { addYourModel } from "./yours.js";
@@ -10,9 +10,15 @@ import { addYourModel } from "./yours.js";
 // The background worker that fits classical models. Cancelling terminates it; the next fit starts a new one.
 function classicalTrainer() {
   let worker = null, ready = null, nextId = 1;
-  const start = () => ({ worker, ready } = startWorker());
+  // A fit runs on the CPU: on the header's count of threads, in a fresh worker when that count changes.
+  let threads = null;
+  const start = () => {
+    threads = cpuThreads();
+    ({ worker, ready } = startWorker({ threads }));
+  };
   return {
     async fit(model, trainSize, dataset, onProgress) {
+      if (worker && threads !== cpuThreads()) this.cancel();
       if (!worker) start();
       await ready;
       const id = nextId++;

@@ -3,7 +3,7 @@
 
 import { plotFigure, plotly } from "../lib/charts.js";
 import { $, pct } from "../lib/dom.js";
-import { startWorker } from "../lib/engine.js";
+import { startWorker, threadsFor } from "../lib/engine.js";
 import { FromWorker, ToWorker } from "../lib/protocol.js";
 import { gpuLost } from "./backend.js";
 import { data, datasetMessage } from "./dataset.js";
@@ -18,7 +18,13 @@ export function wireDeep(wasm) {
   const [form, status, bar, trainBtn, pauseBtn, stopBtn] =
     ["deep-form", "deep-status", "deep-progress", "deep-train", "deep-pause", "deep-stop"].map($);
   let worker = null, ready = null, paused = false, id = 0;
-  const start = () => ({ worker, ready } = startWorker());
+  // The worker's engine: the threaded one on the CPU (the header's count), the WebGPU one otherwise. A
+  // run on another backend or count starts a fresh worker.
+  let threads = null;
+  const start = () => {
+    threads = threadsFor(document.body.dataset.backend);
+    ({ worker, ready } = startWorker({ threads }));
+  };
   const setBusy = (busy) => {
     trainBtn.disabled = busy; pauseBtn.disabled = !busy; stopBtn.disabled = !busy; bar.hidden = !busy;
     paused = false; pauseBtn.textContent = "Pause";
@@ -115,6 +121,7 @@ export function wireDeep(wasm) {
     plotFigure(Plotly, chart, figure);
     document.body.dataset.deepPoints = "0";
     try {
+      if (worker && threads !== threadsFor(document.body.dataset.backend)) { worker.terminate(); worker = null; }
       if (!worker) start();
       await ready;
       id += 1;

@@ -2,7 +2,7 @@
 // model of the same kind; they answer in the classifier too.
 
 import { $, cell, pct, wireFileDrop } from "../lib/dom.js";
-import { startWorker } from "../lib/engine.js";
+import { startWorker, threadsFor } from "../lib/engine.js";
 import { fetchBytes } from "../lib/fetch.js";
 import { TITLES } from "../lib/models.js";
 import { FromWorker, ToWorker } from "../lib/protocol.js";
@@ -12,7 +12,7 @@ import { summaries } from "./shipped.js";
 
 // Scores a model file in a fresh worker (the page stays responsive), then ends the worker.
 async function evaluateInWorker(bytes, source) {
-  const { worker, ready } = startWorker();
+  const { worker, ready } = startWorker({ threads: threadsFor(document.body.dataset.backend) });
   try {
     await ready;
     return await new Promise((resolve, reject) => {

@@ -1,0 +1,122 @@
+// Threaded WebAssembly in the page: the CPU's training on one thread and on several, in headless
+// Chromium without WebGPU (so the CPU trains), the site served by a host that sends no isolation headers.
+//  - The first visit is not cross-origin isolated: the header says why there is one thread, and the CNN
+//    trains on the single-threaded engine.
+//  - The site's service worker adds COOP/COEP to what it serves, so the second visit is isolated: the
+//    header offers every core, and the CNN trains on the threaded engine with 1 thread, then with all.
+//  - The three runs give the same validation accuracy at every epoch (the kernels' results do not depend
+//    on the thread count), and all the cores train faster than one. A classical fit (the SVM) gives the
+//    same held-out accuracy on 1 thread and on all.
+// It prints each run's speed and the ratios, for BENCHMARKS.md. Skipped, with a message, where the build
+// has no threaded engine (no nightly toolchain: .ci/engine.sh).
+// Usage: node tests/e2e/threads.mjs DIST_DIR   (EPOCHS and SIZE change the CNN's runs: 4 and 1,000)
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+import { BASE_ARGS, checklist, serve } from "./common.mjs";
+
+const dist = resolve(process.argv[2] || "dist");
+const EPOCHS = Number(process.env.EPOCHS || 4);
+const SIZE = Number(process.env.SIZE || 1000);
+const { check, fail, finish } = checklist();
+
+if (!/<meta name="fashionlab-threads"/.test(readFileSync(join(dist, "index.html"), "utf8"))) {
+  console.log("threads: this build has no threaded engine (no nightly toolchain when it was built): skipped");
+  process.exit(0);
+}
+
+// A static host that cannot set headers: no COOP/COEP from the server.
+const server = await serve(dist, "/", { isolate: false });
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: BASE_ARGS });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Trains the CNN from the page's form: {history, speed (images/s, the last epoch's), seconds, status}.
+async function trainCnn(page) {
+  await page.selectOption("#deep-model", "cnn");
+  await page.fill("#deep-size", String(SIZE));
+  await page.fill("#deep-epochs", String(EPOCHS));
+  await page.evaluate(() => { delete document.body.dataset.deepTrained; });
+  const t0 = Date.now();
+  await page.click("#deep-train");
+  await page.waitForFunction(() => /^Training/.test(document.getElementById("deep-status").textContent), null, { timeout: 120_000 });
+  const status = await page.textContent("#deep-status");
+  await page.waitForSelector(`body[data-deep-trained='${EPOCHS}']`, { timeout: 600_000 });
+  return {
+    history: JSON.parse(await page.getAttribute("body", "data-deep-history")),
+    speed: Number(await page.getAttribute("body", "data-deep-images-per-second")),
+    seconds: (Date.now() - t0) / 1000,
+    status,
+  };
+}
+
+// Fits the SVM on 800 sample images from the page's form: the row it adds {accuracy (on the other 200), seconds}.
+async function fitSvm(page) {
+  const before = Number(await page.getAttribute("body", "data-classical") || 0);
+  await page.selectOption("#classical-model", "svm");
+  await page.fill("#classical-size", "800");
+  await page.click("#classical-train");
+  await page.waitForFunction((n) => Number(document.body.dataset.classical || 0) > n, before, { timeout: 300_000 });
+  const row = await page.$$eval("#classical-results tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+  return { accuracy: row[2], seconds: row[4] };
+}
+
+const setThreads = async (page, n) => {
+  await page.fill("#threads-choice", String(n));
+  await page.dispatchEvent("#threads-choice", "change");
+};
+
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(server.url, { waitUntil: "load" });
+  // Timed once the page is quiet: the service worker has stored the site, so nothing else takes the cores.
+  await page.waitForSelector("body[data-engine='ready'][data-offline='ready']", { timeout: 240_000 });
+  const first = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, threads: document.body.dataset.threads,
+    disabled: document.getElementById("threads-choice").disabled, detail: document.getElementById("threads-detail").textContent }));
+  check(!first.isolated && first.threads === "0" && first.disabled && /not cross-origin isolated/.test(first.detail),
+    `first visit, no isolation headers: one thread, and the header says why: "${first.detail}"`);
+  const single = await trainCnn(page);
+  console.log(`  single-threaded engine: ${single.speed} images/s, ${single.seconds.toFixed(1)} s in all ("${single.status}")`);
+
+  // The second visit, through the service worker, which adds the headers.
+  await page.waitForSelector("body[data-offline='ready']", { timeout: 240_000 });
+  await page.reload({ waitUntil: "load" });
+  await page.waitForSelector("body[data-engine='ready']", { timeout: 240_000 });
+  const second = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency,
+    threads: document.body.dataset.threads, disabled: document.getElementById("threads-choice").disabled,
+    max: document.getElementById("threads-choice").max, detail: document.getElementById("threads-detail").textContent }));
+  const cores = second.cores;
+  check(second.isolated && !second.disabled && second.threads === String(cores) && second.max === String(cores),
+    `second visit, isolated by the service worker: the header offers ${second.max} threads of ${cores} cores: "${second.detail}"`);
+
+  await setThreads(page, 1);
+  const one = await trainCnn(page);
+  console.log(`  threaded engine, 1 thread: ${one.speed} images/s, ${one.seconds.toFixed(1)} s in all ("${one.status}")`);
+  const svmOne = await fitSvm(page);
+  await setThreads(page, cores);
+  const all = await trainCnn(page);
+  console.log(`  threaded engine, ${cores} threads: ${all.speed} images/s, ${all.seconds.toFixed(1)} s in all ("${all.status}")`);
+  const svmAll = await fitSvm(page);
+  console.log(`  speed ratios: ${cores} threads / 1 thread of the threaded engine ${(all.speed / one.speed).toFixed(2)}, ` +
+    `/ the single-threaded engine ${(all.speed / single.speed).toFixed(2)}; 1 thread / single-threaded ${(one.speed / single.speed).toFixed(2)}`);
+  console.log(`  SVM fit on 800 images: ${svmOne.seconds} on 1 thread, ${svmAll.seconds} on ${cores} (held-out ${svmOne.accuracy}, ${svmAll.accuracy})`);
+
+  check(new RegExp(`${cores} threads`).test(all.status) && !/threads/.test(one.status) && !/threads/.test(single.status),
+    `the status names the threads: "${all.status}"`);
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  check(single.history.length === EPOCHS && same(single.history, one.history) && same(one.history, all.history),
+    `the same validation accuracy at every epoch, single-threaded ${single.history.join(", ")}, 1 thread ${one.history.join(", ")}, ` +
+    `${cores} threads ${all.history.join(", ")}`);
+  check(cores < 2 || all.speed > one.speed, `${cores} threads train faster than 1: ${all.speed} against ${one.speed} images/s`);
+  check(svmOne.accuracy === svmAll.accuracy, `the SVM fit gives the same held-out accuracy on 1 and ${cores} threads (${svmOne.accuracy})`);
+  check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
+} catch (e) {
+  fail(e);
+} finally {
+  await browser.close();
+  await server.close();
+  await sleep(0);
+}
+finish("threads");
