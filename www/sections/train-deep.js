@@ -179,6 +179,7 @@ export function wireDeep(wasm) {
         (best ? `, best validation accuracy ${pct(best.val_accuracy)} (epoch ${best.epoch}); ` : "; "), link);
       document.body.dataset.deepTrained = String(result.history.length);
       document.body.dataset.deepHistory = JSON.stringify(result.history.map((r) => r.val_accuracy));
+      document.body.dataset.deepEpochSeconds = JSON.stringify(result.history.map((r) => r.train_seconds));
       if (result.history.length) {
         addYourModel(wasm, result.bytes, `trained here: ${size.toLocaleString()} images, ${result.history.length} epoch(s)`,
           trainedOn.split === null);
