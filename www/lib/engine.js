@@ -38,11 +38,12 @@ export function threadsFor(backend) {
 }
 
 // Starts a worker running www/worker.js with an engine: {worker, ready, threads}, `ready` resolving once
-// the worker has loaded the module, with the size of the pool it started (0: one thread). `threads` ≥ 1
+// the worker has loaded the module, with the size of the pool it started (0: one thread). `threads` ≥ 2
 // (CPU work only) takes the threaded engine with a pool of that many threads, where this page has it;
-// otherwise, and with 0, the single-threaded engine.
+// otherwise the single-threaded engine, which on one thread is about 10% faster than the threaded engine
+// with a pool of one (BENCHMARKS.md, "Threads in the page").
 export function startWorker({ threads = 0 } = {}) {
-  const pool = threads >= 1 && threadSupport().available ? threads : 0;
+  const pool = threads >= 2 && threadSupport().available ? threads : 0;
   const urls = moduleUrls("engine");
   if (!urls) return { worker: null, threads: 0, ready: Promise.reject(new Error("this page names no engine module (index.html)")) };
   const worker = new Worker("worker.js", { type: "module" });
