@@ -1,5 +1,6 @@
 // Fashion Lab worker: the page's long work off the UI thread (classical fits, deep training, scoring a
-// model file, Grad-CAM, adversarial examples, the embedding map), with the engine, the site's larger wasm module (www/lib/engine.js starts it).
+// model file, Grad-CAM, adversarial examples and every model's accuracy against them, the embedding map),
+// with an engine, one of the site's larger wasm modules (www/lib/engine.js starts it).
 //
 // The messages it takes and sends are declared in protocol.js.
 // A classical fit is synchronous in wasm: cancelling it is terminating the worker (the page starts a
@@ -110,6 +111,8 @@ self.onmessage = async (event) => {
     } else if (msg.type === ToWorker.ATTACK) {
       const pixels = await keptModel(msg).attack(msg.pixels, msg.labels, msg.config);
       post({ type: FromWorker.ATTACKED, id: msg.id, pixels }, [pixels.buffer]);
+    } else if (msg.type === ToWorker.ROBUSTNESS) {
+      await robustness(msg);
     } else if (msg.type === ToWorker.MAP) {
       await mapDataset(msg);
     } else if (msg.type === ToWorker.TRAIN_DEEP) {
@@ -138,6 +141,46 @@ function keptModel({ key, bytes }) {
     kept.set(key, model);
   }
   return model;
+}
+
+// A shipped model from its file, fetched (from the browser's cache, where the page loaded it): a deep
+// model for a .weights file, else the classical model of `kind`.
+async function shippedModel({ file, kind }) {
+  const response = await fetch(file);
+  if (!response.ok) throw new Error(`${file}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return file.endsWith(".weights") ? wasm.WebModel.fromBytes(bytes) : wasm.WebClassical.fromBytes(bytes, kind);
+}
+
+// The accuracy-against-ε chart's data: at each ε, the images attacked against the attacker, then every
+// model's class probabilities for them. Progress after each attack and each ε's answers.
+async function robustness(msg) {
+  await wasm.selectBackend(msg.backend || "auto");
+  const owned = [];
+  try {
+    const attacker = wasm.WebModel.fromBytes(msg.attacker);
+    owned.push(attacker);
+    const models = [];
+    for (const m of msg.models) {
+      models.push(await shippedModel(m));
+      owned.push(models.at(-1));
+    }
+    const scores = models.map(() => []);
+    let attackMillis = 0;
+    const steps = msg.epsilons.length;
+    for (const [k, epsilon] of msg.epsilons.entries()) {
+      post({ type: FromWorker.PROGRESS, id: msg.id, stage: "attack", fraction: k / steps, epsilon });
+      const t0 = performance.now();
+      const adv = await attacker.attack(msg.images, msg.labels, { ...msg.config, epsilon });
+      attackMillis += performance.now() - t0;
+      post({ type: FromWorker.PROGRESS, id: msg.id, stage: "answers", fraction: (k + 0.5) / steps, epsilon });
+      for (const [j, model] of models.entries()) scores[j].push(...(await model.probabilities(adv)));
+    }
+    const flat = Float32Array.from(scores.flat());
+    post({ type: FromWorker.ROBUST, id: msg.id, scores: flat, attackSeconds: attackMillis / 1000 }, [flat.buffer]);
+  } finally {
+    for (const m of owned) m.free();
+  }
 }
 
 // The embedding map, in steps, with progress at most about 4 times a second.

@@ -233,8 +233,26 @@ for (const cfg of configs) {
       check(Number(await page.getAttribute("body", "data-attack-largest")) === 0 && still === 0,
         `at ε = 0 the picture is unchanged and ${still} answers moved`);
       if (cfg.name === "cpu") {
+        // Cancelled while it runs: the worker ends, the button is free again.
+        const label = await page.textContent("#attack-curve-start");
+        await page.click("#attack-curve-start");
+        await page.waitForFunction(() => /attacking|answers/.test(document.getElementById("attack-curve-status").textContent), null, { timeout: 120_000 });
+        await page.click("#attack-curve-start");
+        await page.waitForFunction(() => document.getElementById("attack-curve-status").textContent === "Cancelled.", null, { timeout: 10_000 });
+        check(await page.textContent("#attack-curve-start") === label && !(await page.getAttribute("body", "data-attack-accuracy")),
+          `the accuracy-against-ε run is cancelled by its button, which is "${label}" again`);
+        // The run itself, off the page's thread: the page's long tasks (over 50 ms) while it goes.
+        await page.evaluate(() => {
+          window.attackLongTasks = [];
+          new PerformanceObserver((list) => { for (const e of list.getEntries()) window.attackLongTasks.push(e.duration); }).observe({ type: "longtask" });
+        });
         await page.click("#attack-curve-start");
         await page.waitForSelector("body[data-attack-accuracy]", { timeout: 300_000 });
+        const longTasks = await page.evaluate(() => window.attackLongTasks);
+        const blocked = longTasks.reduce((a, b) => a + b, 0);
+        check(blocked < 300 && /in a worker/.test(await page.textContent("#attack-curve-status")),
+          `the accuracy-against-ε run works in a worker: the page's long tasks meanwhile add up to ${Math.round(blocked)} ms ` +
+          `(${longTasks.length}; on the page's thread, the models' answers made 1.6 s)`);
         const curves = JSON.parse(await page.getAttribute("body", "data-attack-accuracy"));
         const cnn = curves.CNN ?? [];
         const falls = cnn.every((a, i) => i === 0 || a <= cnn[i - 1] + 0.02);

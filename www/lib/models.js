@@ -22,7 +22,8 @@ const LOADS_AT_ONCE = 2;
 export const shipped = {}; // name → { state: "loading" | "ready" | "failed", model, bytes, error, done }
 export const modelListeners = []; // called with a name whenever a model becomes ready or fails
 
-const fileOf = (name) => `pretrained/${name}.${CLASSICAL.includes(name) ? "model" : "weights"}`;
+// A shipped model's file, relative to the page (and to worker.js, beside it).
+export const fileOf = (name) => `pretrained/${name}.${CLASSICAL.includes(name) ? "model" : "weights"}`;
 
 function settle(name, state, fields) {
   Object.assign(shipped[name], { state, ...fields });

@@ -32,6 +32,12 @@
 //       adversarial examples against the deep model in `bytes` (kept under `key` as for EXPLAIN): the
 //       n prepared images `pixels` (n × 784) of classes `labels` perturbed by `config` ({method, epsilon,
 //       steps, seed}, as deep::attack::AttackConfig reads it); replies ATTACKED or ERROR.
+//   ROBUSTNESS     {id, backend, attacker, images, labels, config, epsilons, models}
+//       every model's answers to `images` (n × 784, classes `labels`) attacked against the deep model in
+//       `attacker` (a .weights file) by `config` ({method, steps, seed}) at each ε of `epsilons`;
+//       `models`: [{file, kind}], each a shipped model's file (fetched by the worker, from the browser's
+//       cache) and its kind ("cnn", …, "knn"). Replies PROGRESS (stage "attack" or "answers", fraction of
+//       the whole) and ROBUST or ERROR. Cancelling is ending the worker.
 // From the worker:
 //   READY          {threads}      the pool's size (0: one thread, the single-threaded engine)
 //   PROGRESS       {id, stage, fraction}
@@ -44,6 +50,7 @@
 //   EVALUATED      {id, family, kind, results}   results: the `test` shape of pretrained/*.json
 //   EXPLAINED      {id, cam}   cam: {class, probabilities, coarse, side, heatmap}
 //   ATTACKED       {id, pixels}   the perturbed images, n × 784 whole pixel values
+//   ROBUST         {id, scores, attackSeconds}   scores: models × ε × n × 10 class probabilities
 //   MAPPED         {id, points, labels, predicted, share, dims, seconds}   points: n × 2; share: the 10
 //                  nearest neighbours of 100 images (10 a class) of their class, {overall, per_class};
 //                  seconds: {features, map}
@@ -61,6 +68,7 @@ export const ToWorker = Object.freeze({
   SELECT_BACKEND: "select-backend",
   EXPLAIN: "explain",
   ATTACK: "attack",
+  ROBUSTNESS: "robustness",
   MAP: "map",
 });
 
@@ -76,6 +84,7 @@ export const FromWorker = Object.freeze({
   EVALUATED: "evaluated",
   EXPLAINED: "explained",
   ATTACKED: "attacked",
+  ROBUST: "robust",
   MAPPED: "mapped",
   ERROR: "error",
   DEVICE_LOST: "device-lost",

@@ -1,12 +1,15 @@
 // "Fool the models": adversarial examples against the CNN (Rust's `deep::attack`, in the engine worker:
 // it needs autodiff) for the picture being classified, and every model's answer to the changed picture;
 // then each model's accuracy against ε on test images of the built-in sample, charted by Rust
-// (`report::robustness`). The models answer on the CPU in the page's module, as for any picture.
+// (`report::robustness`). For one picture the models answer on the CPU in the page's module, as for any
+// picture; for the chart's 100 images at every ε, a worker attacks and every model answers there.
 
 import { plotFigure, plotly } from "../lib/charts.js";
 import { $, paint28 } from "../lib/dom.js";
-import { CLASSICAL, DEEP, TITLES, answering, shipped } from "../lib/models.js";
-import { engine } from "./backend.js";
+import { startWorker, threadsFor } from "../lib/engine.js";
+import { CLASSICAL, DEEP, answering, fileOf } from "../lib/models.js";
+import { FromWorker, ToWorker } from "../lib/protocol.js";
+import { engine, gpuLost } from "./backend.js";
 import { data } from "./dataset.js";
 
 // The budgets of the accuracy-against-ε chart, and its images: this many of each class of the sample.
@@ -94,55 +97,77 @@ async function attackCurrent() {
 }
 
 // Each shipped model's accuracy on 100 test images of the sample attacked against the (plain) CNN at
-// every ε of EPSILONS: the engine perturbs, the models answer, Rust scores and draws.
+// every ε of EPSILONS: in a worker of its own (the attacks and every model's answers), which Rust's
+// chart then draws. The button cancels it while it runs.
+let curveRun = null; // {cancel} while a run is going
 async function accuracyCurve() {
   const status = $("attack-curve-status"), bar = $("attack-curve-progress"), button = $("attack-curve-start");
+  if (curveRun) {
+    curveRun.cancel();
+    return;
+  }
   const cnn = answering("cnn", false);
-  if (!data.sample || cnn.state !== "ready" || !engine.ready) {
-    status.textContent = "The built-in sample, the CNN and the engine must be in first.";
+  if (!data.sample || cnn.state !== "ready") {
+    status.textContent = "The built-in sample and the CNN must be in first.";
     return;
   }
   const w = wasm(), method = $("attack-method").value;
   const dataset = w.WebDataset.fromIdx(data.sample.images, data.sample.labels, "attack");
-  button.disabled = true;
+  const labels = dataset.labels();
+  const items = Array.from(w.quizItems(labels, PER_CLASS, 0));
+  const images = new Uint8Array(items.length * 784);
+  items.forEach((item, k) => images.set(dataset.image(item), k * 784));
+  dataset.free();
+  const truth = Uint8Array.from(items.map((i) => labels[i]));
+  const models = answeringModels(false);
+  const label = button.textContent;
+  button.textContent = "Cancel";
   bar.hidden = false;
+  bar.value = 0;
   status.classList.remove("error");
+  const started = performance.now();
+  const run = startWorker({ threads: threadsFor(document.body.dataset.backend) });
+  const worker = run.worker;
+  // Cancelling ends the worker, which then sends nothing: the run is settled here instead.
+  let abandon;
+  const cancelled = new Promise((_, reject) => { abandon = () => reject(Object.assign(new Error("cancelled"), { cancelled: true })); });
+  const thisRun = (curveRun = { cancel: () => { worker.terminate(); abandon(); } });
   try {
-    const labels = dataset.labels();
-    const items = Array.from(w.quizItems(labels, PER_CLASS, 0));
-    const images = new Uint8Array(items.length * 784);
-    items.forEach((item, k) => images.set(dataset.image(item), k * 784));
-    const truth = Uint8Array.from(items.map((i) => labels[i]));
-    const models = answeringModels(false);
-    const scores = models.map(() => []);
-    const started = performance.now();
-    let attackMillis = 0;
-    for (const [k, epsilon] of EPSILONS.entries()) {
-      status.textContent = `ε = ${epsilon} (${k + 1} of ${EPSILONS.length})…`;
-      bar.value = k / EPSILONS.length;
-      const t0 = performance.now();
-      // The method chosen when the run began, whatever the select says meanwhile.
-      const adv = await engine.attack(cnn.key, cnn.bytes, images, truth, settings(method, epsilon));
-      attackMillis += performance.now() - t0;
-      for (const [j, m] of models.entries()) {
-        scores[j].push(...(await m.model.probabilities(adv)));
-        await new Promise((resolve) => setTimeout(resolve, 0)); // a frame between models
-      }
-    }
+    await Promise.race([run.ready, cancelled]);
+    const m = await Promise.race([cancelled, new Promise((resolve, reject) => {
+      worker.onmessage = (ev) => {
+        const r = ev.data;
+        if (r.type === FromWorker.PROGRESS) {
+          bar.value = r.fraction;
+          status.textContent = `ε = ${r.epsilon}: ${r.stage === "attack" ? "attacking" : "every model answers"} ` +
+            `(${EPSILONS.indexOf(r.epsilon) + 1} of ${EPSILONS.length})…`;
+        } else if (r.type === FromWorker.ROBUST) resolve(r);
+        else if (r.type === FromWorker.ERROR) reject(new Error(r.message));
+        else if (r.type === FromWorker.DEVICE_LOST) {
+          gpuLost(r.message);
+          reject(new Error(`the GPU device was lost (${r.message}); run it again on the CPU`));
+        }
+      };
+      worker.onerror = (ev) => { ev.preventDefault(); reject(new Error(ev.message || "the worker failed")); };
+      worker.postMessage({ type: ToWorker.ROBUSTNESS, id: 1, backend: document.body.dataset.backend || "auto",
+        attacker: cnn.bytes.slice(), images, labels: truth, config: settings(method, 0), epsilons: EPSILONS,
+        models: models.map((a) => ({ file: fileOf(a.key), kind: a.key })) });
+    })]);
     bar.value = 1;
-    const result = w.robustnessFigure(method, truth, Uint8Array.from(EPSILONS), models.map((m) => m.title), Float32Array.from(scores.flat()));
+    const result = w.robustnessFigure(method, truth, Uint8Array.from(EPSILONS), models.map((a) => a.title), m.scores);
     const Plotly = await plotly();
     await plotFigure(Plotly, $("attack-curve"), result.figure);
     const seconds = (performance.now() - started) / 1000;
-    status.textContent = `${items.length} images at ${EPSILONS.length} budgets in ${seconds.toFixed(1)} s ` +
-      `(the attacks ${(attackMillis / 1000).toFixed(1)} s on ${document.body.dataset.backend || "the engine"}).`;
+    status.textContent = `${items.length} images at ${EPSILONS.length} budgets in ${seconds.toFixed(1)} s, in a worker ` +
+      `(the attacks ${m.attackSeconds.toFixed(1)} s on ${document.body.dataset.backend || "the engine"}).`;
     document.body.dataset.attackAccuracy = JSON.stringify(Object.fromEntries(result.models));
   } catch (e) {
-    status.textContent = `The accuracy-against-ε run failed: ${e.message || e}`;
-    status.classList.add("error");
+    status.textContent = e.cancelled ? "Cancelled." : `The accuracy-against-ε run failed: ${e.message || e}`;
+    status.classList.toggle("error", !e.cancelled);
   } finally {
-    dataset.free();
-    button.disabled = false;
+    worker.terminate();
+    if (curveRun === thisRun) curveRun = null;
+    button.textContent = label;
     bar.hidden = true;
   }
 }
