@@ -294,9 +294,9 @@ impl Estimator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassicalModel {
     /// The fitted feature pipeline.
-    pub pipeline: FeaturePipeline,
+    pub(crate) pipeline: FeaturePipeline,
     /// The fitted estimator.
-    pub estimator: Estimator,
+    pub(crate) estimator: Estimator,
 }
 
 /// Where training time went, in seconds.

@@ -50,7 +50,7 @@ pub enum ImageError {
 }
 
 /// Largest image accepted, in pixels (about 40 megapixels). Checked from the header, before decoding.
-pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+const MAX_IMAGE_PIXELS: u64 = 40_000_000;
 
 /// A `width × height` buffer of `channels` bytes a pixel must have pixels and exactly that many bytes.
 fn check_buffer(width: u32, height: u32, channels: usize, len: usize) -> Result<(), ImageError> {

@@ -14,7 +14,5 @@ mod decode;
 mod prepare;
 pub mod synth;
 
-pub use decode::{ImageError, MAX_IMAGE_PIXELS, Photo};
-pub use prepare::{
-    Cutout, ItemVerdict, PrepareConfig, PreparedImage, WORKING_SIDE, prepare_image, resize_area,
-};
+pub use decode::{ImageError, Photo};
+pub use prepare::{ItemVerdict, PrepareConfig, PreparedImage, prepare_image};

@@ -25,7 +25,7 @@ use crate::data::SIDE;
 
 /// The longest side of the working copy in which the item is found. Large enough for an item of a
 /// quarter of the frame to keep about 50 pixels across; small enough for live webcam frames.
-pub const WORKING_SIDE: usize = 192;
+const WORKING_SIDE: usize = 192;
 
 /// Below this mean distance to the background, in multiples of the background's own noise, a region is
 /// not taken for an item. Chosen on synthetic training photos and empty backgrounds
@@ -102,7 +102,7 @@ impl ItemVerdict {
 /// The working copy's view of what was found: the item's intensity on black, as the page shows it
 /// beside the 28 × 28 input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Cutout {
+pub(crate) struct Cutout {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -128,7 +128,7 @@ pub struct PreparedImage {
     /// (0 when nothing was looked for).
     pub contrast: f32,
     /// The item cut out in the working copy (empty for dataset images).
-    pub cutout: Cutout,
+    pub(crate) cutout: Cutout,
 }
 
 impl PreparedImage {
@@ -290,7 +290,7 @@ fn border_median(luma: &[u8], w: usize, h: usize) -> u8 {
 ///
 /// The square is never built: a strip of a picture (48,387 × 1 pixels, say, within the pixel cap) would
 /// make a square of 48,387² floats, 9 GB. Its padding is black, so it adds only zeros to the area sums;
-/// the sums run over the crop's own pixels, in the same order, and give [`resize_area`]'s result on the
+/// the sums run over the crop's own pixels, in the same order, and give `resize_area`'s result on the
 /// padded square bit for bit (`crop_square_resize_equals_the_padded_square_resized`).
 fn crop_square_resize(values: &[f32], w: usize, h: usize, bbox: [u32; 4]) -> Vec<u8> {
     let [bx, by, bw, bh] = bbox.map(|v| v as usize);
@@ -361,11 +361,14 @@ fn area_weights(s: usize, d: usize) -> Vec<Vec<(usize, f32)>> {
 
 /// Resizes by exact area averaging: each output pixel is the mean of the source area it covers
 /// (fractional coverage at the edges). Antialiased when shrinking; a smooth box upscale when growing.
-pub fn resize_area(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+/// The tests' reference for the photo path's resizing (which resizes interleaved channels, or a crop
+/// without building its padded square).
+#[cfg(test)]
+fn resize_area(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
     resize_channels(src, sw, sh, dw, dh, 1)
 }
 
-/// [`resize_area`] of interleaved channels.
+/// Area resizing (each output pixel the mean of the source area it covers) of interleaved channels.
 fn resize_channels(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize, c: usize) -> Vec<f32> {
     let (wx, wy) = (area_weights(sw, dw), area_weights(sh, dh));
     // Rows first: [sh, dw], then columns: [dh, dw].
