@@ -233,6 +233,13 @@ for (const cfg of configs) {
       check(Number(await page.getAttribute("body", "data-attack-largest")) === 0 && still === 0,
         `at ε = 0 the picture is unchanged and ${still} answers moved`);
       if (cfg.name === "cpu") {
+        // The runs' workers load their code and the shipped models' files, from the browser's cache: those
+        // requests are the site's own files (GET only), and nothing about the picture. The classifying
+        // checks' watch resumes after.
+        page.off("request", watch);
+        const curveRequests = [];
+        const curveWatch = (r) => curveRequests.push([r.method(), r.url()]);
+        page.on("request", curveWatch);
         // Cancelled while it runs: the worker ends, the button is free again.
         const label = await page.textContent("#attack-curve-start");
         await page.click("#attack-curve-start");
@@ -248,6 +255,12 @@ for (const cfg of configs) {
         });
         await page.click("#attack-curve-start");
         await page.waitForSelector("body[data-attack-accuracy]", { timeout: 300_000 });
+        page.off("request", curveWatch);
+        page.on("request", watch);
+        const foreignToCurve = curveRequests.filter(([method, url]) => method !== "GET" ||
+          !/\/(worker\.js|lib\/[a-z-]+\.js|fashionlab-(engine|threads)-[0-9a-f]+(_bg\.wasm|\.js)|snippets\/[^?]+\.js|pretrained\/[a-z-]+\.(weights|model))$/.test(url.split("?")[0]));
+        check(curveRequests.length > 0 && foreignToCurve.length === 0,
+          `the accuracy-against-ε run's ${curveRequests.length} requests are all for the site's own code and models ${foreignToCurve.join(", ")}`);
         const longTasks = await page.evaluate(() => window.attackLongTasks);
         const blocked = longTasks.reduce((a, b) => a + b, 0);
         check(blocked < 300 && /in a worker/.test(await page.textContent("#attack-curve-status")),
@@ -350,6 +363,23 @@ for (const cfg of configs) {
       const said = await page.textContent("#classify-status");
       check(opened === hovered && new RegExp(`test image ${opened} from the map`).test(said) && /Test image \d+: /.test(caption),
         `pointing at a dot shows "${caption}"; a click classifies it: "${said}"`);
+      // From the keyboard: the chart takes the focus, an arrow key moves to another dot, Enter classifies it.
+      await page.focus("#map-plot");
+      await page.waitForFunction(() => document.activeElement?.id === "map-plot", null, { timeout: 5_000 });
+      const focused = await page.getAttribute("body", "data-map-hover");
+      await page.keyboard.press("ArrowRight");
+      const moved = await page.getAttribute("body", "data-map-hover");
+      const keyCaption = await page.textContent("#map-hover-caption");
+      const keyBefore = Number(await page.getAttribute("body", "data-classified") || 0);
+      await page.keyboard.press("Enter");
+      await page.waitForSelector(`body[data-classified='${keyBefore + 1}'][data-map-opened='${moved}']`, { timeout: 60_000 });
+      const xOf = (index) => page.$eval("#map-plot", (div, i) => {
+        for (const t of div.data.slice(0, 10)) { const j = t.customdata.indexOf(i); if (j >= 0) return t.x[j]; }
+        return null;
+      }, Number(index));
+      const [fromX, toX] = [await xOf(focused), await xOf(moved)];
+      check(moved !== focused && toX > fromX && new RegExp(`Test image ${moved}: `).test(keyCaption),
+        `from the keyboard: the map's focus shows image ${focused}, the right arrow moves to image ${moved} ("${keyCaption}"), Enter classifies it`);
     }
     // The webcam path: live frames through the same preparation, or a clear message when refused.
     {

@@ -123,6 +123,7 @@ export function wireMap(wasm) {
       owned = false;
       div.on("plotly_hover", (ev) => showImage(wasm, ev.points[0]?.customdata));
       div.on("plotly_click", (ev) => openImage(wasm, ev.points[0]?.customdata));
+      keyboard(wasm, Plotly, div, m.points, m.labels);
       const share = m.share, classes = wasm.classNames();
       const hard = [0, 2, 6].map((c) => `${classes[c]} ${pct(share.per_class[c])}`).join(", ");
       status.textContent = `${title}: ${pct(share.overall)} of the 10 nearest neighbours of 100 images (10 a class) share ` +
@@ -143,7 +144,52 @@ export function wireMap(wasm) {
   });
 }
 
-// The image under the pointer, beside the chart.
+// The map from the keyboard: the chart takes the focus, the arrow keys move from a dot to the nearest one
+// that way (as the chart shows it), which is shown as a pointer would show it, and Enter opens it.
+function keyboard(wasm, Plotly, div, points, labels) {
+  const n = labels.length;
+  // Image index → its trace (its class) and its place in the trace, as Rust's figure lists them.
+  const where = new Array(n), seen = new Array(10).fill(0);
+  for (let i = 0; i < n; i++) where[i] = [labels[i], seen[labels[i]]++];
+  // Start at the dot nearest the middle.
+  let cx = 0, cy = 0;
+  for (let i = 0; i < n; i++) { cx += points[2 * i] / n; cy += points[2 * i + 1] / n; }
+  let at = -1, best = Infinity;
+  for (let i = 0; i < n; i++) {
+    const d = (points[2 * i] - cx) ** 2 + (points[2 * i + 1] - cy) ** 2;
+    if (d < best) { best = d; at = i; }
+  }
+  const DIRECTIONS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+  const show = () => {
+    const [curveNumber, pointNumber] = where[at];
+    Plotly.Fx.hover(div, [{ curveNumber, pointNumber }]);
+    showImage(wasm, at);
+  };
+  div.tabIndex = 0;
+  div.setAttribute("role", "application");
+  div.setAttribute("aria-label", "The map's dots: arrow keys move to the nearest dot that way, Enter classifies it");
+  div.addEventListener("focus", show);
+  div.addEventListener("keydown", (ev) => {
+    const dir = DIRECTIONS[ev.key];
+    if (ev.key === "Enter" || ev.key === " ") {
+      ev.preventDefault();
+      openImage(wasm, at);
+    } else if (dir) {
+      ev.preventDefault();
+      // The next dot: ahead of this one, scored by the distance ahead plus twice the distance aside.
+      const [x0, y0] = [points[2 * at], points[2 * at + 1]];
+      let next = -1, score = Infinity;
+      for (let i = 0; i < n; i++) {
+        const dx = points[2 * i] - x0, dy = points[2 * i + 1] - y0;
+        const ahead = dx * dir[0] + dy * dir[1], aside = Math.abs(dx * dir[1] - dy * dir[0]);
+        if (ahead > 0 && ahead + 2 * aside < score) { score = ahead + 2 * aside; next = i; }
+      }
+      if (next >= 0) { at = next; show(); }
+    }
+  });
+}
+
+// The image under the pointer (or the keyboard's dot), beside the chart.
 function showImage(wasm, index) {
   if (index === undefined || !shown) return;
   const px = shown.dataset.image(index);
