@@ -8,24 +8,30 @@
 //! operation reads each channel's planes in place: a pass for the mean, one for the variance (centred), one
 //! writing `(x − mean) · γ/σ + β`; its backward pass sums `dy` and `dy · x̂` per channel, then writes
 //! `dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))`. The running statistics are updated as burn's
-//! `BatchNorm` does. Inference (running statistics) and every other backend go through
+//! `BatchNorm` does.
+//!
+//! Inference on flex (no autodiff: the running statistics) is one pass too, image by image in parallel,
+//! where burn's `batch_norm` makes four broadcast passes on one thread. It applies the same operations in
+//! the same order, `((x − mean) / √(var + ε)) · γ + β`, each rounded to f32 as burn rounds it, so its
+//! answers are burn's bit for bit and the shipped models reproduce their recorded results. Every other
+//! case (autodiff in inference, as Grad-CAM and the attacks run; other backends) goes through
 //! `BatchNorm::forward`.
 
 use burn::nn::BatchNorm;
-use burn::tensor::Tensor;
-#[cfg(feature = "engine")]
-use burn::tensor::{DType, TensorData};
-#[cfg(feature = "engine")]
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_flex::{Flex, FlexTensor};
 
 #[cfg(feature = "engine")]
 use super::autodiff::*;
+use super::dims4;
 #[cfg(feature = "engine")]
-use super::{dims4, lane_sum, lane_sum_by};
+use super::{lane_sum, lane_sum_by};
+use crate::parallel::for_each_chunk;
 #[cfg(feature = "engine")]
-use crate::parallel::{for_each_chunk, par_map};
+use crate::parallel::par_map;
 
-/// `bn.forward(x)`, `[N, C, H, W]` → same; on flex in training by the fused kernels.
+/// `bn.forward(x)`, `[N, C, H, W]` → same; on flex in training by the fused kernels, on flex without
+/// autodiff by the one-pass inference kernel.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "engine")]
     if uses_fused_kernel(bn, &x)
@@ -33,7 +39,76 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     {
         return out;
     }
+    if x.device() == Device::flex()
+        && x.dtype() == DType::F32
+        && let Some(params) = inference_params(bn, x.dims()[1])
+        && let Ok(t) = x.clone().try_into_primitive::<Flex>()
+    {
+        drop(x); // the kernel then writes in place where nothing else holds the input
+        return Tensor::from_primitive::<Flex>(flex_inference(t, &params));
+    }
     bn.forward(x)
+}
+
+/// The running statistics and affine parameters of `bn` as flex values, per channel: `[mean, σ, γ, β]`
+/// with σ = √(var + ε) as burn computes it (`float_add_scalar`, then `float_sqrt`, in f32). `None` where
+/// a parameter is not flex's or does not have `channels` values.
+fn inference_params(bn: &BatchNorm, channels: usize) -> Option<[Vec<f32>; 4]> {
+    let values = |t: Tensor<1>| -> Option<Vec<f32>> {
+        let t = t.try_into_primitive::<Flex>().ok()?.to_contiguous();
+        Some(t.storage::<f32>().to_vec()).filter(|v| v.len() == channels)
+    };
+    let epsilon = bn.epsilon as f32;
+    let std = values(bn.running_var.value())?
+        .into_iter()
+        .map(|v| (v + epsilon).sqrt())
+        .collect();
+    Some([
+        values(bn.running_mean.value())?,
+        std,
+        values(bn.gamma.val())?,
+        values(bn.beta.val())?,
+    ])
+}
+
+/// Inference on flex: `((x − mean) / σ) · γ + β` per channel, in the order and the f32 rounding of burn's
+/// `batch_norm` (`float_sub`, `float_div`, `float_mul`, `float_add`), one image per task; in place where
+/// `x` is the only holder of its values (as burn's in-place operations would be), else into a new buffer.
+fn flex_inference(x: FlexTensor, [mean, std, gamma, beta]: &[Vec<f32>; 4]) -> FlexTensor {
+    let [n, channels, h, w] = dims4(&x);
+    // Whole and in order already, or copied so: `to_contiguous` would hand back a second handle on a
+    // buffer that needs no copy, and the buffer would then look shared.
+    let whole = x.is_contiguous()
+        && x.layout().start_offset() == 0
+        && x.storage::<f32>().len() == n * channels * h * w;
+    let mut x = if whole { x } else { x.to_contiguous() };
+    let p = h * w;
+    // Channel c's value of v.
+    let norm = |c: usize, v: f32| (v - mean[c]) / std[c] * gamma[c] + beta[c];
+    if n * channels * p == 0 {
+        return x;
+    }
+    if let Some(values) = x.try_storage_mut::<f32>() {
+        for_each_chunk(values, channels * p, |_, image| {
+            for (c, plane) in image.chunks_exact_mut(p).enumerate() {
+                plane.iter_mut().for_each(|v| *v = norm(c, *v));
+            }
+        });
+        return x;
+    }
+    let xs = x.storage::<f32>();
+    let mut out = vec![0f32; xs.len()];
+    for_each_chunk(&mut out, channels * p, |i, image| {
+        let src = &xs[i * channels * p..][..channels * p];
+        for (c, (dst, src)) in image
+            .chunks_exact_mut(p)
+            .zip(src.chunks_exact(p))
+            .enumerate()
+        {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = norm(c, v));
+        }
+    });
+    FlexTensor::from_data(TensorData::new(out, [n, channels, h, w]))
 }
 
 #[cfg(feature = "engine")]
@@ -423,6 +498,54 @@ mod tests {
         check([8, 4, 14, 14]); // the ResNet's blocks, a small batch
         check([3, 5, 7, 7]); // planes not a multiple of 16 values
         check([1, 2, 1, 1]); // one value per channel: zero variance
+    }
+
+    #[test]
+    fn inference_on_flex_is_burns_bit_for_bit() {
+        // Running statistics away from 0 and 1, γ and β too, so that every operation matters.
+        let device = Device::flex();
+        let mut bn = BatchNormConfig::new(5).init(&device);
+        use crate::rng::seeded_tensor;
+        use burn::module::{Param, RunningState};
+        bn.running_mean = RunningState::new(seeded_tensor::<1>([5], -1.0, 1.0, &device));
+        bn.running_var = RunningState::new(seeded_tensor::<1>([5], 0.01, 3.0, &device));
+        bn.gamma = Param::from_tensor(seeded_tensor::<1>([5], 0.5, 2.0, &device));
+        bn.beta = Param::from_tensor(seeded_tensor::<1>([5], -0.5, 0.5, &device));
+        let bn = bn.valid();
+        for shape in [[3, 5, 7, 7], [1, 5, 28, 28], [40, 5, 3, 3]] {
+            // The same values on every call (the seed is the call's place and the shape).
+            let fresh = || crate::rng::seeded_tensor::<4>(shape, -3.0, 3.0, &device);
+            let params = inference_params(&bn, shape[1]).expect("flex parameters");
+            // In place: the kernel holds the only handle on the values.
+            let only = fresh().try_into_primitive::<Flex>().unwrap();
+            assert!(only.is_unique());
+            let in_place = Tensor::<4>::from_primitive::<Flex>(flex_inference(only, &params));
+            // Into a new buffer: another handle holds the values.
+            let held = fresh().try_into_primitive::<Flex>().unwrap();
+            let copied = Tensor::<4>::from_primitive::<Flex>(flex_inference(held.clone(), &params));
+            drop(held);
+            let x = fresh();
+            let through = batch_norm(&bn, x.clone());
+            let burns = bn.forward(x);
+            for ours in [in_place, copied, through] {
+                let [a, b] =
+                    [ours, burns.clone()].map(|t| t.into_data().try_to_vec::<f32>().unwrap());
+                assert!(
+                    a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{shape:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inference_on_flex_leaves_a_shared_input_alone() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(3).init(&device).valid();
+        let x = crate::rng::seeded_tensor::<4>([2, 3, 4, 4], -1.0, 1.0, &device);
+        let before = x.clone().into_data();
+        let _ = batch_norm(&bn, x.clone());
+        x.into_data().assert_eq(&before, true);
     }
 
     #[test]
