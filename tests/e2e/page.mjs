@@ -257,8 +257,11 @@ for (const cfg of configs) {
         await page.waitForSelector("body[data-attack-accuracy]", { timeout: 300_000 });
         page.off("request", curveWatch);
         page.on("request", watch);
+        // The site's own code and model files, and blob: URLs of this origin (local: wasm-bindgen-rayon starts
+        // its threads' scripts from them).
+        const own = /\/(worker\.js|lib\/[a-z-]+\.js|fashionlab-(engine|threads)-[0-9a-f]+(_bg\.wasm|\.js)|snippets\/[^?]+\.js|pretrained\/[a-z-]+\.(weights|model))$/;
         const foreignToCurve = curveRequests.filter(([method, url]) => method !== "GET" ||
-          !/\/(worker\.js|lib\/[a-z-]+\.js|fashionlab-(engine|threads)-[0-9a-f]+(_bg\.wasm|\.js)|snippets\/[^?]+\.js|pretrained\/[a-z-]+\.(weights|model))$/.test(url.split("?")[0]));
+          !(url.startsWith(`blob:${origin}/`) || own.test(url.split("?")[0])));
         check(curveRequests.length > 0 && foreignToCurve.length === 0,
           `the accuracy-against-ε run's ${curveRequests.length} requests are all for the site's own code and models ${foreignToCurve.join(", ")}`);
         const longTasks = await page.evaluate(() => window.attackLongTasks);

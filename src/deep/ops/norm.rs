@@ -96,7 +96,20 @@ fn flex_inference(x: FlexTensor, [mean, std, gamma, beta]: &[Vec<f32>; 4]) -> Fl
         });
         return x;
     }
-    let xs = x.storage::<f32>();
+    let out = per_plane(x.storage::<f32>(), channels, p, |c, dst, src| {
+        dst.iter_mut().zip(src).for_each(|(d, &v)| *d = norm(c, v));
+    });
+    FlexTensor::from_data(TensorData::new(out, [n, channels, h, w]))
+}
+
+/// A new buffer shaped as `xs` `[N, C, P]`, written plane by plane: `f(c, dst, src)` with channel `c`'s
+/// plane of an image in the output and in `xs`; image by image in parallel.
+fn per_plane(
+    xs: &[f32],
+    channels: usize,
+    p: usize,
+    f: impl Fn(usize, &mut [f32], &[f32]) + Sync + Send,
+) -> Vec<f32> {
     let mut out = vec![0f32; xs.len()];
     for_each_chunk(&mut out, channels * p, |i, image| {
         let src = &xs[i * channels * p..][..channels * p];
@@ -105,10 +118,10 @@ fn flex_inference(x: FlexTensor, [mean, std, gamma, beta]: &[Vec<f32>; 4]) -> Fl
             .zip(src.chunks_exact(p))
             .enumerate()
         {
-            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = norm(c, v));
+            f(c, dst, src);
         }
     });
-    FlexTensor::from_data(TensorData::new(out, [n, channels, h, w]))
+    out
 }
 
 #[cfg(feature = "engine")]
@@ -259,19 +272,11 @@ fn normalise(x: &FlexTensor, gamma: &[f32], beta: &[f32], stats: &Stats) -> Flex
         .zip(&stats.inv_std)
         .map(|(g, s)| g * s)
         .collect();
-    let mut out = vec![0f32; xs.len()];
-    for_each_chunk(&mut out, channels * p, |i, image| {
-        let src = &xs[i * channels * p..][..channels * p];
-        for (c, (dst, src)) in image
-            .chunks_exact_mut(p)
-            .zip(src.chunks_exact(p))
-            .enumerate()
-        {
-            let (a, m, b) = (scale[c], stats.mean[c], beta[c]);
-            dst.iter_mut()
-                .zip(src)
-                .for_each(|(d, v)| *d = (v - m) * a + b);
-        }
+    let out = per_plane(xs, channels, p, |c, dst, src| {
+        let (a, m, b) = (scale[c], stats.mean[c], beta[c]);
+        dst.iter_mut()
+            .zip(src)
+            .for_each(|(d, v)| *d = (v - m) * a + b);
     });
     FlexTensor::from_data(TensorData::new(out, [n, channels, h, w]))
 }
