@@ -17,7 +17,8 @@
 # Each builds in its own target directory: two feature sets of one crate in one directory would overwrite
 # each other's `fashionlab.wasm`, from which trunk takes the page's module.
 # Run by trunk with TRUNK_STAGING_DIR and TRUNK_PROFILE set, or as: .ci/engine.sh DIR [release|debug];
-# `.ci/engine.sh --clippy` runs clippy on the threaded engine instead (.ci/test).
+# `.ci/engine.sh --clippy` runs clippy on the threaded engine instead, `--prebuild-threads` builds it ahead
+# (.ci/test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${TRUNK_STAGING_DIR:-${1:-dist}}"
@@ -47,8 +48,9 @@ module() {
       mkdir -p "$target_dir/wasm-opt"
       find "$target_dir/wasm-opt" -name '*.wasm' -mtime +7 -delete
       local wasm_opt; wasm_opt="$(command -v wasm-opt || echo node_modules/.bin/wasm-opt)"
-      "$wasm_opt" "${opt_args[@]}" -o "$cache.tmp" "$work/${name}_bg.wasm"
-      mv "$cache.tmp" "$cache"
+      # A name of its own: a prebuild (below) and trunk's hook may optimise the same input at once.
+      "$wasm_opt" "${opt_args[@]}" -o "$cache.$$.tmp" "$work/${name}_bg.wasm"
+      mv "$cache.$$.tmp" "$cache"
     fi
     cp "$cache" "$work/${name}_bg.wasm"
   fi
@@ -82,6 +84,17 @@ link=(--shared-memory --import-memory --max-memory=4294967296 --export=__wasm_in
 threads_rustflags="--cfg=web_sys_unstable_apis -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 ${link[*]/#/-C link-arg=}"
 threads_args=(-Z build-std=panic_abort,std --no-default-features --features threads)
 threads_dir="${CARGO_TARGET_DIR:-target}/threads"
+
+# `.ci/engine.sh --prebuild-threads`: the threaded engine built, bound and optimised into the caches, and
+# nothing else: .ci/test starts it while a core is idle, so that trunk's hook later finds it done.
+if [ "${1:-}" = --prebuild-threads ]; then
+  if [ "$nightly" = no ]; then echo "threads: no nightly toolchain: nothing to prebuild"; exit 0; fi
+  dir=$(mktemp -d)
+  printf '<head>\n</head>\n' > "$dir/index.html"
+  RUSTFLAGS="$threads_rustflags" module threads "$threads_dir" +nightly build "${threads_args[@]}"
+  rm -rf "$dir"
+  exit 0
+fi
 
 # `.ci/engine.sh --clippy`: clippy on the threaded engine only (.ci/test; the other builds have their own).
 if [ "${1:-}" = --clippy ]; then

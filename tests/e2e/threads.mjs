@@ -8,6 +8,7 @@
 //  - The three runs give the same validation accuracy at every epoch (the kernels' results do not depend
 //    on the thread count, nor on the build), and all the cores train faster than one. A classical fit (the SVM) gives the
 //    same held-out accuracy on 1 thread and on all.
+//  - With the threaded engine unreachable, a worker falls back to the single-threaded engine and trains.
 //  - The shipped CNN scores the 10,000 test images (served beside the site, as .ci/test links them) with
 //    exactly its recorded accuracy on 1 thread and on all, faster on all.
 // It prints each run's speed and the ratios, for BENCHMARKS.md. Skipped, with a message, where the build
@@ -152,9 +153,28 @@ try {
     `${cores} threads ${all.history.join(", ")}`);
   check(cores < 2 || all.epoch < one.epoch, `${cores} threads train faster than 1: ${all.epoch.toFixed(2)} against ${one.epoch.toFixed(2)} s an epoch`);
   check(svmOne.accuracy === svmAll.accuracy, `the SVM fit gives the same held-out accuracy on 1 and ${cores} threads (${svmOne.accuracy})`);
+  // The threaded engine unreachable (as offline before it was ever fetched: its files are not stored
+  // ahead): the worker falls back to the single-threaded engine, and training works on. A fresh page (so a
+  // fresh training worker) whose index names threaded files that are not there.
+  await page.reload({ waitUntil: "load" });
+  await page.waitForSelector("body[data-engine='ready']", { timeout: 240_000 });
+  await page.evaluate(() => {
+    document.querySelector("meta[name='fashionlab-threads']").content = "fashionlab-threads-gone.js fashionlab-threads-gone_bg.wasm";
+  });
+  await page.selectOption("#deep-model", "mlp"); // shows the MLP's recipe and the page's defaults
+  await page.fill("#deep-epochs", "1");
+  await page.evaluate(() => { delete document.body.dataset.deepTrained; });
+  await page.click("#deep-train");
+  await page.waitForFunction(() => /^Training/.test(document.getElementById("deep-status").textContent), null, { timeout: 120_000 });
+  const fellBack = await page.textContent("#deep-status");
+  await page.waitForSelector("body[data-deep-trained='1']", { timeout: 120_000 });
+  const fallback = await page.textContent("#deep-status");
+  check(/CPU/.test(fellBack) && !/threads/.test(fellBack) && /finished/.test(fallback),
+    `with the threaded engine unreachable, training falls back to one thread ("${fellBack}") and finishes: "${fallback}"`);
   check(errors.length === 0, `no uncaught page errors ${errors.join(" | ")}`);
 } catch (e) {
   fail(e);
+  console.log(`       #deep-status: ${await browser.contexts()[0]?.pages()[0]?.textContent("#deep-status").catch(() => null)}`);
 } finally {
   await browser.close();
   await server.close();
