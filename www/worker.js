@@ -7,6 +7,7 @@
 // fresh one). Deep training yields between batches, so it can be paused and stopped (keeping the best
 // epoch so far).
 
+import { fetchBytes } from "./lib/fetch.js";
 import { FromWorker, ToWorker } from "./lib/protocol.js";
 
 let wasm = null;
@@ -54,18 +55,16 @@ self.onmessage = async (event) => {
   if (msg.id !== undefined && msg.type !== ToWorker.PAUSE && msg.type !== ToWorker.RESUME && msg.type !== ToWorker.STOP) currentId = msg.id;
   try {
     if (msg.type === ToWorker.INIT) {
-      let threads = 0;
       try {
         await load(msg);
         // The threaded engine: rayon's pool of `threads` Web Workers, started once, before any work.
         if (msg.threads) await wasm.initThreadPool(msg.threads);
-        threads = msg.threads;
       } catch (e) {
         if (!msg.fallback) throw e;
         console.warn(`the threaded engine did not start (${e.message || e}): one thread`);
         await load(msg.fallback);
       }
-      post({ type: FromWorker.READY, threads });
+      post({ type: FromWorker.READY });
     } else if (msg.type === ToWorker.FIT_CLASSICAL) {
       const dataset = datasetOf(msg.dataset);
       const progress = (p) => {
@@ -84,18 +83,11 @@ self.onmessage = async (event) => {
       model.free(); heldOut.free(); dataset.free();
     } else if (msg.type === ToWorker.EVALUATE) {
       const dataset = datasetOf(msg.dataset);
-      const { family, kind } = wasm.modelFileKind(msg.bytes);
-      let results;
-      if (family === "deep") {
-        await wasm.selectBackend(msg.backend || "auto");
-        const model = wasm.WebModel.fromBytes(msg.bytes);
-        results = await model.evaluate(dataset);
-        model.free();
-      } else {
-        const model = wasm.WebClassical.fromBytes(msg.bytes, kind);
-        results = model.evaluate(dataset);
-        model.free();
-      }
+      const file = wasm.modelFileKind(msg.bytes), { family, kind } = file;
+      if (family === "deep") await wasm.selectBackend(msg.backend || "auto");
+      const model = modelOf(msg.bytes, file);
+      const results = await model.evaluate(dataset);
+      model.free();
       dataset.free();
       post({ type: FromWorker.EVALUATED, id: msg.id, family, kind, results });
     } else if (msg.type === ToWorker.SELECT_BACKEND) {
@@ -143,13 +135,10 @@ function keptModel({ key, bytes }) {
   return model;
 }
 
-// A shipped model from its file, fetched (from the browser's cache, where the page loaded it): a deep
-// model for a .weights file, else the classical model of `kind`.
-async function shippedModel({ file, kind }) {
-  const response = await fetch(file);
-  if (!response.ok) throw new Error(`${file}: HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  return file.endsWith(".weights") ? wasm.WebModel.fromBytes(bytes) : wasm.WebClassical.fromBytes(bytes, kind);
+// The model in a model file's `bytes`, of `family` ("deep" or "classical", as wasm.modelFileKind reads
+// it); a classical file must be of `kind`. A deep model goes on the selected backend.
+function modelOf(bytes, { family, kind }) {
+  return family === "deep" ? wasm.WebModel.fromBytes(bytes) : wasm.WebClassical.fromBytes(bytes, kind);
 }
 
 // The accuracy-against-ε chart's data: at each ε, the images attacked against the attacker, then every
@@ -161,8 +150,10 @@ async function robustness(msg) {
     const attacker = wasm.WebModel.fromBytes(msg.attacker);
     owned.push(attacker);
     const models = [];
-    for (const m of msg.models) {
-      models.push(await shippedModel(m));
+    // The shipped files, from the browser's cache, where the page loaded them.
+    for (const { file, kind } of msg.models) {
+      const bytes = await fetchBytes(file);
+      models.push(modelOf(bytes, { family: wasm.modelFileKind(bytes).family, kind }));
       owned.push(models.at(-1));
     }
     const scores = models.map(() => []);

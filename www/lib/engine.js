@@ -21,7 +21,8 @@ export function threadSupport() {
   const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 64));
   if (!moduleUrls("threads")) return { available: false, reason: "this build has no threaded engine", cores };
   if (!self.crossOriginIsolated) {
-    return { available: false, reason: "the page is not cross-origin isolated, so the browser gives it no shared memory", cores };
+    const later = "serviceWorker" in navigator ? "; the site's service worker isolates it from the next visit on" : "";
+    return { available: false, reason: `the page is not cross-origin isolated, so the browser gives it no shared memory${later}`, cores };
   }
   return { available: true, reason: null, cores };
 }
@@ -37,25 +38,25 @@ export function threadsFor(backend) {
   return backend === "flex" ? cpuThreads() : 0;
 }
 
-// Starts a worker running www/worker.js with an engine: {worker, ready, threads}, `ready` resolving once
-// the worker has loaded the module, with the size of the pool it started (0: one thread). `threads` ≥ 2
+// Starts a worker running www/worker.js with an engine: {worker, ready}, `ready` resolving once the
+// worker has loaded the module. `threads` ≥ 2
 // (CPU work only) takes the threaded engine with a pool of that many threads, where this page has it;
 // otherwise the single-threaded engine, which on one thread is about 10% faster than the threaded engine
 // with a pool of one (BENCHMARKS.md, "Threads in the page").
 export function startWorker({ threads = 0 } = {}) {
   const pool = threads >= 2 && threadSupport().available ? threads : 0;
   const urls = moduleUrls("engine");
-  if (!urls) return { worker: null, threads: 0, ready: Promise.reject(new Error("this page names no engine module (index.html)")) };
+  if (!urls) return { worker: null, ready: Promise.reject(new Error("this page names no engine module (index.html)")) };
   const worker = new Worker("worker.js", { type: "module" });
   const ready = new Promise((resolve, reject) => {
-    worker.onmessage = (ev) => (ev.data.type === FromWorker.READY ? resolve(ev.data.threads) : reject(new Error(ev.data.message)));
+    worker.onmessage = (ev) => (ev.data.type === FromWorker.READY ? resolve() : reject(new Error(ev.data.message)));
     worker.onerror = (ev) => reject(new Error(ev.message || "the worker failed to start"));
   });
   // The single-threaded engine is the fallback where the threaded one cannot load (offline before it was
   // ever used, or a browser that refuses its shared memory).
   const message = pool ? { ...moduleUrls("threads"), threads: pool, fallback: urls } : { ...urls, threads: 0 };
   worker.postMessage({ type: ToWorker.INIT, ...message });
-  return { worker, ready, threads: pool };
+  return { worker, ready };
 }
 
 // One long-lived engine worker for the page's own requests: the backend (the header's choice),

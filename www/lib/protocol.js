@@ -39,7 +39,7 @@
 //       cache) and its kind ("cnn", …, "knn"). Replies PROGRESS (stage "attack" or "answers", fraction of
 //       the whole) and ROBUST or ERROR. Cancelling is ending the worker.
 // From the worker:
-//   READY          {threads}      the pool's size (0: one thread, the single-threaded engine)
+//   READY          {}
 //   PROGRESS       {id, stage, fraction}
 //   DONE           {id, model, trainSize, accuracy, heldOut, fitSeconds, config, bytes}
 //   BACKEND        {id, report}

@@ -47,9 +47,7 @@ function wireThreads() {
   const { available, reason, cores } = threadSupport();
   if (!available) {
     document.body.dataset.threads = "0";
-    const later = reason.includes("isolated") && "serviceWorker" in navigator
-      ? "; the site's service worker isolates it from the next visit on" : "";
-    detail.textContent = `(one thread: ${reason}${later})`;
+    detail.textContent = `(one thread: ${reason})`;
     return;
   }
   input.max = String(cores);
