@@ -858,6 +858,7 @@ mod tests {
         px[400] = 200;
         let out = prepare(&Photo::from_gray(28, 28, &px).unwrap());
         assert_eq!(out.verdict, ItemVerdict::DatasetImage);
+        assert!(out.item_found);
         assert_eq!(out.pixels, px);
         let black = prepare(&Photo::from_gray(28, 28, &[0; 784]).unwrap());
         assert_eq!(black.verdict, ItemVerdict::NoItem);
@@ -870,6 +871,7 @@ mod tests {
         let p = rect(300, 200, item, [40; 3], [220; 3]);
         let out = prepare(&p);
         assert_eq!(out.verdict, ItemVerdict::Found);
+        assert!(out.item_found);
         assert!(out.light_background);
         assert_box(out.bbox, [150, 30, 100, 150], 6);
         // 2:3, so in 28×28 it spans all rows and about 18.7 columns, centred.
@@ -997,6 +999,11 @@ mod tests {
             ItemVerdict::TooSmall
         );
         assert_eq!(
+            prepare(&paint(400, 8, |_, _| [250; 3])).verdict,
+            ItemVerdict::NoItem,
+            "8 pixels a side is enough to look"
+        );
+        assert_eq!(
             prepare(&paint(400, 30, |_, _| [250; 3])).verdict,
             ItemVerdict::NoItem,
             "a blank strip"
@@ -1019,7 +1026,7 @@ mod tests {
     #[test]
     fn naive_path_keeps_the_whole_picture() {
         let item = [150, 30, 100, 150];
-        let p = rect(300, 200, item, [40; 3], [220; 3]);
+        let p = rect(300, 200, item, [100; 3], [240; 3]);
         let out = prepare_image(
             &p,
             &PrepareConfig {
@@ -1027,7 +1034,121 @@ mod tests {
             },
         );
         assert_eq!(out.verdict, ItemVerdict::Unchecked);
+        assert!(
+            out.item_found,
+            "nothing was looked for, so the answers stand"
+        );
         assert_eq!(out.bbox, [0, 0, 300, 200]);
+        // The light border inverts the grey: the background 240 becomes 15, the item 100 becomes 155,
+        // stretched to 255, so the background reads 15 × 255 / 155 ≈ 25. The 300 × 200 picture is padded
+        // to a square with 50 black rows above and below (rows 0–4 of 28 are padding).
+        assert_eq!(out.pixels[14 * SIDE + 18], 255, "the item's centre");
+        let background = out.pixels[9 * SIDE + 1];
+        assert!((20..=30).contains(&background), "background {background}");
+        assert_eq!(out.pixels[0], 0, "padding");
+    }
+
+    #[test]
+    fn only_a_28_by_28_picture_passes_through_as_a_dataset_image() {
+        // A dark picture 28 pixels wide or high, with a light item: looked at, and made 28 × 28.
+        for (w, h) in [(28, 60), (60, 28)] {
+            let out = prepare(&rect(w, h, [6, 6, 16, 16], [230; 3], [0; 3]));
+            assert_ne!(out.verdict, ItemVerdict::DatasetImage, "{w}×{h}");
+            assert_eq!(out.pixels.len(), SIDE * SIDE, "{w}×{h}");
+        }
+    }
+
+    /// A `w × h` grey photo of level `bg` with the rectangle `item` at level `fg`, plus seeded noise of
+    /// standard deviation `sigma` (a sum of four uniforms, near Gaussian), as a phone's sensor adds.
+    fn noisy(
+        w: usize,
+        h: usize,
+        item: [usize; 4],
+        bg: f32,
+        fg: f32,
+        sigma: f32,
+        seed: u64,
+    ) -> Photo {
+        let mut rng = Rng::new(seed);
+        paint(w as u32, h as u32, |x, y| {
+            let base = if inside(x, y, item) { fg } else { bg };
+            let uniforms: f32 = (0..4).map(|_| rng.below(1000) as f32 / 1000.0 - 0.5).sum();
+            // Four uniforms on [-0.5, 0.5) sum to a variance of 1/3: × √3 makes it 1.
+            let v = (base + uniforms * sigma * 3f32.sqrt())
+                .round()
+                .clamp(0.0, 255.0) as u8;
+            [v; 3]
+        })
+    }
+
+    #[test]
+    fn contrast_and_cutout_measure_the_item_against_a_noisy_background() {
+        let item = [80, 50, 70, 90];
+        for seed in 0..3 {
+            // A faint item, 22 grey levels over a background with noise σ = 6: found, its box tight.
+            let faint = prepare(&noisy(240, 180, item, 128.0, 150.0, 6.0, seed));
+            assert_eq!(faint.verdict, ItemVerdict::Found, "faint, seed {seed}");
+            assert_box(faint.bbox, [80, 50, 70, 90], 3);
+            // A strong item (80 levels): the contrast is the mean distance in multiples of the noise, so
+            // about 28 here, and about half that when the noise doubles.
+            let strong = prepare(&noisy(240, 180, item, 128.0, 208.0, 6.0, seed));
+            let noisier = prepare(&noisy(240, 180, item, 128.0, 208.0, 12.0, seed));
+            assert!(
+                (22.0..34.0).contains(&strong.contrast),
+                "contrast {}",
+                strong.contrast
+            );
+            let ratio = strong.contrast / noisier.contrast;
+            assert!((1.6..2.4).contains(&ratio), "contrast ratio {ratio}");
+            assert!(faint.contrast < strong.contrast / 2.0);
+            // The cutout is the item's distance, its bright end 255, graded towards the edges.
+            let on: Vec<u8> = strong
+                .cutout
+                .pixels
+                .iter()
+                .copied()
+                .filter(|&v| v > 0)
+                .collect();
+            assert_eq!(on.iter().max(), Some(&255));
+            assert!(on.iter().min().unwrap() < &128, "an ungraded cutout");
+            // Under heavy noise (σ = 20) the strong item's box stays tight: no blob of noise joins it.
+            let heavy = prepare(&noisy(240, 180, item, 128.0, 208.0, 20.0, seed));
+            assert_eq!(
+                heavy.verdict,
+                ItemVerdict::Found,
+                "heavy noise, seed {seed}"
+            );
+            assert_box(heavy.bbox, [80, 50, 70, 90], 4);
+            // The noise alone holds no item.
+            let empty = prepare(&noisy(240, 180, item, 128.0, 128.0, 12.0, seed));
+            assert_eq!(
+                empty.verdict,
+                ItemVerdict::NoItem,
+                "noise alone, seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_verdict_says_in_words_whether_an_item_was_found() {
+        let all = [
+            ItemVerdict::Found,
+            ItemVerdict::DatasetImage,
+            ItemVerdict::Unchecked,
+            ItemVerdict::TooSmall,
+            ItemVerdict::NoItem,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a.message(), b.message(), "{a:?} and {b:?} read the same");
+            }
+            assert_eq!(
+                a.message().starts_with("no item found"),
+                !a.item_found(),
+                "{a:?}: {}",
+                a.message()
+            );
+        }
     }
 
     #[test]
