@@ -1130,6 +1130,27 @@ mod tests {
     }
 
     #[test]
+    fn border_median_is_the_frames_lower_median() {
+        // Seeded random pictures, the frame found another way: the pixels at distance 0 from an edge.
+        for (w, h) in [(13, 7), (7, 13), (1, 5), (6, 1), (2, 2), (3, 3)] {
+            for seed in 0..4 {
+                let mut rng = Rng::new(seed);
+                let luma: Vec<u8> = (0..w * h).map(|_| rng_byte(&mut rng)).collect();
+                let mut frame: Vec<u8> = (0..w * h)
+                    .filter(|i| {
+                        let (x, y) = (i % w, i / w);
+                        x.min(y).min(w - 1 - x).min(h - 1 - y) == 0
+                    })
+                    .map(|i| luma[i])
+                    .collect();
+                frame.sort_unstable();
+                let want = frame[(frame.len() - 1) / 2];
+                assert_eq!(border_median(&luma, w, h), want, "{w}×{h}, seed {seed}");
+            }
+        }
+    }
+
+    #[test]
     fn each_verdict_says_in_words_whether_an_item_was_found() {
         let all = [
             ItemVerdict::Found,
