@@ -9,7 +9,8 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync, existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { extname, join } from "node:path";
-import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import { promisify } from "node:util";
+import { brotliCompress, constants, gzip } from "node:zlib";
 
 const dir = process.env.TRUNK_STAGING_DIR || process.argv[2] || "dist";
 const COMPRESSIBLE = new Set([".html", ".js", ".mjs", ".css", ".json", ".wasm", ".svg", ".txt", ".md",
@@ -20,7 +21,8 @@ const SETTINGS = "gzip-9 brotli-11(9 over 8 MB)-lgwin24";
 const cacheDir = process.env.CARGO_TARGET_DIR ? join(process.env.CARGO_TARGET_DIR, "precompress") : null;
 if (cacheDir) mkdirSync(cacheDir, { recursive: true });
 let reused = 0;
-const cached = (body, ext, make) => {
+// Compressions run on libuv's thread pool, all files at once, so that every core works on them.
+const cached = async (body, ext, make) => {
   if (!cacheDir) return make();
   const key = createHash("sha256").update(SETTINGS).update(ext).update(body).digest("hex");
   const path = join(cacheDir, key);
@@ -30,7 +32,7 @@ const cached = (body, ext, make) => {
     reused++;
     return readFileSync(path);
   }
-  const packed = make();
+  const packed = await make();
   writeFileSync(path, packed);
   return packed;
 };
@@ -44,22 +46,25 @@ const walk = (d) => {
   }
 };
 walk(dir);
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
 let raw = 0, sent = 0;
-for (const file of files) {
+await Promise.all(files.map(async (file) => {
   const body = readFileSync(file);
   raw += body.length;
   let best = body.length;
   const variants = [
-    [".gz", () => gzipSync(body, { level: 9 })],
-    [".br", () => brotliCompressSync(body, { params: {
+    [".gz", () => gzipAsync(body, { level: 9 })],
+    [".br", () => brotliAsync(body, { params: {
       [constants.BROTLI_PARAM_QUALITY]: body.length > 8e6 ? 9 : 11,
       [constants.BROTLI_PARAM_SIZE_HINT]: body.length,
       [constants.BROTLI_PARAM_LGWIN]: 24,
     } })],
   ];
-  for (const [ext, make] of variants) {
+  const packs = await Promise.all(variants.map(([ext, make]) => (body.length > 1024 ? cached(body, ext, make) : body)));
+  for (const [i, [ext]] of variants.entries()) {
     const out = file + ext;
-    const packed = body.length > 1024 ? cached(body, ext, make) : body;
+    const packed = packs[i];
     if (packed.length < 0.95 * body.length) {
       writeFileSync(out, packed);
       best = Math.min(best, packed.length);
@@ -68,7 +73,7 @@ for (const file of files) {
     }
   }
   sent += best;
-}
+}));
 if (cacheDir) {
   const week = Date.now() - 7 * 24 * 3600 * 1000;
   for (const name of readdirSync(cacheDir)) {
