@@ -620,12 +620,14 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> [f64; 6] {
         let pivot = (col..6)
             .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
             .unwrap_or(col);
+        // No pivot: this unknown is undetermined (it solves to 0 below). The rows stay where they are, so
+        // that each keeps a column of its own to be solved by.
+        if a[pivot][col].abs() < 1e-12 {
+            continue;
+        }
         a.swap(col, pivot);
         b.swap(col, pivot);
         let p = a[col][col];
-        if p.abs() < 1e-12 {
-            continue;
-        }
         let pivot_row = a[col];
         for row in col + 1..6 {
             let f = a[row][col] / p;
@@ -1232,5 +1234,450 @@ mod tests {
             assert_eq!(out.verdict, ItemVerdict::TooSmall, "{w}×{h}");
             assert_eq!(out.pixels.len(), SIDE * SIDE, "{w}×{h}");
         }
+    }
+
+    // The helpers below the photo path, each against an independent reference on seeded random inputs.
+
+    /// The area integral, computed directly: each output pixel is the mean of the source over its cell,
+    /// every source pixel weighted by the area of its overlap with the cell (f64).
+    fn area_integral(
+        src: &[f32],
+        sw: usize,
+        sh: usize,
+        dw: usize,
+        dh: usize,
+        c: usize,
+    ) -> Vec<f32> {
+        let (sx, sy) = (sw as f64 / dw as f64, sh as f64 / dh as f64);
+        let overlap = |a: f64, b: f64, i: usize| (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0);
+        let mut out = vec![0.0; dw * dh * c];
+        for oy in 0..dh {
+            for ox in 0..dw {
+                for k in 0..c {
+                    let mut sum = 0.0f64;
+                    for y in 0..sh {
+                        let wy = overlap(oy as f64 * sy, (oy + 1) as f64 * sy, y);
+                        for x in 0..sw {
+                            let wx = overlap(ox as f64 * sx, (ox + 1) as f64 * sx, x);
+                            sum += wx * wy * src[(y * sw + x) * c + k] as f64;
+                        }
+                    }
+                    out[(oy * dw + ox) * c + k] = (sum / (sx * sy)) as f32;
+                }
+            }
+        }
+        out
+    }
+
+    /// Shapes that shrink, grow and do both, by whole and fractional ratios, with 1 to 3 channels.
+    const RESIZES: [(usize, usize, usize, usize, usize); 8] = [
+        (4, 2, 2, 1, 1),
+        (7, 5, 3, 2, 1),
+        (5, 3, 7, 4, 3),
+        (9, 6, 4, 5, 3),
+        (3, 3, 3, 3, 3),
+        (1, 1, 3, 2, 3),
+        (6, 8, 6, 3, 2),
+        (13, 4, 5, 9, 3),
+    ];
+
+    #[test]
+    fn area_resizing_matches_the_area_integral() {
+        let mut rng = Rng::new(31);
+        for (sw, sh, dw, dh, c) in RESIZES {
+            let src: Vec<f32> = (0..sw * sh * c)
+                .map(|_| rng_byte(&mut rng) as f32)
+                .collect();
+            let got = resize_channels(&src, sw, sh, dw, dh, c);
+            let want = area_integral(&src, sw, sh, dw, dh, c);
+            assert_eq!(got.len(), want.len(), "{sw}×{sh} → {dw}×{dh} × {c}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() < 1e-2,
+                    "{sw}×{sh} → {dw}×{dh} × {c}, at {i}: {g} against {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_photos_rgb_is_resized_by_area_and_rounded_or_kept() {
+        let mut rng = Rng::new(32);
+        for (sw, sh, dw, dh, _) in RESIZES {
+            let rgb: Vec<u8> = (0..sw * sh * 3).map(|_| rng_byte(&mut rng)).collect();
+            let got = resize_rgb(&rgb, sw, sh, dw, dh);
+            let src: Vec<f32> = rgb.iter().map(|&v| v as f32).collect();
+            let want = area_integral(&src, sw, sh, dw, dh, 3);
+            assert_eq!(got.len(), want.len(), "{sw}×{sh} → {dw}×{dh}");
+            for (g, w) in got.iter().zip(&want) {
+                // Within rounding (the f32 sums may round a value at .5 either way).
+                assert!(
+                    (*g as f32 - w).abs() <= 0.51,
+                    "{sw}×{sh} → {dw}×{dh}: {g} against {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lab_of_reference_colours() {
+        // CIELAB (D65) of sRGB colours, from the standard's formulas in f64 with its exact constants:
+        // white, the primaries, mid-grey, a dark grey (the linear parts of sRGB and of f) and a dark
+        // green whose Z falls in f's linear part while its X and Y do not.
+        let colours: [([u8; 3], [f32; 3]); 7] = [
+            ([255, 255, 255], [100.0, 0.0, 0.0]),
+            ([255, 0, 0], [53.241, 80.092, 67.203]),
+            ([0, 255, 0], [87.735, -86.183, 83.179]),
+            ([0, 0, 255], [32.297, 79.188, -107.86]),
+            ([128, 128, 128], [53.585, 0.0, 0.0]),
+            ([10, 10, 10], [2.742, 0.0, 0.0]),
+            ([20, 60, 5], [21.547, -25.393, 27.19]),
+        ];
+        for (rgb, want) in colours {
+            // A uniform picture: the smoothing changes nothing.
+            let lab = Lab::from_rgb(&rgb.repeat(12), 4, 3);
+            for (ch, plane) in lab.planes.iter().enumerate() {
+                for &v in plane {
+                    assert!(
+                        (v - want[ch]).abs() < 0.02,
+                        "{rgb:?}, channel {ch}: {v} against {}",
+                        want[ch]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn box_blur_is_the_mean_of_the_window_inside_the_picture() {
+        let mut rng = Rng::new(33);
+        for (w, h) in [(1, 1), (1, 6), (7, 1), (5, 4), (9, 7)] {
+            let src: Vec<f32> = (0..w * h).map(|_| rng_byte(&mut rng) as f32).collect();
+            for r in 0..4 {
+                let got = box_blur(&src, w, h, r);
+                for y in 0..h {
+                    for x in 0..w {
+                        let (mut sum, mut n) = (0.0f64, 0.0f64);
+                        for yy in y.saturating_sub(r)..=(y + r).min(h - 1) {
+                            for xx in x.saturating_sub(r)..=(x + r).min(w - 1) {
+                                sum += src[yy * w + xx] as f64;
+                                n += 1.0;
+                            }
+                        }
+                        let (g, want) = (got[y * w + x], (sum / n) as f32);
+                        assert!(
+                            (g - want).abs() < 1e-3,
+                            "{w}×{h}, r {r}, ({x}, {y}): {g} against {want}"
+                        );
+                    }
+                }
+                if r == 1 {
+                    assert_eq!(box_blur3(&src, w, h), got);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn solve6_solves_by_pivoting_and_zeroes_what_is_undetermined() {
+        let mut rng = Rng::new(34);
+        for _ in 0..20 {
+            let mut a = [[0.0f64; 6]; 6];
+            for row in &mut a {
+                for v in row.iter_mut() {
+                    *v = rng.range_f32(-1.0, 1.0) as f64;
+                }
+            }
+            // A zero first pivot: solving needs the row swaps.
+            a[0][0] = 0.0;
+            let b: [f64; 6] = std::array::from_fn(|_| rng.range_f32(-5.0, 5.0) as f64);
+            let x = solve6(a, b);
+            for r in 0..6 {
+                let ax: f64 = (0..6).map(|c| a[r][c] * x[c]).sum();
+                assert!((ax - b[r]).abs() < 1e-6, "row {r}: {ax} against {}", b[r]);
+            }
+        }
+        // Unknown 2 appears in no equation: it is 0, and the others still solve their equations.
+        let mut a = [[0.0f64; 6]; 6];
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != 2 {
+                row[r] = 2.0;
+                row[(r + 1) % 6] = if (r + 1) % 6 == 2 { 0.0 } else { 1.0 };
+            }
+        }
+        let b = [1.0, 2.0, 0.0, 4.0, 5.0, 6.0];
+        let x = solve6(a, b);
+        assert_eq!(x[2], 0.0);
+        for r in [0, 1, 3, 4, 5] {
+            let ax: f64 = (0..6).map(|c| a[r][c] * x[c]).sum();
+            assert!((ax - b[r]).abs() < 1e-9, "row {r}: {ax} against {}", b[r]);
+        }
+    }
+
+    #[test]
+    fn percentile_is_the_rounded_rank_of_the_sorted_values() {
+        let mut rng = Rng::new(35);
+        assert_eq!(percentile(&mut [], 0.5), 0.0);
+        for n in [1, 2, 5, 10, 101] {
+            let values: Vec<f32> = (0..n).map(|_| rng.range_f32(-50.0, 50.0)).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f32::total_cmp);
+            for q in [0.0, 0.1, 0.5, 0.9, 1.0] {
+                let k = ((n - 1) as f64 * q as f64).round() as usize;
+                assert_eq!(
+                    percentile(&mut values.clone(), q),
+                    sorted[k],
+                    "n {n}, q {q}"
+                );
+            }
+        }
+    }
+
+    /// Otsu's threshold by brute force: the histogram split that maximises the between-class variance,
+    /// each class's weight and mean summed afresh for every split (the first of equal maxima).
+    fn otsu_brute_force(values: &[f32]) -> f32 {
+        let max = values.iter().copied().fold(0.0f32, f32::max);
+        if max <= 0.0 {
+            return 0.0;
+        }
+        let bin = max / 255.0;
+        let mut hist = [0u64; 256];
+        for &v in values {
+            hist[((v / bin) as usize).min(255)] += 1;
+        }
+        let (mut best, mut best_t) = (-1.0f64, 0usize);
+        for t in 0..256 {
+            let (lo, hi) = hist.split_at(t + 1);
+            let weight = |h: &[u64]| h.iter().sum::<u64>() as f64;
+            let moment = |h: &[u64], from: usize| {
+                h.iter()
+                    .enumerate()
+                    .map(|(i, &c)| ((from + i) * c as usize) as f64)
+                    .sum::<f64>()
+            };
+            let (w0, w1) = (weight(lo), weight(hi));
+            if w0 == 0.0 || w1 == 0.0 {
+                continue;
+            }
+            let (m0, m1) = (moment(lo, 0) / w0, moment(hi, t + 1) / w1);
+            let between = w0 * w1 * (m0 - m1) * (m0 - m1);
+            if between > best {
+                best = between;
+                best_t = t;
+            }
+        }
+        (best_t as f32 + 1.0) * bin
+    }
+
+    #[test]
+    fn otsu_splits_where_the_between_class_variance_peaks() {
+        let mut rng = Rng::new(36);
+        assert_eq!(otsu(&[]), 0.0);
+        assert_eq!(otsu(&[0.0, 0.0]), 0.0);
+        for n in [2, 10, 300, 2000] {
+            // Two modes of different sizes, and values spread evenly.
+            let bimodal: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        rng.range_f32(40.0, 60.0)
+                    } else {
+                        rng.range_f32(2.0, 15.0)
+                    }
+                })
+                .collect();
+            let even: Vec<f32> = (0..n).map(|_| rng.range_f32(0.0, 100.0)).collect();
+            for values in [&bimodal, &even] {
+                assert_eq!(otsu(values), otsu_brute_force(values), "n {n}");
+            }
+            if n >= 10 {
+                // Every low value below the threshold, every high one at or above it.
+                let t = otsu(&bimodal);
+                let low = bimodal
+                    .iter()
+                    .copied()
+                    .filter(|&v| v < 30.0)
+                    .fold(0.0f32, f32::max);
+                let high = bimodal
+                    .iter()
+                    .copied()
+                    .filter(|&v| v > 30.0)
+                    .fold(f32::MAX, f32::min);
+                assert!(
+                    low < t && t <= high,
+                    "n {n}: {t} does not split {low} from {high}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn erosion_and_dilation_are_the_3_by_3_minimum_and_maximum() {
+        let mut rng = Rng::new(37);
+        for (w, h) in [(1, 1), (1, 5), (6, 1), (4, 4), (9, 6)] {
+            for density in [0.3, 0.7, 0.9] {
+                let m: Vec<bool> = (0..w * h).map(|_| rng.chance(density)).collect();
+                let (eroded, dilated) = (erode(&m, w, h), dilate(&m, w, h));
+                for y in 0..h {
+                    for x in 0..w {
+                        let window = (y.saturating_sub(1)..=(y + 1).min(h - 1)).flat_map(|yy| {
+                            (x.saturating_sub(1)..=(x + 1).min(w - 1)).map(move |xx| yy * w + xx)
+                        });
+                        let all = window.clone().all(|i| m[i]);
+                        let any = window.clone().any(|i| m[i]);
+                        assert_eq!(eroded[y * w + x], all, "erode {w}×{h} at ({x}, {y})");
+                        assert_eq!(dilated[y * w + x], any, "dilate {w}×{h} at ({x}, {y})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mask_bbox_is_the_tightest_box() {
+        let mut rng = Rng::new(38);
+        for (w, h) in [(1, 1), (1, 7), (8, 1), (10, 6)] {
+            for _ in 0..10 {
+                let mut m: Vec<bool> = (0..w * h).map(|_| rng.chance(0.1)).collect();
+                m[rng.below(w * h)] = true;
+                let set: Vec<(usize, usize)> = (0..w * h)
+                    .filter(|&i| m[i])
+                    .map(|i| (i % w, i / w))
+                    .collect();
+                let x0 = set.iter().map(|p| p.0).min().unwrap();
+                let x1 = set.iter().map(|p| p.0).max().unwrap();
+                let y0 = set.iter().map(|p| p.1).min().unwrap();
+                let y1 = set.iter().map(|p| p.1).max().unwrap();
+                let want = [x0, y0, x1 - x0 + 1, y1 - y0 + 1].map(|v| v as u32);
+                assert_eq!(mask_bbox(&m, w, h), want, "{w}×{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn best_region_is_the_4_connected_region_with_most_distance_above_high() {
+        let mut rng = Rng::new(39);
+        for (w, h) in [(1, 1), (1, 9), (9, 1), (6, 5), (12, 9)] {
+            for _ in 0..15 {
+                let candidates: Vec<bool> = (0..w * h).map(|_| rng.chance(0.55)).collect();
+                let distance: Vec<f32> = (0..w * h).map(|_| rng.range_f32(0.0, 10.0)).collect();
+                let high = rng.range_f32(3.0, 11.0);
+                // Regions by label propagation: each candidate takes the smallest index among its
+                // 4-neighbours until nothing changes (a different method from the search's stack).
+                let mut root: Vec<usize> = (0..w * h).collect();
+                loop {
+                    let mut changed = false;
+                    for i in (0..w * h).filter(|&i| candidates[i]) {
+                        let (x, y) = (i % w, i / w);
+                        let mut near = vec![];
+                        if x > 0 {
+                            near.push(i - 1);
+                        }
+                        if x + 1 < w {
+                            near.push(i + 1);
+                        }
+                        if y > 0 {
+                            near.push(i - w);
+                        }
+                        if y + 1 < h {
+                            near.push(i + w);
+                        }
+                        for j in near.into_iter().filter(|&j| candidates[j]) {
+                            if root[j] < root[i] {
+                                root[i] = root[j];
+                                changed = true;
+                            }
+                        }
+                    }
+                    if !changed {
+                        break;
+                    }
+                }
+                // Scores by region, in the order of each region's first pixel; the first best wins.
+                let mut best: Option<(usize, f64)> = None;
+                for r in (0..w * h).filter(|&i| candidates[i] && root[i] == i) {
+                    let score: f64 = (0..w * h)
+                        .filter(|&i| candidates[i] && root[i] == r && distance[i] > high)
+                        .map(|i| distance[i] as f64)
+                        .sum();
+                    if score > best.map_or(0.0, |b| b.1) {
+                        best = Some((r, score));
+                    }
+                }
+                let want = best.map(|(r, _)| {
+                    (0..w * h)
+                        .map(|i| candidates[i] && root[i] == r)
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(
+                    best_region(&candidates, &distance, high, w, h),
+                    want,
+                    "{w}×{h}, high {high}"
+                );
+            }
+        }
+    }
+
+    /// Lab planes that are exactly the quadratic surfaces `coef` over the picture, as the model sees them.
+    fn surfaces(coef: &[[f64; 6]; 3], w: usize, h: usize) -> Lab {
+        let coord = |x: usize, n: usize| 2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0;
+        let planes = std::array::from_fn(|ch| {
+            (0..w * h)
+                .map(|i| {
+                    let phi = basis(coord(i % w, w), coord(i / w, h));
+                    coef[ch].iter().zip(&phi).map(|(c, p)| c * p).sum::<f64>() as f32
+                })
+                .collect()
+        });
+        Lab { planes }
+    }
+
+    #[test]
+    fn the_background_model_recovers_a_quadratic_surface_around_an_item() {
+        let coef = [
+            [62.0, 8.0, -5.0, 3.0, 2.0, -4.0],
+            [-3.0, 1.5, 2.0, -1.0, 0.5, 1.0],
+            [10.0, -2.0, 1.0, 0.5, -1.5, 2.0],
+        ];
+        let (w, h) = (60, 40);
+        let mut lab = surfaces(&coef, w, h);
+        // An item in the middle, 30 away in L, reaching the bottom edge over a third of its width.
+        let item = |x: usize, y: usize| (20..40).contains(&x) && y >= 12;
+        for i in 0..w * h {
+            if item(i % w, i / w) {
+                lab.planes[0][i] -= 30.0;
+            }
+        }
+        let model = BackgroundModel::fit(&lab, w, h);
+        for (ch, (got, want)) in model.coef.iter().zip(&coef).enumerate() {
+            for (g, c) in got.iter().zip(want) {
+                assert!(
+                    (g - c).abs() < 1e-2,
+                    "channel {ch}: {got:?} against {want:?}"
+                );
+            }
+        }
+        assert_eq!(
+            model.noise, 1.0,
+            "a noiseless background's noise is the floor"
+        );
+        assert!(model.light(), "L 62 at the centre is light");
+        let d = model.distance(&lab, w, h);
+        for (i, &di) in d.iter().enumerate() {
+            let want = if item(i % w, i / w) { 30.0 } else { 0.0 };
+            assert!((di - want).abs() < 0.05, "pixel {i}: {di} against {want}");
+            let phi = basis(
+                2.0 * (i % w) as f64 / (w - 1) as f64 - 1.0,
+                2.0 * (i / w) as f64 / (h - 1) as f64 - 1.0,
+            );
+            let direct = BackgroundModel::delta(&lab, i, &model.coef, &phi);
+            assert!(
+                (direct - di).abs() < 1e-3,
+                "pixel {i}: delta {direct} against distance {di}"
+            );
+        }
+        // A dark background of the same shape is not light.
+        let mut dark = coef;
+        dark[0][0] = 38.0;
+        assert!(!BackgroundModel::fit(&surfaces(&dark, w, h), w, h).light());
     }
 }
