@@ -498,6 +498,11 @@ struct BackgroundModel {
     noise: f32,
 }
 
+/// Pixel `x` of `n` along an axis, mapped to the surfaces' coordinate in [-1, 1].
+fn coord(x: usize, n: usize) -> f64 {
+    2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0
+}
+
 fn basis(u: f64, v: f64) -> [f64; 6] {
     [1.0, u, v, u * u, u * v, v * v]
 }
@@ -505,7 +510,6 @@ fn basis(u: f64, v: f64) -> [f64; 6] {
 impl BackgroundModel {
     fn fit(lab: &Lab, w: usize, h: usize) -> Self {
         let band = ((w.min(h) as f64 * 0.05).round() as usize).max(2);
-        let coord = |x: usize, n: usize| 2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0;
         let mut points: Vec<(usize, [f64; 6])> = Vec::new();
         for y in 0..h {
             for x in 0..w {
@@ -579,7 +583,6 @@ impl BackgroundModel {
     /// Every pixel's ΔE to the surface.
     fn distance(&self, lab: &Lab, w: usize, h: usize) -> Vec<f32> {
         let mut out = vec![0.0f32; w * h];
-        let coord = |x: usize, n: usize| 2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0;
         for y in 0..h {
             let v = coord(y, h);
             // Along a row the surface is a quadratic in u: c0 + c1·u + c2·u².
@@ -1619,7 +1622,6 @@ mod tests {
 
     /// Lab planes that are exactly the quadratic surfaces `coef` over the picture, as the model sees them.
     fn surfaces(coef: &[[f64; 6]; 3], w: usize, h: usize) -> Lab {
-        let coord = |x: usize, n: usize| 2.0 * x as f64 / (n - 1).max(1) as f64 - 1.0;
         let planes = std::array::from_fn(|ch| {
             (0..w * h)
                 .map(|i| {
@@ -1665,10 +1667,7 @@ mod tests {
         for (i, &di) in d.iter().enumerate() {
             let want = if item(i % w, i / w) { 30.0 } else { 0.0 };
             assert!((di - want).abs() < 0.05, "pixel {i}: {di} against {want}");
-            let phi = basis(
-                2.0 * (i % w) as f64 / (w - 1) as f64 - 1.0,
-                2.0 * (i / w) as f64 / (h - 1) as f64 - 1.0,
-            );
+            let phi = basis(coord(i % w, w), coord(i / w, h));
             let direct = BackgroundModel::delta(&lab, i, &model.coef, &phi);
             assert!(
                 (direct - di).abs() < 1e-3,
