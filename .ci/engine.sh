@@ -17,8 +17,8 @@
 # Each builds in its own target directory: two feature sets of one crate in one directory would overwrite
 # each other's `fashionlab.wasm`, from which trunk takes the page's module.
 # Run by trunk with TRUNK_STAGING_DIR and TRUNK_PROFILE set, or as: .ci/engine.sh DIR [release|debug];
-# `.ci/engine.sh --clippy` runs clippy on the threaded engine instead, `--prebuild-threads` and
-# `--prebuild-engine` build one module ahead (.ci/test).
+# `.ci/engine.sh --clippy` runs clippy on the threaded engine instead, `--prebuild-threads` builds it ahead
+# (.ci/test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${TRUNK_STAGING_DIR:-${1:-dist}}"
@@ -85,22 +85,13 @@ threads_rustflags="--cfg=web_sys_unstable_apis -C target-feature=+atomics,+bulk-
 threads_args=(-Z build-std=panic_abort,std --no-default-features --features threads)
 threads_dir="${CARGO_TARGET_DIR:-target}/threads"
 
-engine_args=(build --no-default-features --features engine,wgpu)
-engine_dir="${CARGO_TARGET_DIR:-target}/engine"
-
-# `.ci/engine.sh --prebuild-threads` or `--prebuild-engine`: that module built, bound and optimised into
-# the caches, and nothing else: .ci/test starts it while a core is idle, so that trunk's hook later finds
-# it done.
-if [ "${1:-}" = --prebuild-threads ] || [ "${1:-}" = --prebuild-engine ]; then
+# `.ci/engine.sh --prebuild-threads`: the threaded engine built, bound and optimised into the caches, and
+# nothing else: .ci/test starts it while a core is idle, so that trunk's hook later finds it done.
+if [ "${1:-}" = --prebuild-threads ]; then
+  if [ "$nightly" = no ]; then echo "threads: no nightly toolchain: nothing to prebuild"; exit 0; fi
   dir=$(mktemp -d)
   printf '<head>\n</head>\n' > "$dir/index.html"
-  if [ "$1" = --prebuild-engine ]; then
-    module engine "$engine_dir" "${engine_args[@]}"
-  elif [ "$nightly" = no ]; then
-    echo "threads: no nightly toolchain: nothing to prebuild"
-  else
-    RUSTFLAGS="$threads_rustflags" module threads "$threads_dir" +nightly build "${threads_args[@]}"
-  fi
+  RUSTFLAGS="$threads_rustflags" module threads "$threads_dir" +nightly build "${threads_args[@]}"
   rm -rf "$dir"
   exit 0
 fi
@@ -113,7 +104,7 @@ if [ "${1:-}" = --clippy ]; then
   exit 0
 fi
 
-module engine "$engine_dir" "${engine_args[@]}"
+module engine "${CARGO_TARGET_DIR:-target}/engine" build --no-default-features --features engine,wgpu
 
 if [ "$nightly" = no ]; then
   rm -f "$dir"/fashionlab-threads-*
