@@ -329,3 +329,52 @@ fn the_file_map_lists_the_modules_in_the_order_of_their_layers() {
         );
     }
 }
+
+/// The static imports between the page's scripts (`from "./x.js"`), as edges between their paths.
+fn script_edges() -> BTreeSet<(Vec<String>, Vec<String>)> {
+    let mut edges = BTreeSet::new();
+    for file in files("www", ".js") {
+        let text = fs::read_to_string(root().join(&file)).unwrap();
+        let dir = Path::new(&file).parent().unwrap().to_path_buf();
+        for part in text.split("from \"").skip(1) {
+            let target = part.split('"').next().unwrap();
+            if !target.starts_with('.') {
+                continue;
+            }
+            let mut path: Vec<&str> = dir.to_str().unwrap().split('/').collect();
+            for segment in target.split('/') {
+                match segment {
+                    "." => {}
+                    ".." => {
+                        path.pop();
+                    }
+                    s => path.push(s),
+                }
+            }
+            let to = path.join("/");
+            assert!(
+                root().join(&to).exists(),
+                "{file} imports {to}, which is not there"
+            );
+            edges.insert((vec![file.clone()], vec![to]));
+        }
+    }
+    edges
+}
+
+/// No cycle of static imports among the page's scripts: `app.js` wires the sections, the sections use
+/// `lib/` and sections before them, and `lib/` uses only `lib/`.
+#[test]
+fn no_cycle_of_imports_between_the_pages_scripts() {
+    let edges = script_edges();
+    let has = |a: &str, b: &str| edges.contains(&(vec![a.to_string()], vec![b.to_string()]));
+    assert!(has("www/app.js", "www/sections/classify.js"));
+    assert!(has("www/sections/map.js", "www/sections/classify.js"));
+    assert!(has("www/worker.js", "www/lib/protocol.js"));
+    assert_eq!(find_cycle(&edges), None);
+    for (from, to) in &edges {
+        if from[0].starts_with("www/lib/") {
+            assert!(to[0].starts_with("www/lib/"), "{from:?} imports {to:?}");
+        }
+    }
+}
