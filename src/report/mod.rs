@@ -1,6 +1,8 @@
 //! What is shown about the data and the models: a model's recorded summary and its figures
 //! ([`summary`]), the dataset's statistics and figures ([`analysis`]), the page's live figures
-//! ([`live`]), the human-against-machine quiz ([`quiz`]), accuracy against an attack's budget ([`robustness`]), the embedding map's chart ([`map`]), and the Plotly figures and the standalone HTML report they are drawn in ([`plot`]).
+//! ([`live`]), the human-against-machine quiz ([`quiz`]), accuracy against an attack's budget
+//! ([`robustness`]), the embedding map's chart ([`map`]), and the Plotly figures and the standalone HTML
+//! report they are drawn in ([`plot`]).
 
 pub mod analysis;
 pub mod live;

@@ -1,6 +1,7 @@
 //! wasm-bindgen bindings for the page: backend selection (WebGPU with CPU fallback), datasets from
-//! bytes, analysis figures, image preparation and the embedding map. Every error becomes a `JsError` with a readable
-//! message; no panic crosses this boundary by design (and a panic hook logs any that would).
+//! bytes, analysis figures, image preparation and the embedding map. Every error becomes a `JsError`
+//! with a readable message; no panic crosses this boundary by design (and a panic hook logs any that
+//! would).
 
 mod backend;
 mod classical;
