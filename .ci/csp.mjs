@@ -46,7 +46,8 @@ const stamp = build.digest("hex").slice(0, 16);
 // the compressed copies of other files (the browser asks for the plain name), the summary's README and
 // any full dataset files linked in beside the built-in sample, and the threaded engine with its snippet
 // (megabytes that only CPU training on several threads uses: the fetch handler keeps them once used, and
-// offline without them a worker falls back to the single-threaded engine, which is kept).
+// offline without them a worker falls back to the single-threaded engine, which is kept), and Plotly's
+// strict bundle (only a WebGL map uses it; offline without it the map is drawn as SVG).
 const kept = [];
 const walk = (d) => {
   for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -56,7 +57,7 @@ const walk = (d) => {
     const copy = /\.(br|gz)$/.test(name) && existsSync(p.replace(/\.(br|gz)$/, ""));
     const skipped = ["index.html", "sw.js", "pretrained/README.md"].includes(name) || copy ||
       (name.startsWith("data/") && !name.startsWith("data/sample-")) ||
-      name.startsWith("fashionlab-threads-") || name.startsWith("snippets/");
+      name.startsWith("fashionlab-threads-") || name.startsWith("snippets/") || name === "plotly-strict.min.js";
     if (e.isFile() && !skipped) kept.push(name);
   }
 };

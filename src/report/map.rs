@@ -36,8 +36,8 @@ pub enum MapFigureError {
 
 /// The chart of a 2-D map (`points`: n × 2) of images of `labels`, ringing those marked `wrong` (by
 /// `judge`, named in the legend). `webgl` draws with WebGL (`scattergl`), as the CLI's standalone report
-/// does; the page draws SVG (`scatter`), because Plotly's WebGL traces generate code at run time, which
-/// its Content-Security-Policy forbids.
+/// does and the page does for large maps (with Plotly's strict bundle, whose WebGL code is compiled ahead
+/// of time, as the page's Content-Security-Policy requires); else SVG (`scatter`).
 pub(crate) fn embedding_figure(
     points: &[f32],
     labels: &[u8],

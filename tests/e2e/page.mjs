@@ -320,14 +320,19 @@ for (const cfg of configs) {
     // configuration's backend): in the CNN's space at least 70% of the 10 nearest neighbours of 100 images
     // (10 a class) share their class, clearly more than in pixel space, and more for T-shirt, Pullover and
     // Shirt. Pointing at a dot shows its image; a click classifies it. (After the no-request window: each
-    // map starts a worker, which loads the engine from the site.)
+    // map starts a worker, which loads the engine from the site.) The pixels' map is drawn as the page
+    // chooses for 1,000 dots (SVG), the CNN's with WebGL, asked for: Plotly's strict bundle under the CSP,
+    // and the pointer and keyboard checks below run on the WebGL chart.
     {
-      const map = async (space) => {
+      const traces = [];
+      const map = async (space, drawing) => {
         const n = Number(await page.getAttribute("body", "data-mapped") || 0);
         await page.selectOption("#map-space", space);
         await page.selectOption("#map-method", "tsne");
+        await page.selectOption("#map-drawing", drawing);
         await page.click("#map-start");
         await page.waitForSelector(`body[data-mapped='${n + 1}']`, { timeout: 300_000 });
+        traces.push(await page.getAttribute("body", "data-map-trace"));
         return JSON.parse(await page.getAttribute("body", "data-map-share"));
       };
       // Cancelled as soon as it starts: the page says so, its worker is ended, and the next map runs.
@@ -340,8 +345,11 @@ for (const cfg of configs) {
       await page.waitForTimeout(500);
       check(cancelled === "Cancelled." && startEnabled && page.workers().length <= workersBefore,
         `a map cancelled at once: "${cancelled}", the button free again, ${page.workers().length} workers (${workersBefore} before)`);
-      const pixels = await map("pixels");
-      const deep = await map("deep");
+      const pixels = await map("pixels", "auto");
+      const deep = await map("deep", "webgl");
+      const drawnWith = await page.textContent("#map-status");
+      check(traces.join() === "scatter,scattergl" && / with WebGL\.$/.test(drawnWith),
+        `the map of 1,000 dots drawn as SVG when the page chooses, with WebGL when asked (${traces.join(", ")}): "${drawnWith.slice(-40)}"`);
       const hard = [0, 2, 6].every((c) => deep.per_class[c] > pixels.per_class[c]);
       const trace = await page.getAttribute("body", "data-map-trace");
       const points = await page.$eval("#map-plot", (div) => div.data.slice(0, 10).reduce((a, t) => a + t.x.length, 0));

@@ -15,6 +15,38 @@ export function plotly() {
   return plotlyLoading;
 }
 
+// Plotly.js's strict bundle, for WebGL charts (the embedding map of thousands of images): its WebGL traces
+// use shaders compiled ahead of time, where the other bundles generate code at run time (regl's `new
+// Function`), which the page's Content-Security-Policy refuses. It is a whole Plotly (about 1.2 MB as
+// Brotli), loaded only when such a chart is drawn, and kept apart from the cartesian one that draws every
+// other chart: the global it sets is put back. Resolves to that Plotly object.
+let plotlyGlLoading = null;
+export function plotlyGl() {
+  plotlyGlLoading ??= plotly().then((cartesian) => new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "plotly-strict.min.js";
+    const restore = () => { globalThis.Plotly = cartesian; };
+    script.onload = () => { const strict = globalThis.Plotly; restore(); resolve(strict); };
+    script.onerror = () => {
+      restore(); plotlyGlLoading = null; script.remove();
+      reject(new Error("the WebGL charting library (Plotly.js's strict bundle) could not be loaded"));
+    };
+    document.head.append(script);
+  }));
+  return plotlyGlLoading;
+}
+
+// Whether this browser draws WebGL: where it does not (disabled, blocklisted GPU, no software fallback),
+// WebGL charts are drawn as SVG instead.
+export function webglAvailable() {
+  try {
+    const canvas = document.createElement("canvas");
+    return Boolean(canvas.getContext("webgl2") || canvas.getContext("webgl"));
+  } catch {
+    return false;
+  }
+}
+
 // A figure whose one trace is a table, as an HTML table: columns from `cells.values`, titled by the
 // figure's title. Tables need no charting library, and a screen reader reads them as tables.
 function tableOf(figure) {

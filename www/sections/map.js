@@ -2,10 +2,12 @@
 // images' features, then PCA or t-SNE in steps with progress), drawn from Rust's chart (`report::map`).
 // Pointing at a dot shows its image; a click classifies it above.
 //
-// The chart is SVG (`scatter`), not WebGL: Plotly's WebGL traces compile their drawing code at run time
-// (regl's `new Function`), which the page's Content-Security-Policy (no 'unsafe-eval') refuses.
+// The chart is drawn with WebGL (`scattergl`, by Plotly's strict bundle) above WEBGL_FROM points, where
+// SVG's one element a dot makes drawing and pointing slow, and as SVG (`scatter`, the cartesian bundle the
+// other charts use) below it, without fetching the WebGL bundle. The "Drawing" choice overrides it; a
+// browser without WebGL, or without the bundle (offline before it was ever fetched), gets SVG and is told.
 
-import { plotFigure, plotly } from "../lib/charts.js";
+import { plotFigure, plotly, plotlyGl, webglAvailable } from "../lib/charts.js";
 import { $, paint28, pct } from "../lib/dom.js";
 import { startWorker, threadsFor } from "../lib/engine.js";
 import { MAP_FEATURES, shipped } from "../lib/models.js";
@@ -16,6 +18,21 @@ import { data, datasetMessage, testSet } from "./dataset.js";
 
 const SPACES = { deep: "the CNN's last hidden layer", hog: "HOG → PCA (the SVM's features)", pixels: "the pixels" };
 const STAGES = { features: "Computing the images' features", affinities: "t-SNE: finding each image's neighbours", layout: "t-SNE: laying out the map" };
+
+const WEBGL_FROM = 2000;
+
+// How the map is drawn: `{ webgl, Plotly, why }`, from the "Drawing" choice (auto, webgl, svg) and the
+// map's size; `why` says why a map asked to be WebGL is SVG.
+async function drawing(choice, points) {
+  const wanted = choice === "webgl" || (choice === "auto" && points >= WEBGL_FROM);
+  if (!wanted) return { webgl: false, Plotly: await plotly(), why: "" };
+  if (!webglAvailable()) return { webgl: false, Plotly: await plotly(), why: "this browser has no WebGL" };
+  try {
+    return { webgl: true, Plotly: await plotlyGl(), why: "" };
+  } catch (e) {
+    return { webgl: false, Plotly: await plotly(), why: e.message };
+  }
+}
 
 // The map on show: its images as the page holds them (a WebDataset, `owned` when made for the map, not
 // shared with other sections), its chart's div and the Plotly that drew it.
@@ -107,8 +124,9 @@ export function wireMap(wasm) {
       const n = m.labels.length;
       const wrong = Uint8Array.from(m.predicted, (p, i) => (p === m.labels[i] ? 0 : 1));
       const title = `${method === "tsne" ? "t-SNE" : "PCA"} of ${n.toLocaleString()} test images from ${SPACES[space]}`;
-      const figure = wasm.embeddingFigure(m.points, m.labels, wrong, "CNN", title, false);
-      const Plotly = await plotly();
+      const { webgl, Plotly, why } = await drawing($("map-drawing").value, n);
+      if (mine !== worker) return;
+      const figure = wasm.embeddingFigure(m.points, m.labels, wrong, "CNN", title, webgl);
       if (shown) {
         shown.Plotly.purge(shown.div);
         if (shown.owned) shown.dataset.free();
@@ -118,6 +136,7 @@ export function wireMap(wasm) {
       chart.replaceChildren(div);
       const drawStart = performance.now();
       await plotFigure(Plotly, div, figure);
+      await painted();
       const drawSeconds = (performance.now() - drawStart) / 1000;
       shown = { dataset, owned, div, Plotly };
       owned = false;
@@ -128,7 +147,7 @@ export function wireMap(wasm) {
       const hard = [0, 2, 6].map((c) => `${classes[c]} ${pct(share.per_class[c])}`).join(", ");
       status.textContent = `${title}: ${pct(share.overall)} of the 10 nearest neighbours of 100 images (10 a class) share ` +
         `their class (${hard}). Features in ${m.seconds.features.toFixed(1)} s, the map in ${m.seconds.map.toFixed(1)} s, ` +
-        `drawn in ${drawSeconds.toFixed(1)} s.`;
+        `drawn in ${drawSeconds.toFixed(1)} s with ${webgl ? "WebGL" : "SVG"}${why ? ` (not WebGL: ${why})` : ""}.`;
       document.body.dataset.mapShare = JSON.stringify({ space, method, n, overall: share.overall, per_class: share.per_class });
       document.body.dataset.mapTrace = figure.data[0].type;
       document.body.dataset.mapped = String(Number(document.body.dataset.mapped || 0) + 1);
@@ -143,6 +162,9 @@ export function wireMap(wasm) {
     }
   });
 }
+
+// Resolves once the browser has laid out and painted what was drawn: after the frame following the next.
+const painted = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
 
 // The map from the keyboard: the chart takes the focus, the arrow keys move from a dot to the nearest one
 // that way (as the chart shows it), which is shown as a pointer would show it, and Enter opens it.
@@ -161,8 +183,9 @@ function keyboard(wasm, Plotly, div, points, labels) {
   }
   const DIRECTIONS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
   const show = () => {
-    const [curveNumber, pointNumber] = where[at];
-    Plotly.Fx.hover(div, [{ curveNumber, pointNumber }]);
+    // At the dot's data coordinates, in the chart's closest-point mode: WebGL traces take no point
+    // number here (SVG ones do), and both find the dot at its own place.
+    Plotly.Fx.hover(div, { xval: points[2 * at], yval: points[2 * at + 1] });
     showImage(wasm, at);
   };
   div.tabIndex = 0;
