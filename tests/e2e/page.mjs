@@ -391,6 +391,24 @@ for (const cfg of configs) {
       const [fromX, toX] = [await xOf(focused), await xOf(moved)];
       check(moved !== focused && toX > fromX && new RegExp(`Test image ${moved}: `).test(keyCaption),
         `from the keyboard: the map's focus shows image ${focused}, the right arrow moves to image ${moved} ("${keyCaption}"), Enter classifies it`);
+      // A browser without WebGL (canvases here refuse WebGL contexts for the while): a map asked to be WebGL
+      // is drawn as SVG, and the page says why.
+      await page.evaluate(() => {
+        const original = HTMLCanvasElement.prototype.getContext;
+        globalThis.__getContext = original;
+        HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+          return /webgl/.test(kind) ? null : original.call(this, kind, ...rest);
+        };
+      });
+      const n = Number(await page.getAttribute("body", "data-mapped"));
+      await page.selectOption("#map-method", "pca");
+      await page.selectOption("#map-drawing", "webgl");
+      await page.click("#map-start");
+      await page.waitForSelector(`body[data-mapped='${n + 1}']`, { timeout: 120_000 });
+      await page.evaluate(() => { HTMLCanvasElement.prototype.getContext = globalThis.__getContext; });
+      const noGl = await page.getAttribute("body", "data-map-trace"), noGlSaid = await page.textContent("#map-status");
+      check(noGl === "scatter" && /with SVG \(not WebGL: this browser has no WebGL\)\.$/.test(noGlSaid),
+        `without WebGL, a map asked to be WebGL is drawn as ${noGl}: "${noGlSaid.slice(-60)}"`);
     }
     // The webcam path: live frames through the same preparation, or a clear message when refused.
     {
