@@ -315,37 +315,41 @@ fn attack_scores_every_shipped_model_at_each_budget() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `map`: the t-SNE map of the first 1,000 test images from the CNN's space keeps at least 70% of the 10
-/// nearest neighbours in their class, and is written as a WebGL chart; bad settings are refused.
+/// `map`: the t-SNE and UMAP maps of the first 1,000 test images from the CNN's space keep at least 70%
+/// of the 10 nearest neighbours in their class, and are written as WebGL charts; bad settings are refused.
 #[test]
 fn map_places_the_test_images_and_measures_the_neighbours() {
     let dir = scratch("map");
     let html = dir.join("map.html");
-    let printed = ok(&[
-        "map",
-        "--space",
-        "deep",
-        "--images",
-        "1000",
-        "--html",
-        s(&html),
-    ]);
-    let share: f64 = printed
-        .lines()
-        .find(|l| l.starts_with("10 nearest neighbours"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|p| p.trim_end_matches('%').parse().ok())
-        .unwrap_or_else(|| panic!("{printed}"));
-    assert!(share >= 70.0, "{printed}");
-    let page = std::fs::read_to_string(&html).unwrap();
-    assert!(
-        page.contains("\"scattergl\"") && page.contains("CNN wrong"),
-        "the chart"
-    );
+    for method in ["tsne", "umap"] {
+        let printed = ok(&[
+            "map",
+            "--space",
+            "deep",
+            "--method",
+            method,
+            "--images",
+            "1000",
+            "--html",
+            s(&html),
+        ]);
+        let share: f64 = printed
+            .lines()
+            .find(|l| l.starts_with("10 nearest neighbours"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|p| p.trim_end_matches('%').parse().ok())
+            .unwrap_or_else(|| panic!("{printed}"));
+        assert!(share >= 70.0, "{method}: {printed}");
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.contains("\"scattergl\"") && page.contains("CNN wrong"),
+            "{method}: the chart"
+        );
+    }
     refused(
         &["map", "--images", "100"],
         &[
-            (&["--method", "umap"], "pca or tsne"),
+            (&["--method", "isomap"], "pca, tsne or umap"),
             (&["--perplexity", "60"], "outside 5..=50"),
             (&["--space", "colour"], "pixels, hog or deep"),
         ],

@@ -1,4 +1,4 @@
-//! The CLI's `map` command: the embedding map of test images, from one space by PCA or t-SNE, with the
+//! The CLI's `map` command: the embedding map of test images, from one space by PCA, t-SNE or UMAP, with the
 //! share of each query image's nearest neighbours of its class, and the chart as a standalone HTML page.
 
 use std::path::Path;
@@ -13,7 +13,6 @@ use crate::cli::{CliError, find_plotly, write_atomic};
 use crate::data::{CLASS_NAMES, PIXELS, Split, local};
 use crate::deep::models::DeepModelKind;
 use crate::deep::train::block_on;
-use crate::embedding::tsne::TsneConfig;
 use crate::embedding::{MapRun, Method, Space, features, neighbour_share};
 use crate::report::map::embedding_figure;
 use crate::report::plot::html_report;
@@ -23,7 +22,7 @@ use crate::report::quiz::quiz_items;
 pub(crate) struct MapArgs<'a> {
     /// `pixels`, `hog` or `deep`.
     pub space: &'a str,
-    /// `pca` or `tsne`.
+    /// `pca`, `tsne` or `umap`.
     pub method: &'a str,
     /// The first `images` test images are mapped.
     pub images: usize,
@@ -42,15 +41,7 @@ pub(crate) struct MapArgs<'a> {
 /// `fashionlab map`: prints the times and the neighbour shares, and writes the chart.
 pub(crate) fn run(args: &MapArgs) -> Result<(), CliError> {
     let space = Space::parse(args.space)?;
-    let method = match args.method {
-        "pca" => Method::Pca,
-        "tsne" => Method::Tsne(TsneConfig::new(args.perplexity, args.iterations, 0.5)?),
-        other => {
-            return Err(CliError::Usage(format!(
-                "unknown method {other:?}: pca or tsne"
-            )));
-        }
-    };
+    let method = Method::parse(args.method, args.perplexity, args.iterations)?;
     let device = Device::flex();
     let (cnn, header) = load_model(DeepModelKind::Cnn, "cnn", args.weights, &device)?;
     let svm_path = weights_dir(args.weights).join("svm.model");

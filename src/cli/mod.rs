@@ -172,7 +172,7 @@ pub(crate) enum Command {
         /// pixels, hog or deep.
         #[arg(long, default_value = "deep")]
         space: String,
-        /// pca or tsne.
+        /// pca, tsne or umap.
         #[arg(long, default_value = "tsne")]
         method: String,
         /// How many test images (the first ones).

@@ -1,9 +1,10 @@
 //! The embedding map: images placed in 2-D so that images alike lie close, from one of three spaces
-//! (raw pixels, the classical models' HOG → PCA features, a deep model's penultimate layer), by PCA or
-//! by t-SNE ([`tsne`]); and how well a map keeps the classes together: the share of an image's nearest
+//! (raw pixels, the classical models' HOG → PCA features, a deep model's penultimate layer), by PCA, by
+//! t-SNE ([`tsne`]) or by UMAP ([`umap`]); and how well a map keeps the classes together: the share of an image's nearest
 //! neighbours in the map that are of its class.
 
 pub mod tsne;
+pub mod umap;
 
 use ndarray::Array2;
 use serde::Serialize;
@@ -16,7 +17,8 @@ use crate::data::{NUM_CLASSES, PIXELS};
 use crate::deep::input::Normalization;
 use crate::deep::models::DeepModel;
 use crate::metrics::argmax_rows;
-use tsne::{Tsne, TsneConfig, TsneProgress};
+use tsne::{Tsne, TsneConfig};
+use umap::{Umap, UmapConfig};
 
 /// Errors of the embedding map.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -144,10 +146,38 @@ pub enum Method {
     Pca,
     /// t-SNE with these settings, after PCA to [`TSNE_INPUT_DIMS`] dimensions where the space has more.
     Tsne(TsneConfig),
+    /// UMAP with these settings, after the same PCA as t-SNE's.
+    Umap(UmapConfig),
 }
 
-/// The dimensions t-SNE's input is reduced to first (by PCA), as is usual: distances in 50 principal
-/// components keep the neighbourhoods and cost a sixteenth of those in 784 pixels.
+impl Method {
+    /// The method named `pca`, `tsne` (with its perplexity and iterations) or `umap` (umap-learn's
+    /// settings: 15 neighbours, its epochs, seed 0).
+    pub fn parse(name: &str, perplexity: f64, iterations: usize) -> Result<Self, EmbeddingError> {
+        match name {
+            "pca" => Ok(Method::Pca),
+            "tsne" => Ok(Method::Tsne(TsneConfig::new(perplexity, iterations, 0.5)?)),
+            "umap" => Ok(Method::Umap(UmapConfig::default())),
+            other => Err(EmbeddingError::Setting(format!(
+                "unknown method {other:?}: pca, tsne or umap"
+            ))),
+        }
+    }
+}
+
+/// Where a run stands: the stage and the share of it done.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MapProgress {
+    /// t-SNE's `affinities` or `layout`, UMAP's `neighbours` or `epochs`.
+    pub stage: &'static str,
+    /// Share of the stage done, 0..=1.
+    pub fraction: f64,
+    /// Share of the whole run done, 0..=1.
+    pub overall: f64,
+}
+
+/// The dimensions t-SNE's and UMAP's input is reduced to first (by PCA), as is usual: distances in 50
+/// principal components keep the neighbourhoods and cost a sixteenth of those in 784 pixels.
 pub const TSNE_INPUT_DIMS: usize = 50;
 /// At most this many rows (evenly spaced) fit a PCA; all rows are projected.
 const PCA_FIT_ROWS: usize = 2000;
@@ -186,10 +216,15 @@ pub fn pca(x: &[f32], dims: usize, k: usize) -> Result<Vec<f32>, EmbeddingError>
     Ok(out)
 }
 
-/// A map being made: PCA at once, t-SNE in steps.
+/// A map being made: PCA at once, t-SNE and UMAP in steps.
 pub struct MapRun {
-    tsne: Option<Tsne>,
-    done: Vec<f32>,
+    run: Run,
+}
+
+enum Run {
+    Done(Vec<f32>),
+    Tsne(Tsne),
+    Umap(Umap),
 }
 
 impl MapRun {
@@ -205,51 +240,56 @@ impl MapRun {
                 dims,
             });
         }
-        match method {
-            Method::Pca => Ok(Self {
-                tsne: None,
-                done: pca(x, dims, 2)?,
-            }),
-            Method::Tsne(config) => {
-                let tsne = if dims > TSNE_INPUT_DIMS {
-                    Tsne::new(&pca(x, dims, TSNE_INPUT_DIMS)?, TSNE_INPUT_DIMS, config)?
-                } else {
-                    Tsne::new(x, dims, config)?
-                };
-                Ok(Self {
-                    tsne: Some(tsne),
-                    done: Vec::new(),
-                })
+        let reduced = |x: &[f32]| -> Result<(Vec<f32>, usize), EmbeddingError> {
+            if dims > TSNE_INPUT_DIMS {
+                Ok((pca(x, dims, TSNE_INPUT_DIMS)?, TSNE_INPUT_DIMS))
+            } else {
+                Ok((x.to_vec(), dims))
             }
-        }
+        };
+        let run = match method {
+            Method::Pca => Run::Done(pca(x, dims, 2)?),
+            Method::Tsne(config) => {
+                let (x, dims) = reduced(x)?;
+                Run::Tsne(Tsne::new(&x, dims, config)?)
+            }
+            Method::Umap(config) => {
+                let (x, dims) = reduced(x)?;
+                Run::Umap(Umap::new(&x, dims, config)?)
+            }
+        };
+        Ok(Self { run })
     }
 
-    /// Does the next piece of work (a few hundred affinity rows, or ten t-SNE iterations): true once
-    /// the map is done.
+    /// Does the next piece of work (a few hundred rows' neighbours, ten t-SNE iterations or ten UMAP
+    /// epochs): true once the map is done.
     pub fn step(&mut self) -> bool {
-        match &mut self.tsne {
-            Some(tsne) => tsne.step(10),
-            None => true,
+        match &mut self.run {
+            Run::Done(_) => true,
+            Run::Tsne(tsne) => tsne.step(10),
+            Run::Umap(umap) => umap.step(),
         }
     }
 
     /// Where the run stands.
-    pub fn progress(&self) -> TsneProgress {
-        match &self.tsne {
-            Some(tsne) => tsne.progress(),
-            None => TsneProgress {
+    pub fn progress(&self) -> MapProgress {
+        match &self.run {
+            Run::Done(_) => MapProgress {
                 stage: "layout",
                 fraction: 1.0,
                 overall: 1.0,
             },
+            Run::Tsne(tsne) => tsne.progress(),
+            Run::Umap(umap) => umap.progress(),
         }
     }
 
     /// The map as it stands: n × 2 values, row-major.
     pub fn embedding(&self) -> Vec<f32> {
-        match &self.tsne {
-            Some(tsne) => tsne.embedding(),
-            None => self.done.clone(),
+        match &self.run {
+            Run::Done(done) => done.clone(),
+            Run::Tsne(tsne) => tsne.embedding(),
+            Run::Umap(umap) => umap.embedding(),
         }
     }
 }
@@ -406,25 +446,30 @@ mod tests {
             while !run.step() {}
             neighbour_share(&run.embedding(), ds.labels(), &queries, 10).unwrap()
         };
-        let tsne = Method::Tsne(TsneConfig::default());
-        let (pixels, hog, deep) = (
-            share(Space::Pixels, tsne),
-            share(Space::Hog, tsne),
-            share(Space::Deep, tsne),
-        );
         let pca_deep = share(Space::Deep, Method::Pca);
-        eprintln!("t-SNE: pixels {pixels:?}\nhog {hog:?}\ndeep {deep:?}\nPCA deep {pca_deep:?}");
-        assert!(deep.overall >= 0.7, "{deep:?}");
-        assert!(
-            deep.overall >= pixels.overall + 0.05,
-            "{deep:?} against {pixels:?}"
-        );
-        // T-shirt/top, Pullover and Shirt: 0, 2 and 6.
-        for class in [0, 2, 6] {
-            assert!(
-                deep.per_class[class] > pixels.per_class[class],
-                "class {class}: {deep:?} against {pixels:?}"
+        eprintln!("PCA deep {pca_deep:?}");
+        for method in [
+            Method::Tsne(TsneConfig::default()),
+            Method::Umap(UmapConfig::default()),
+        ] {
+            let (pixels, hog, deep) = (
+                share(Space::Pixels, method),
+                share(Space::Hog, method),
+                share(Space::Deep, method),
             );
+            eprintln!("{method:?}: pixels {pixels:?}\nhog {hog:?}\ndeep {deep:?}");
+            assert!(deep.overall >= 0.7, "{method:?}: {deep:?}");
+            assert!(
+                deep.overall >= pixels.overall + 0.05,
+                "{method:?}: {deep:?} against {pixels:?}"
+            );
+            // T-shirt/top, Pullover and Shirt: 0, 2 and 6.
+            for class in [0, 2, 6] {
+                assert!(
+                    deep.per_class[class] > pixels.per_class[class],
+                    "{method:?}, class {class}: {deep:?} against {pixels:?}"
+                );
+            }
         }
     }
 }

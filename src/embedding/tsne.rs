@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{EmbeddingError, pca};
+use super::{EmbeddingError, MapProgress, pca};
 
 /// Iterations with early exaggeration.
 const EXAGGERATION_ITERATIONS: usize = 250;
@@ -59,17 +59,6 @@ impl Default for TsneConfig {
     fn default() -> Self {
         Self::new(30.0, 750, 0.5).expect("valid")
     }
-}
-
-/// Where a run stands: the stage and the share of it done.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TsneProgress {
-    /// `affinities` or `layout`.
-    pub stage: &'static str,
-    /// Share of the stage done, 0..=1.
-    pub fraction: f64,
-    /// Share of the whole run done, 0..=1 (the affinities counted as a fifth).
-    pub overall: f64,
 }
 
 /// A t-SNE run over `n` points: call [`Tsne::step`] until it returns true, then read
@@ -156,17 +145,17 @@ impl Tsne {
     }
 
     /// Where the run stands.
-    pub fn progress(&self) -> TsneProgress {
+    pub fn progress(&self) -> MapProgress {
         if self.conditional.len() < self.n {
             let fraction = self.conditional.len() as f64 / self.n as f64;
-            TsneProgress {
+            MapProgress {
                 stage: "affinities",
                 fraction,
                 overall: 0.2 * fraction,
             }
         } else {
             let fraction = self.iteration as f64 / self.config.iterations as f64;
-            TsneProgress {
+            MapProgress {
                 stage: "layout",
                 fraction,
                 overall: 0.2 + 0.8 * fraction,

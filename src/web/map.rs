@@ -18,7 +18,6 @@ mod engine {
     use super::super::{WebDataset, active_device, js_error, to_js};
     use crate::classical::ClassicalModel;
     use crate::deep::weights;
-    use crate::embedding::tsne::TsneConfig;
     use crate::embedding::{MapRun, Method, Space, features, neighbour_share};
     use wasm_bindgen::prelude::*;
 
@@ -28,7 +27,7 @@ mod engine {
     struct MapOptions {
         /// `pixels`, `hog` or `deep`.
         space: String,
-        /// `pca` or `tsne`.
+        /// `pca`, `tsne` or `umap`.
         method: String,
         #[serde(default = "default_perplexity")]
         perplexity: f64,
@@ -75,18 +74,8 @@ mod engine {
                 let options: MapOptions = serde_wasm_bindgen::from_value(options)
                     .map_err(|e| fail(JsError::new(&format!("bad map settings: {e}"))))?;
                 let space = Space::parse(&options.space).map_err(|e| fail(js_error(e)))?;
-                let method = match options.method.as_str() {
-                    "pca" => Method::Pca,
-                    "tsne" => Method::Tsne(
-                        TsneConfig::new(options.perplexity, options.iterations, 0.5)
-                            .map_err(|e| fail(js_error(e)))?,
-                    ),
-                    other => {
-                        return Err(fail(JsError::new(&format!(
-                            "unknown method {other:?}: pca or tsne"
-                        ))));
-                    }
-                };
+                let method = Method::parse(&options.method, options.perplexity, options.iterations)
+                    .map_err(|e| fail(js_error(e)))?;
                 let device = active_device().map(|(_, d)| d).unwrap_or_else(Device::flex);
                 let (model, header) =
                     weights::load(&deep, None, &device).map_err(|e| fail(js_error(e)))?;

@@ -24,7 +24,7 @@
 //       file), which the worker keeps under `key` until the backend changes; replies EXPLAINED or ERROR.
 //   MAP            {id, dataset, options, backend, deep, classical}
 //       the embedding map of `dataset`'s images (`options`: {space: "pixels" | "hog" | "deep", method:
-//       "pca" | "tsne", perplexity?, iterations?}; `deep`: the deep model's weight file, whose answers the
+//       "pca" | "tsne" | "umap", perplexity?, iterations?}; `deep`: the deep model's weight file, whose answers the
 //       chart rings where wrong and whose penultimate layer is the deep space; `classical`: the model file
 //       whose features are the HOG space, or null). Replies PROGRESS (stage "features", "affinities" or
 //       "layout"; fraction of the whole), then MAPPED or ERROR. Cancelling is ending the worker.

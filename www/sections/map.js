@@ -17,7 +17,11 @@ import { classifyPrepared, showOriginal } from "./classify.js";
 import { data, datasetMessage, testSet } from "./dataset.js";
 
 const SPACES = { deep: "the CNN's last hidden layer", hog: "HOG → PCA (the SVM's features)", pixels: "the pixels" };
-const STAGES = { features: "Computing the images' features", affinities: "t-SNE: finding each image's neighbours", layout: "t-SNE: laying out the map" };
+const STAGES = {
+  features: "Computing the images' features", affinities: "t-SNE: finding each image's neighbours", layout: "t-SNE: laying out the map",
+  neighbours: "UMAP: finding each image's neighbours", epochs: "UMAP: laying out the map",
+};
+const METHODS = { pca: "PCA", tsne: "t-SNE", umap: "UMAP" };
 
 const WEBGL_FROM = 2000;
 
@@ -123,7 +127,7 @@ export function wireMap(wasm) {
       if (mine !== worker) return; // cancelled or replaced meanwhile
       const n = m.labels.length;
       const wrong = Uint8Array.from(m.predicted, (p, i) => (p === m.labels[i] ? 0 : 1));
-      const title = `${method === "tsne" ? "t-SNE" : "PCA"} of ${n.toLocaleString()} test images from ${SPACES[space]}`;
+      const title = `${METHODS[method]} of ${n.toLocaleString()} test images from ${SPACES[space]}`;
       const { webgl, Plotly, why } = await drawing($("map-drawing").value, n);
       if (mine !== worker) return;
       const figure = wasm.embeddingFigure(m.points, m.labels, wrong, "CNN", title, webgl);
