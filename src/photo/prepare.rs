@@ -1625,12 +1625,100 @@ mod tests {
         let planes = std::array::from_fn(|ch| {
             (0..w * h)
                 .map(|i| {
-                    let phi = basis(coord(i % w, w), coord(i / w, h));
+                    // Written out rather than through `coord` and `basis`, which the tests check.
+                    let u = 2.0 * (i % w) as f64 / (w - 1) as f64 - 1.0;
+                    let v = 2.0 * (i / w) as f64 / (h - 1) as f64 - 1.0;
+                    let phi = [1.0, u, v, u * u, u * v, v * v];
                     coef[ch].iter().zip(&phi).map(|(c, p)| c * p).sum::<f64>() as f32
                 })
                 .collect()
         });
         Lab { planes }
+    }
+
+    /// Least squares of `values` on `basis_rows` by Gauss-Jordan elimination with partial pivoting on the
+    /// normal equations, in f64: the reference for the background fit (not `solve6`).
+    fn least_squares(basis_rows: &[[f64; 6]], values: &[f64]) -> [f64; 6] {
+        let mut m = [[0.0f64; 7]; 6];
+        for (phi, y) in basis_rows.iter().zip(values) {
+            for r in 0..6 {
+                for c in 0..6 {
+                    m[r][c] += phi[r] * phi[c];
+                }
+                m[r][6] += phi[r] * y;
+            }
+        }
+        for col in 0..6 {
+            let p = (col..6)
+                .max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))
+                .unwrap();
+            m.swap(col, p);
+            for r in 0..6 {
+                if r != col {
+                    let f = m[r][col] / m[col][col];
+                    for c in col..7 {
+                        m[r][c] -= f * m[col][c];
+                    }
+                }
+            }
+        }
+        std::array::from_fn(|r| m[r][6] / m[r][r])
+    }
+
+    /// The surface is fitted to exactly the border band (5% of the shorter side, at least 2 pixels):
+    /// on a quadratic background with seeded noise of ±2 (kept by the refit), the coefficients are the
+    /// least-squares fit over the band's pixels, computed here from the definition (to 0.01: the fit's
+    /// ridge), while the ring just inside the band (3 lighter, also within the refit's cut) and the item
+    /// inside it stay out. At 60 × 24
+    /// the band's 5% rounds to 1, so the floor of 2 decides.
+    #[test]
+    fn the_background_surface_is_fitted_to_exactly_the_border_band() {
+        let coef = [
+            [55.0, 6.0, -4.0, 2.0, 1.5, -3.0],
+            [2.0, -1.0, 1.5, 0.5, -0.5, 1.0],
+            [-6.0, 2.0, -1.0, 1.0, 0.5, -1.5],
+        ];
+        let (w, h, band) = (60usize, 24usize, 2usize);
+        let mut lab = surfaces(&coef, w, h);
+        let mut rng = crate::rng::Rng::new(41);
+        let in_band = |x: usize, y: usize| x < band || y < band || x >= w - band || y >= h - band;
+        let ring = |x: usize, y: usize| {
+            !in_band(x, y) && (x == band || y == band || x == w - band - 1 || y == h - band - 1)
+        };
+        for i in 0..w * h {
+            let (x, y) = (i % w, i / w);
+            for plane in lab.planes.iter_mut() {
+                plane[i] += rng.range_f32(-2.0, 2.0);
+            }
+            if ring(x, y) {
+                lab.planes[0][i] += 3.0;
+            } else if !in_band(x, y) {
+                lab.planes[0][i] -= 30.0;
+            }
+        }
+        let band_pixels: Vec<usize> = (0..w * h).filter(|&i| in_band(i % w, i / w)).collect();
+        let rows: Vec<[f64; 6]> = band_pixels
+            .iter()
+            .map(|&i| {
+                let u = 2.0 * (i % w) as f64 / (w - 1) as f64 - 1.0;
+                let v = 2.0 * (i / w) as f64 / (h - 1) as f64 - 1.0;
+                [1.0, u, v, u * u, u * v, v * v]
+            })
+            .collect();
+        let model = BackgroundModel::fit(&lab, w, h);
+        for (ch, got) in model.coef.iter().enumerate() {
+            let values: Vec<f64> = band_pixels
+                .iter()
+                .map(|&i| lab.planes[ch][i] as f64)
+                .collect();
+            let want = least_squares(&rows, &values);
+            for (g, c) in got.iter().zip(&want) {
+                assert!(
+                    (g - c).abs() < 1e-2,
+                    "channel {ch}: {got:?} against {want:?}"
+                );
+            }
+        }
     }
 
     #[test]
