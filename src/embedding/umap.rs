@@ -325,7 +325,9 @@ impl Umap {
             );
             let d2 = dx * dx + dy * dy;
             if d2 > 0.0 {
-                let coeff = -2.0 * A * B * d2.powf(B - 1.0) / (A * d2.powf(B) + 1.0);
+                // d^2(b−1) as d^2b / d²: one power instead of two.
+                let p = d2.powf(B);
+                let coeff = -2.0 * A * B * (p / d2) / (A * p + 1.0);
                 let (gx, gy) = (clip(coeff * dx) * alpha, clip(coeff * dy) * alpha);
                 self.y[2 * i] += gx;
                 self.y[2 * i + 1] += gy;
