@@ -1653,11 +1653,12 @@ mod tests {
                 .max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))
                 .unwrap();
             m.swap(col, p);
-            for r in 0..6 {
+            let pivot = m[col];
+            for (r, row) in m.iter_mut().enumerate() {
                 if r != col {
-                    let f = m[r][col] / m[col][col];
-                    for c in col..7 {
-                        m[r][c] -= f * m[col][c];
+                    let f = row[col] / pivot[col];
+                    for (v, p) in row.iter_mut().zip(&pivot).skip(col) {
+                        *v -= f * p;
                     }
                 }
             }
