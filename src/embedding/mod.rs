@@ -182,6 +182,41 @@ pub const TSNE_INPUT_DIMS: usize = 50;
 /// At most this many rows (evenly spaced) fit a PCA; all rows are projected.
 const PCA_FIT_ROWS: usize = 2000;
 
+/// The number of points in `x` (n × `dims` values, two a point at least: t-SNE and UMAP start from two
+/// principal components), or why `x` is not a set of points.
+fn points_in(x: &[f32], dims: usize) -> Result<usize, EmbeddingError> {
+    if dims < 2 || !x.len().is_multiple_of(dims) {
+        return Err(EmbeddingError::Shape {
+            values: x.len(),
+            dims,
+        });
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(EmbeddingError::NotFinite);
+    }
+    Ok(x.len() / dims)
+}
+
+/// Point `i`'s `k` nearest other points in `x` (n × `dims` values) by exact search: (squared Euclidean
+/// distance, index), nearest first, ties by index.
+fn nearest(x: &[f32], dims: usize, i: usize, k: usize) -> Vec<(f64, u32)> {
+    let xi = &x[i * dims..(i + 1) * dims];
+    let mut near: Vec<(f64, u32)> = x
+        .chunks_exact(dims)
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .map(|(j, xj)| {
+            let d2: f32 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
+            (d2 as f64, j as u32)
+        })
+        .collect();
+    let order = |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    near.select_nth_unstable_by(k - 1, order);
+    near.truncate(k);
+    near.sort_by(order);
+    near
+}
+
 /// `x` (n × `dims` values) projected on its top `k` principal components, fitted on at most 2,000 of
 /// its rows, evenly spaced: n × k values.
 pub fn pca(x: &[f32], dims: usize, k: usize) -> Result<Vec<f32>, EmbeddingError> {
@@ -230,16 +265,7 @@ enum Run {
 impl MapRun {
     /// Starts the map of `x` (n × `dims` values) by `method`.
     pub fn new(x: &[f32], dims: usize, method: Method) -> Result<Self, EmbeddingError> {
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(EmbeddingError::NotFinite);
-        }
-        // A map has two coordinates, each a principal component at least.
-        if dims < 2 || !x.len().is_multiple_of(dims) {
-            return Err(EmbeddingError::Shape {
-                values: x.len(),
-                dims,
-            });
-        }
+        points_in(x, dims)?;
         let reduced = |x: &[f32]| -> Result<(Vec<f32>, usize), EmbeddingError> {
             if dims > TSNE_INPUT_DIMS {
                 Ok((pca(x, dims, TSNE_INPUT_DIMS)?, TSNE_INPUT_DIMS))

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{EmbeddingError, MapProgress, pca};
+use super::{EmbeddingError, MapProgress, nearest, pca, points_in};
 
 /// Iterations with early exaggeration.
 const EXAGGERATION_ITERATIONS: usize = 250;
@@ -85,22 +85,12 @@ pub struct Tsne {
 impl Tsne {
     /// A run over `x` (n × `dims` values), started at its two principal components.
     pub fn new(x: &[f32], dims: usize, config: TsneConfig) -> Result<Self, EmbeddingError> {
-        // Two values a point at least: the map starts from two principal components.
-        if dims < 2 || !x.len().is_multiple_of(dims) {
-            return Err(EmbeddingError::Shape {
-                values: x.len(),
-                dims,
-            });
-        }
-        let n = x.len() / dims;
+        let n = points_in(x, dims)?;
         if (n as f64) < 3.0 * config.perplexity + 2.0 {
             return Err(EmbeddingError::TooFewPoints {
                 points: n,
                 needed: (3.0 * config.perplexity + 2.0).ceil() as usize,
             });
-        }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(EmbeddingError::NotFinite);
         }
         let start = pca(x, dims, 2)?;
         let std = (start.iter().step_by(2).map(|v| v * v).sum::<f32>() / n as f32).sqrt();
@@ -172,19 +162,7 @@ impl Tsne {
     /// bandwidth found by bisection so that the distribution's perplexity is the one asked for.
     fn conditional_row(&self, i: usize) -> Vec<(u32, f64)> {
         let k = ((3.0 * self.config.perplexity) as usize).min(self.n - 1);
-        let d = self.dims;
-        let xi = &self.x[i * d..(i + 1) * d];
-        let mut distances: Vec<(f64, u32)> = (0..self.n)
-            .filter(|&j| j != i)
-            .map(|j| {
-                let xj = &self.x[j * d..(j + 1) * d];
-                let d2: f32 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
-                (d2 as f64, j as u32)
-            })
-            .collect();
-        distances.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        distances.truncate(k);
-        distances.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let distances = nearest(&self.x, self.dims, i, k);
         let target = self.config.perplexity.ln();
         let (mut beta, mut lo, mut hi) = (1.0f64, 0.0f64, f64::INFINITY);
         let mut p = vec![0.0; k];

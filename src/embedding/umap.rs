@@ -11,7 +11,7 @@
 //! to [0, 10] (umap-learn's `init="pca"`), and the negative samples come from a seeded generator, so a map
 //! depends only on its input and the seed.
 
-use super::{EmbeddingError, MapProgress, pca};
+use super::{EmbeddingError, MapProgress, nearest, pca, points_in};
 use crate::rng::Rng;
 use serde::Serialize;
 
@@ -97,21 +97,12 @@ pub struct Umap {
 impl Umap {
     /// A run over `x` (n × `dims` values), started at its two principal components.
     pub fn new(x: &[f32], dims: usize, config: UmapConfig) -> Result<Self, EmbeddingError> {
-        if dims < 2 || !x.len().is_multiple_of(dims) {
-            return Err(EmbeddingError::Shape {
-                values: x.len(),
-                dims,
-            });
-        }
-        let n = x.len() / dims;
+        let n = points_in(x, dims)?;
         if n < config.neighbours {
             return Err(EmbeddingError::TooFewPoints {
                 points: n,
                 needed: config.neighbours,
             });
-        }
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(EmbeddingError::NotFinite);
         }
         // The start: the two principal components, each scaled to [0, 10].
         let start = pca(x, dims, 2)?;
@@ -211,19 +202,8 @@ impl Umap {
     /// the distance to its nearest neighbour and `σ` found by bisection so that the weights sum to
     /// log₂ k.
     fn fuzzy_row(&self, i: usize) -> Vec<(u32, f64)> {
-        let (k, d) = (self.k - 1, self.dims);
-        let xi = &self.x[i * d..(i + 1) * d];
-        let mut near: Vec<(f64, u32)> = (0..self.n)
-            .filter(|&j| j != i)
-            .map(|j| {
-                let xj = &self.x[j * d..(j + 1) * d];
-                let d2: f32 = xi.iter().zip(xj).map(|(a, b)| (a - b) * (a - b)).sum();
-                (d2 as f64, j as u32)
-            })
-            .collect();
-        near.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        near.truncate(k);
-        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let k = self.k - 1;
+        let near = nearest(&self.x, self.dims, i, k);
         let distances: Vec<f64> = near.iter().map(|(d2, _)| d2.sqrt()).collect();
         // ρ: the nearest neighbour at a distance above 0 (duplicates of the point are at 0).
         let rho = distances.iter().copied().find(|&v| v > 0.0).unwrap_or(0.0);
