@@ -24,10 +24,11 @@
 //       file), which the worker keeps under `key` until the backend changes; replies EXPLAINED or ERROR.
 //   MAP            {id, dataset, options, backend, deep, classical}
 //       the embedding map of `dataset`'s images (`options`: {space: "pixels" | "hog" | "deep", method:
-//       "pca" | "tsne" | "umap", perplexity?, iterations?}; `deep`: the deep model's weight file, whose answers the
-//       chart rings where wrong and whose penultimate layer is the deep space; `classical`: the model file
-//       whose features are the HOG space, or null). Replies PROGRESS (stage "features", "affinities" or
-//       "layout"; fraction of the whole), then MAPPED or ERROR. Cancelling is ending the worker.
+//       "pca" | "tsne" | "umap", perplexity?, iterations?}; `deep`: the deep model's weight file, whose
+//       answers the chart rings where wrong and whose penultimate layer is the deep space; `classical`: the
+//       model file whose features are the HOG space, or null). Replies PROGRESS (stage "features", then
+//       t-SNE's "affinities" and "layout" or UMAP's "neighbours" and "epochs"; fraction of the whole), then
+//       MAPPED or ERROR. Cancelling is ending the worker.
 //   ATTACK         {id, key, bytes, pixels, labels, config}
 //       adversarial examples against the deep model in `bytes` (kept under `key` as for EXPLAIN): the
 //       n prepared images `pixels` (n × 784) of classes `labels` perturbed by `config` ({method, epsilon,

@@ -1,5 +1,5 @@
 // "Map of the test set": the embedding map (Rust's `embedding`, in an engine worker of its own: the
-// images' features, then PCA or t-SNE in steps with progress), drawn from Rust's chart (`report::map`).
+// images' features, then PCA, t-SNE or UMAP in steps with progress), drawn from Rust's chart (`report::map`).
 // Pointing at a dot shows its image; a click classifies it above.
 //
 // The chart is drawn with WebGL (`scattergl`, by Plotly's strict bundle) above WEBGL_FROM points, where
@@ -174,9 +174,6 @@ const painted = () => new Promise((resolve) => requestAnimationFrame(() => reque
 // that way (as the chart shows it), which is shown as a pointer would show it, and Enter opens it.
 function keyboard(wasm, Plotly, div, points, labels) {
   const n = labels.length;
-  // Image index → its trace (its class) and its place in the trace, as Rust's figure lists them.
-  const where = new Array(n), seen = new Array(10).fill(0);
-  for (let i = 0; i < n; i++) where[i] = [labels[i], seen[labels[i]]++];
   // Start at the dot nearest the middle.
   let cx = 0, cy = 0;
   for (let i = 0; i < n; i++) { cx += points[2 * i] / n; cy += points[2 * i + 1] / n; }
