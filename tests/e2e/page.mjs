@@ -346,12 +346,16 @@ for (const cfg of configs) {
       check(cancelled === "Cancelled." && startEnabled && page.workers().length <= workersBefore,
         `a map cancelled at once: "${cancelled}", the button free again, ${page.workers().length} workers (${workersBefore} before)`);
       const pixels = await map("pixels", "auto");
-      // UMAP of the CNN's space keeps the classes together as t-SNE does.
-      const umap = await map("deep", "auto", "umap");
-      check(umap.n === 1000 && umap.method === "umap" && umap.overall >= 0.7 && umap.overall >= pixels.overall + 0.05,
-        `UMAP map of the sample: ${(100 * umap.overall).toFixed(0)}% of the 10 nearest neighbours of their class in the CNN's space ` +
-        `(t-SNE in pixels ${(100 * pixels.overall).toFixed(0)}%): "${(await page.textContent("#map-status")).slice(0, 60)}…"`);
-      traces.pop();
+      // UMAP of the CNN's space keeps the classes together as t-SNE does. In the CPU configuration only:
+      // the layout runs on the CPU in both, and the CNN's features on WebGPU (20 s a map on SwiftShader)
+      // are checked by the t-SNE map below.
+      if (cfg.name === "cpu") {
+        const umap = await map("deep", "auto", "umap");
+        check(umap.n === 1000 && umap.method === "umap" && umap.overall >= 0.7 && umap.overall >= pixels.overall + 0.05,
+          `UMAP map of the sample: ${(100 * umap.overall).toFixed(0)}% of the 10 nearest neighbours of their class in the CNN's space ` +
+          `(t-SNE in pixels ${(100 * pixels.overall).toFixed(0)}%): "${(await page.textContent("#map-status")).slice(0, 60)}…"`);
+        traces.pop();
+      }
       const deep = await map("deep", "webgl");
       const drawnWith = await page.textContent("#map-status");
       check(traces.join() === "scatter,scattergl" && / with WebGL\.$/.test(drawnWith),
