@@ -1,10 +1,12 @@
 //! The embedding map: images placed in 2-D so that images alike lie close, from one of three spaces
 //! (raw pixels, the classical models' HOG → PCA features, a deep model's penultimate layer), by PCA, by
-//! t-SNE ([`tsne`]) or by UMAP ([`umap`]); and how well a map keeps the classes together: the share of an image's nearest
-//! neighbours in the map that are of its class.
+//! t-SNE ([`tsne`]) or by UMAP ([`umap`]); and how well a map keeps the classes together: the share of
+//! an image's nearest neighbours in the map that are of its class.
 
 pub mod tsne;
 pub mod umap;
+
+use std::borrow::Cow;
 
 use ndarray::Array2;
 use serde::Serialize;
@@ -144,7 +146,7 @@ pub async fn features(
 pub enum Method {
     /// The two principal components: linear, at once.
     Pca,
-    /// t-SNE with these settings, after PCA to [`TSNE_INPUT_DIMS`] dimensions where the space has more.
+    /// t-SNE with these settings, after PCA to [`MAP_INPUT_DIMS`] dimensions where the space has more.
     Tsne(TsneConfig),
     /// UMAP with these settings, after the same PCA as t-SNE's.
     Umap(UmapConfig),
@@ -178,7 +180,7 @@ pub struct MapProgress {
 
 /// The dimensions t-SNE's and UMAP's input is reduced to first (by PCA), as is usual: distances in 50
 /// principal components keep the neighbourhoods and cost a sixteenth of those in 784 pixels.
-pub const TSNE_INPUT_DIMS: usize = 50;
+pub const MAP_INPUT_DIMS: usize = 50;
 /// At most this many rows (evenly spaced) fit a PCA; all rows are projected.
 const PCA_FIT_ROWS: usize = 2000;
 
@@ -266,21 +268,22 @@ impl MapRun {
     /// Starts the map of `x` (n × `dims` values) by `method`.
     pub fn new(x: &[f32], dims: usize, method: Method) -> Result<Self, EmbeddingError> {
         points_in(x, dims)?;
-        let reduced = |x: &[f32]| -> Result<(Vec<f32>, usize), EmbeddingError> {
-            if dims > TSNE_INPUT_DIMS {
-                Ok((pca(x, dims, TSNE_INPUT_DIMS)?, TSNE_INPUT_DIMS))
+        // t-SNE's and UMAP's input: the points, or their first principal components where they have more.
+        let reduced = || -> Result<(Cow<'_, [f32]>, usize), EmbeddingError> {
+            if dims > MAP_INPUT_DIMS {
+                Ok((Cow::Owned(pca(x, dims, MAP_INPUT_DIMS)?), MAP_INPUT_DIMS))
             } else {
-                Ok((x.to_vec(), dims))
+                Ok((Cow::Borrowed(x), dims))
             }
         };
         let run = match method {
             Method::Pca => Run::Done(pca(x, dims, 2)?),
             Method::Tsne(config) => {
-                let (x, dims) = reduced(x)?;
+                let (x, dims) = reduced()?;
                 Run::Tsne(Tsne::new(&x, dims, config)?)
             }
             Method::Umap(config) => {
-                let (x, dims) = reduced(x)?;
+                let (x, dims) = reduced()?;
                 Run::Umap(Umap::new(&x, dims, config)?)
             }
         };

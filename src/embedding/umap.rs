@@ -81,12 +81,12 @@ pub struct Umap {
     /// graph is built (`built`).
     directed: Vec<Vec<(u32, f64)>>,
     built: bool,
-    /// The symmetric graph's edges (both directions), and per edge: epochs between its samples, the
-    /// epoch of its next sample, epochs between its negative samples and the epoch of its next ones.
+    /// The symmetric graph's edges (both directions), and per edge: epochs between its samples (its
+    /// negative samples come `NEGATIVE_SAMPLES` times as often), the epoch of its next sample and the
+    /// epoch of its next negative ones.
     edges: Vec<(u32, u32)>,
     every: Vec<f64>,
     next: Vec<f64>,
-    every_negative: Vec<f64>,
     next_negative: Vec<f64>,
     /// The map (n × 2).
     y: Vec<f64>,
@@ -132,7 +132,6 @@ impl Umap {
             edges: Vec::new(),
             every: Vec::new(),
             next: Vec::new(),
-            every_negative: Vec::new(),
             next_negative: Vec::new(),
             y,
             epoch: 0,
@@ -188,8 +187,9 @@ impl Umap {
     }
 
     /// The symmetric graph's edges, each listed once (`i < j`), with their weights relative to the
-    /// largest.
-    pub fn graph(&self) -> Vec<(u32, u32, f64)> {
+    /// largest (for the tests).
+    #[cfg(test)]
+    fn graph(&self) -> Vec<(u32, u32, f64)> {
         self.edges
             .iter()
             .zip(&self.every)
@@ -280,7 +280,6 @@ impl Umap {
                 self.edges.push(edge);
                 self.every.push(every);
                 self.next.push(every);
-                self.every_negative.push(every / NEGATIVE_SAMPLES as f64);
                 self.next_negative.push(every / NEGATIVE_SAMPLES as f64);
             }
         }
@@ -315,8 +314,8 @@ impl Umap {
                 self.y[2 * j + 1] -= gy;
             }
             self.next[e] += self.every[e];
-            let negatives =
-                ((epoch - self.next_negative[e]) / self.every_negative[e]).max(0.0) as usize;
+            let every_negative = self.every[e] / NEGATIVE_SAMPLES as f64;
+            let negatives = ((epoch - self.next_negative[e]) / every_negative).max(0.0) as usize;
             for _ in 0..negatives {
                 let k = self.rng.below(self.n);
                 if k == i {
@@ -336,7 +335,7 @@ impl Umap {
                 self.y[2 * i] += gx * alpha;
                 self.y[2 * i + 1] += gy * alpha;
             }
-            self.next_negative[e] += negatives as f64 * self.every_negative[e];
+            self.next_negative[e] += negatives as f64 * every_negative;
         }
         self.epoch += 1;
     }

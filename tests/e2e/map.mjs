@@ -34,12 +34,12 @@ try {
     console.log(`${space} ${method} (${trace}): ${((Date.now() - t0) / 1000).toFixed(1)} s from the click; ${await page.textContent("#map-status")}`);
     // Pointing: the pointer moves onto a dot of each of 5 classes; the time until the page shows its image.
     const waits = [];
-    for (const trace of [1, 3, 5, 7, 9]) {
+    for (const curve of [1, 3, 5, 7, 9]) {
       const at = await page.$eval("#map-plot", (div, k) => {
         div.scrollIntoView({ block: "center" });
         const xa = div._fullLayout.xaxis, ya = div._fullLayout.yaxis, t = div.data[k], r = div.getBoundingClientRect();
         return { x: r.left + xa._offset + xa.l2p(t.x[0]), y: r.top + ya._offset + ya.l2p(t.y[0]) };
-      }, trace);
+      }, curve);
       await page.mouse.move(at.x, at.y - 40);
       await page.evaluate(() => { delete document.body.dataset.mapHover; });
       const start = Date.now();
