@@ -1768,4 +1768,57 @@ mod tests {
         dark[0][0] = 38.0;
         assert!(!BackgroundModel::fit(&surfaces(&dark, w, h), w, h).light());
     }
+
+    /// A flat background (L 50, a = b = 0) of `w × h` whose first `light` border pixels, in raster order,
+    /// are 40 lighter (L 90).
+    fn border_with_light_pixels(w: usize, h: usize, light: usize) -> Lab {
+        let mut lab = surfaces(&[[50.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0; 6], [0.0; 6]], w, h);
+        let band = 2;
+        let border = (0..w * h).filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            x < band || y < band || x >= w - band || y >= h - band
+        });
+        for i in border.take(light) {
+            lab.planes[0][i] = 90.0;
+        }
+        lab
+    }
+
+    /// The refit needs at least 24 border pixels that agree with the last fit. On 7 × 7 (40 border
+    /// pixels) 24 agree: the refit keeps those, and the noise is the floor. On 6 × 6 (32) only 20 do:
+    /// the fit stops at the border's median and keeps every border pixel, so the noise is the
+    /// 12 lighter pixels' 40.
+    #[test]
+    fn the_refit_needs_24_agreeing_border_pixels() {
+        let model = BackgroundModel::fit(&border_with_light_pixels(7, 7, 16), 7, 7);
+        assert!((model.coef[0][0] - 50.0).abs() < 1e-3, "{:?}", model.coef);
+        assert_eq!(model.noise, 1.0, "24 agreeing pixels are refitted alone");
+        let model = BackgroundModel::fit(&border_with_light_pixels(6, 6, 12), 6, 6);
+        assert_eq!(model.coef[0][0], 50.0, "the border's median");
+        assert!(
+            (model.noise - 40.0).abs() < 1e-3,
+            "20 agreeing pixels are too few to refit: {}",
+            model.noise
+        );
+    }
+
+    /// The fit starts from the border's median, not from a least-squares fit of the whole border: with
+    /// a dark item (L 10) covering 43% of a flat background's border (L 80), the fit is the background's
+    /// level exactly and the item's pixels are left out of the noise.
+    #[test]
+    fn the_fit_starts_from_the_borders_median() {
+        let (w, h) = (40, 40);
+        let mut lab = surfaces(&[[80.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0; 6], [0.0; 6]], w, h);
+        for i in 0..w * h {
+            if i % w < 15 {
+                lab.planes[0][i] = 10.0;
+            }
+        }
+        let model = BackgroundModel::fit(&lab, w, h);
+        for (k, c) in model.coef[0].iter().enumerate() {
+            let want = if k == 0 { 80.0 } else { 0.0 };
+            assert!((c - want).abs() < 1e-2, "L: {:?}", model.coef[0]);
+        }
+        assert_eq!(model.noise, 1.0);
+    }
 }
