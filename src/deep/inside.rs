@@ -247,8 +247,16 @@ mod tests {
             assert_eq!(shapes, expected, "{config:?}");
             for l in &inside.layers {
                 assert_eq!(l.values.len(), l.channels * l.height * l.width);
-                assert!(l.millis >= 0.0);
+                assert!(l.millis > 0.0, "{}: {} ms", l.name, l.millis);
             }
+            // Each layer is timed from the previous one's output: the intervals do not overlap, so
+            // they add up to at most the whole pass.
+            let sum: f64 = inside.layers.iter().map(|l| l.millis).sum();
+            assert!(
+                sum <= inside.total_millis,
+                "{sum} ms of {} ms",
+                inside.total_millis
+            );
             let x = to_image_tensor(normalize(&px, Normalization::Unit), &device);
             let logits: Vec<f32> = model.forward(x.clone()).into_data().try_to_vec().unwrap();
             assert_eq!(inside.layers.last().unwrap().values, logits);
