@@ -17,8 +17,8 @@
 # Each builds in its own target directory: two feature sets of one crate in one directory would overwrite
 # each other's `fashionlab.wasm`, from which trunk takes the page's module.
 # Run by trunk with TRUNK_STAGING_DIR and TRUNK_PROFILE set, or as: .ci/engine.sh DIR [release|debug];
-# `.ci/engine.sh --clippy` runs clippy on the threaded engine instead, `--prebuild-threads` builds it ahead
-# (.ci/test).
+# `.ci/engine.sh --clippy` runs clippy on the threaded engine instead, `--prebuild-threads` and
+# `--prebuild-engine` build one module ahead (.ci/test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${TRUNK_STAGING_DIR:-${1:-dist}}"
@@ -29,7 +29,12 @@ profile="${TRUNK_PROFILE:-${2:-release}}"
 # snippets/), and names them in index.html's <meta name="fashionlab-NAME">.
 module() {
   local name=$1 target_dir=$2; shift 2
-  local t0; t0=$(date +%s)
+  local t0 lock; t0=$(date +%s)
+  # One build of a module at a time: a prebuild (below) may still be binding or optimising it when
+  # trunk's hook asks for it. The hook then waits, and finds the optimised file in the cache.
+  mkdir -p "$target_dir"
+  exec {lock}> "$target_dir/$name.lock"
+  flock "$lock"
   local flags=(--target wasm32-unknown-unknown --lib --target-dir "$target_dir")
   [ "$profile" = release ] && flags+=(--release)
   cargo "$@" "${flags[@]}"
@@ -48,7 +53,7 @@ module() {
       mkdir -p "$target_dir/wasm-opt"
       find "$target_dir/wasm-opt" -name '*.wasm' -mtime +7 -delete
       local wasm_opt; wasm_opt="$(command -v wasm-opt || echo node_modules/.bin/wasm-opt)"
-      # A name of its own: a prebuild (below) and trunk's hook may optimise the same input at once.
+      # Written under a temporary name and renamed when complete: an interrupted run leaves no part.
       "$wasm_opt" "${opt_args[@]}" -o "$cache.$$.tmp" "$work/${name}_bg.wasm"
       mv "$cache.$$.tmp" "$cache"
     fi
@@ -66,6 +71,7 @@ module() {
   sed -i -e "/<meta name=\"fashionlab-$name\"/d" \
     -e "s|<head>|<head>\n  <meta name=\"fashionlab-$name\" content=\"$glue $wasm\">|" "$dir/index.html"
   echo "$name: $wasm ($(stat -c %s "$dir/$wasm") bytes) and $glue in $dir ($(( $(date +%s) - t0 )) s)"
+  exec {lock}>&-
 }
 
 # The threaded engine's build: nightly, the standard library rebuilt with atomics, and link arguments that
@@ -84,17 +90,27 @@ link=(--shared-memory --import-memory --max-memory=4294967296 --export=__wasm_in
 threads_rustflags="--cfg=web_sys_unstable_apis -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 ${link[*]/#/-C link-arg=}"
 threads_args=(-Z build-std=panic_abort,std --no-default-features --features threads)
 threads_dir="${CARGO_TARGET_DIR:-target}/threads"
+engine_args=(--no-default-features --features engine,wgpu)
+engine_dir="${CARGO_TARGET_DIR:-target}/engine"
 
-# `.ci/engine.sh --prebuild-threads`: the threaded engine built, bound and optimised into the caches, and
-# nothing else: .ci/test starts it while a core is idle, so that trunk's hook later finds it done.
-if [ "${1:-}" = --prebuild-threads ]; then
-  if [ "$nightly" = no ]; then echo "threads: no nightly toolchain: nothing to prebuild"; exit 0; fi
-  dir=$(mktemp -d)
-  printf '<head>\n</head>\n' > "$dir/index.html"
-  RUSTFLAGS="$threads_rustflags" module threads "$threads_dir" +nightly build "${threads_args[@]}"
-  rm -rf "$dir"
-  exit 0
-fi
+# `.ci/engine.sh --prebuild-threads` / `--prebuild-engine`: that module built, bound and optimised into
+# the caches, and nothing else: .ci/test starts each where a core would otherwise idle, so that trunk's
+# hook later finds it done (or waits for it to finish).
+case "${1:-}" in
+  --prebuild-threads | --prebuild-engine)
+    dir=$(mktemp -d)
+    printf '<head>\n</head>\n' > "$dir/index.html"
+    if [ "$1" = --prebuild-engine ]; then
+      module engine "$engine_dir" build "${engine_args[@]}"
+    elif [ "$nightly" = no ]; then
+      echo "threads: no nightly toolchain: nothing to prebuild"
+    else
+      RUSTFLAGS="$threads_rustflags" module threads "$threads_dir" +nightly build "${threads_args[@]}"
+    fi
+    rm -rf "$dir"
+    exit 0
+    ;;
+esac
 
 # `.ci/engine.sh --clippy`: clippy on the threaded engine only (.ci/test; the other builds have their own).
 if [ "${1:-}" = --clippy ]; then
@@ -104,7 +120,7 @@ if [ "${1:-}" = --clippy ]; then
   exit 0
 fi
 
-module engine "${CARGO_TARGET_DIR:-target}/engine" build --no-default-features --features engine,wgpu
+module engine "$engine_dir" build "${engine_args[@]}"
 
 if [ "$nightly" = no ]; then
   rm -f "$dir"/fashionlab-threads-*
