@@ -1618,6 +1618,14 @@ mod tests {
                 );
             }
         }
+        // "Above" is strict: a region whose pixels sit exactly at `high` scores nothing.
+        let (candidates, mut distance) = (vec![true; 3], vec![4.0f32; 3]);
+        assert_eq!(best_region(&candidates, &distance, 4.0, 3, 1), None);
+        distance[1] = 4.5;
+        assert_eq!(
+            best_region(&candidates, &distance, 4.0, 3, 1),
+            Some(vec![true; 3])
+        );
     }
 
     /// Lab planes that are exactly the quadratic surfaces `coef` over the picture, as the model sees them.
