@@ -402,9 +402,17 @@ pub(crate) fn bench(
     let mut trainer = Trainer::new(&model_config, config, train_set, test, &device)?;
     // rayon's pool: RAYON_NUM_THREADS where set, else every core.
     let threads = crate::parallel::threads();
+    // The epoch's mean milliseconds a batch by stage, from its last batch's progress (CPU only).
+    let mut stages = serde_json::Value::Null;
     loop {
         match block_on(trainer.step())? {
-            Step::Batch(_) => {}
+            Step::Batch(p) => {
+                stages = p
+                    .timing
+                    .iter()
+                    .map(|t| serde_json::json!([t.pass, t.name, round2(t.millis)]))
+                    .collect();
+            }
             Step::Epoch(r) => {
                 println!(
                     "{}",
@@ -413,7 +421,7 @@ pub(crate) fn bench(
                         "eval_s": round2(r.seconds - r.train_seconds),
                         "loss": round4(r.train_loss), "train_acc": round4(r.train_accuracy), "test_acc": round4(r.val_accuracy),
                         "model": kind.name(), "batch": batch, "threads": threads, "backend": backend_kind.name(),
-                        "params": params})
+                        "params": params, "batch_ms_by_stage": stages})
                 );
             }
             Step::Finished => break,

@@ -210,16 +210,16 @@ impl Cnn {
         };
         // ReLU after the pooling: the maximum and ReLU commute (values and gradients alike), so this is
         // the study's conv → ReLU → pool with ReLU on a quarter of the values.
-        let x = norm(0, conv2d(&self.conv1, x)); // [N, 32, 26, 26]
-        see(Layer::Map("conv 1", &x));
-        let x = relu(max_pool_2x2(x)); // [N, 32, 13, 13]
-        see(Layer::Map("pool 1 + ReLU", &x));
-        let x = norm(1, conv2d(&self.conv2, x)); // [N, 64, 11, 11]
-        see(Layer::Map("conv 2", &x));
-        let x = relu(max_pool_2x2(x)); // [N, 64, 5, 5]
-        see(Layer::Map("pool 2 + ReLU", &x));
-        let x = relu(norm(2, conv2d(&self.conv3, x))); // [N, 128, 3, 3]
-        see(Layer::Map("conv 3 + ReLU", &x));
+        let mut x = norm(0, conv2d(&self.conv1, x)); // [N, 32, 26, 26]
+        see(Layer::Map("conv 1", &mut x));
+        let mut x = relu(max_pool_2x2(x)); // [N, 32, 13, 13]
+        see(Layer::Map("pool 1 + ReLU", &mut x));
+        let mut x = norm(1, conv2d(&self.conv2, x)); // [N, 64, 11, 11]
+        see(Layer::Map("conv 2", &mut x));
+        let mut x = relu(max_pool_2x2(x)); // [N, 64, 5, 5]
+        see(Layer::Map("pool 2 + ReLU", &mut x));
+        let mut x = relu(norm(2, conv2d(&self.conv3, x))); // [N, 128, 3, 3]
+        see(Layer::Map("conv 3 + ReLU", &mut x));
         x
     }
 
@@ -230,22 +230,25 @@ impl Cnn {
 
     fn head_seen(&self, features: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
         let x: Tensor<2> = features.flatten(1, 3); // [N, 1152]
-        let x = relu(self.fc1.forward(self.dropout.forward(x))); // [N, 128]
-        see(Layer::Vector("dense + ReLU", &x));
+        let mut x = relu(self.fc1.forward(self.dropout.forward(x))); // [N, 128]
+        see(Layer::Vector("dense + ReLU", &mut x));
         self.fc2.forward(self.dropout.forward(x)) // [N, 10]
     }
 }
 
-/// One layer's output during a forward pass, as [`DeepModel::forward_seen`] shows it.
+/// One layer's output during a forward pass, as [`DeepModel::forward_seen`] shows it. The output is lent
+/// mutably so that an observer can put an equal tensor in its place, one that the autodiff graph sees:
+/// the trainer's backward-pass clock ([`crate::deep::ops::clock`]) does. Anything else is a different
+/// model, so observers only read or mark.
 pub enum Layer<'a> {
     /// Maps `[N, C, H, W]` of the named layer.
-    Map(&'static str, &'a Tensor<4>),
+    Map(&'static str, &'a mut Tensor<4>),
     /// Maps `[N, C, H, W]` after the ResNet's residual block number `n` (from 1).
-    Block(usize, &'a Tensor<4>),
+    Block(usize, &'a mut Tensor<4>),
     /// Units `[N, U]` of the named dense or pooled layer.
-    Vector(&'static str, &'a Tensor<2>),
+    Vector(&'static str, &'a mut Tensor<2>),
     /// Units `[N, U]` after the MLP's hidden layer number `n` (from 1), with its ReLU.
-    Dense(usize, &'a Tensor<2>),
+    Dense(usize, &'a mut Tensor<2>),
 }
 
 impl Layer<'_> {
@@ -373,20 +376,20 @@ impl ResNet {
 
     /// [`ResNet::features`], showing each layer's output to `see` on the way.
     fn features_seen(&self, x: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<4> {
-        let x = batch_norm(&self.stem_bn, conv2d(&self.stem, x)); // [N, W, 28, 28]
-        see(Layer::Map("stem conv", &x));
+        let mut x = batch_norm(&self.stem_bn, conv2d(&self.stem, x)); // [N, W, 28, 28]
+        see(Layer::Map("stem conv", &mut x));
         // ReLU after the pooling, as in the CNN (they commute).
         let mut x = relu(max_pool_2x2(x)); // [N, W, 14, 14]
-        see(Layer::Map("pool 1 + ReLU", &x));
+        see(Layer::Map("pool 1 + ReLU", &mut x));
         for (i, block) in self.stage1.iter().enumerate() {
             x = block.forward(x);
-            see(Layer::Block(i + 1, &x));
+            see(Layer::Block(i + 1, &mut x));
         }
         x = max_pool_2x2(x); // [N, W, 7, 7]
-        see(Layer::Map("pool 2", &x));
+        see(Layer::Map("pool 2", &mut x));
         for (i, block) in self.stage2.iter().enumerate() {
             x = block.forward(x);
-            see(Layer::Block(self.stage1.len() + i + 1, &x));
+            see(Layer::Block(self.stage1.len() + i + 1, &mut x));
         }
         x
     }
@@ -397,8 +400,8 @@ impl ResNet {
     }
 
     fn head_seen(&self, features: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
-        let x: Tensor<2> = self.gap.forward(features).flatten(1, 3); // [N, W]
-        see(Layer::Vector("average pool", &x));
+        let mut x: Tensor<2> = self.gap.forward(features).flatten(1, 3); // [N, W]
+        see(Layer::Vector("average pool", &mut x));
         self.fc.forward(x)
     }
 }
@@ -476,7 +479,7 @@ impl Mlp {
         let mut x: Tensor<2> = x.flatten(1, 3); // [N, 784]
         for (i, layer) in self.hidden.iter().enumerate() {
             x = relu(layer.forward(self.dropout.forward(x))); // [N, h]
-            see(Layer::Dense(i + 1, &x));
+            see(Layer::Dense(i + 1, &mut x));
         }
         self.output.forward(self.dropout.forward(x)) // [N, 10]
     }

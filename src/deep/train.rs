@@ -19,7 +19,8 @@ use crate::metrics::argmax_rows;
 use {
     crate::data::Dataset,
     crate::deep::input::augment_image,
-    crate::deep::models::DeepModelConfig,
+    crate::deep::models::{DeepModelConfig, Layer},
+    crate::deep::ops::clock::{BackwardClock, backward_split},
     crate::rng::Rng,
     burn::module::Module,
     burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig},
@@ -270,14 +271,30 @@ pub struct Progress {
     pub timing: Vec<StageTime>,
 }
 
-/// One stage of a training batch and its mean time per batch this epoch: each layer's forward pass (by
-/// its look-inside name), then the loss with the backward pass, then the optimiser's update.
+/// One stage of a training batch and its mean time per batch this epoch, in the order a batch runs
+/// them: each layer's forward pass (by its look-inside name), the logits with the loss, the backward
+/// pass through the logits and the loss, each layer's backward pass from the last layer to the first,
+/// and the optimiser's update.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StageTime {
-    /// `conv 1`…, `loss + backward`, `update`.
+    /// `conv 1`…, `logits + loss`, `update`.
     pub name: String,
+    /// Which part of the batch.
+    pub pass: Pass,
     /// Mean milliseconds per batch.
     pub millis: f64,
+}
+
+/// The three parts of a training batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pass {
+    /// Layer outputs from the batch, and the loss.
+    Forward,
+    /// Gradients from the loss back to every parameter.
+    Backward,
+    /// The optimiser's step on the parameters.
+    Update,
 }
 
 /// What one [`Trainer::step`] did.
@@ -328,7 +345,7 @@ pub struct Trainer {
     started: Instant,
     /// This epoch's summed seconds per stage ([`StageTime`]) when the device is the CPU, and the
     /// batches they sum.
-    stage_seconds: Vec<(String, f64)>,
+    stage_seconds: Vec<(String, Pass, f64)>,
     timed_batches: usize,
     images_trained: usize,
     history: Vec<EpochRecord>,
@@ -484,8 +501,9 @@ impl Trainer {
             timing: self
                 .stage_seconds
                 .iter()
-                .map(|(name, s)| StageTime {
+                .map(|(name, pass, s)| StageTime {
                     name: name.clone(),
+                    pass: *pass,
                     millis: 1e3 * s / self.timed_batches.max(1) as f64,
                 })
                 .collect(),
@@ -552,15 +570,22 @@ impl Trainer {
             self.config.learning_rate,
         );
         let model = self.model.take().expect("model is present between steps");
-        // On the CPU each operation runs when called, so the time between layer outputs is the layer's.
+        // On the CPU each operation runs when called, so the time between layer outputs is the layer's;
+        // each output is marked for the backward pass's clock, which splits that pass the same way.
         let timed = self.device.clone().without_autodiff() == Device::flex();
-        let mut stages: Vec<(String, f64)> = Vec::new();
+        let mut stages: Vec<(String, Pass, f64)> = Vec::new();
+        let clock = BackwardClock::new();
         let mut last = Instant::now();
         let logits = model.forward_seen(x, &mut |layer| {
             if timed {
                 let now = Instant::now();
-                stages.push((layer.name(), (now - last).as_secs_f64()));
-                last = now;
+                let index = stages.len();
+                stages.push((layer.name(), Pass::Forward, (now - last).as_secs_f64()));
+                match layer {
+                    Layer::Map(_, t) | Layer::Block(_, t) => *t = clock.mark(t.clone(), index),
+                    Layer::Vector(_, t) | Layer::Dense(_, t) => *t = clock.mark(t.clone(), index),
+                }
+                last = Instant::now();
             }
         }); // [n, 10]
         let hard = self.loss.forward(logits.clone(), y.clone()); // [1]
@@ -586,20 +611,52 @@ impl Trainer {
             .equal(y)
             .int()
             .sum(); // [1]
+        let backward_start = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let backward_done = Instant::now();
         self.model = Some(self.optimizer.step(lr, model, grads));
         if timed {
-            // The logits layer's forward, the loss and the backward pass, then the update.
+            let marks = stages.len();
+            let head = "logits + loss";
             stages.push((
-                "logits, loss + backward".into(),
-                (backward_done - last).as_secs_f64(),
+                head.into(),
+                Pass::Forward,
+                (backward_start - last).as_secs_f64(),
             ));
-            stages.push(("update".into(), backward_done.elapsed().as_secs_f64()));
-            if self.stage_seconds.is_empty() {
-                self.stage_seconds = stages.iter().map(|(n, _)| (n.clone(), 0.0)).collect();
+            match backward_split(&clock.take(), marks, backward_start, backward_done) {
+                Some((head_seconds, layers)) => {
+                    stages.push((head.into(), Pass::Backward, head_seconds));
+                    for k in (0..marks).rev() {
+                        stages.push((stages[k].0.clone(), Pass::Backward, layers[k]));
+                    }
+                }
+                // A mark the backward pass did not reach (an input that needs no gradient): the pass
+                // as one stage.
+                None => stages.push((
+                    "backward".into(),
+                    Pass::Backward,
+                    (backward_done - backward_start).as_secs_f64(),
+                )),
             }
-            for ((_, sum), (_, s)) in self.stage_seconds.iter_mut().zip(&stages) {
+            stages.push((
+                "update".into(),
+                Pass::Update,
+                backward_done.elapsed().as_secs_f64(),
+            ));
+            let same_stages = self.stage_seconds.len() == stages.len()
+                && self
+                    .stage_seconds
+                    .iter()
+                    .zip(&stages)
+                    .all(|(a, b)| a.0 == b.0 && a.1 == b.1);
+            if !same_stages {
+                self.stage_seconds = stages
+                    .iter()
+                    .map(|(n, p, _)| (n.clone(), *p, 0.0))
+                    .collect();
+                self.timed_batches = 0;
+            }
+            for ((_, _, sum), (_, _, s)) in self.stage_seconds.iter_mut().zip(&stages) {
                 *sum += s;
             }
             self.timed_batches += 1;

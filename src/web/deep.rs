@@ -119,7 +119,8 @@ impl WebTrainer {
     }
 
     /// Where training stands: `{epoch, epochs, batch, batches, loss, accuracy, images_per_second,
-    /// eta_seconds, timing}` (`timing`: each stage's mean milliseconds per batch this epoch, on the CPU).
+    /// eta_seconds, timing}` (`timing`: `{name, pass, millis}` per stage, each mean milliseconds per
+    /// batch this epoch, on the CPU; `pass` is `forward`, `backward` or `update`).
     pub fn progress(&self) -> Result<JsValue, JsError> {
         let guard = self.trainer.borrow();
         let trainer = guard

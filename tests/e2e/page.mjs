@@ -560,7 +560,7 @@ for (const cfg of configs) {
       console.log(`  speed (${cfg.name}): training's first step ${Date.now() - trainClicked} ms after Train (the worker, its module, the device, shaders and one batch of 64)`);
       await page.waitForFunction(() => Number(document.body.dataset.deepPoints || 0) >= 3, null, { timeout: 300_000 });
       console.log(`  speed (${cfg.name}): CNN training in the worker, batch 64: ${await page.getAttribute("body", "data-deep-images-per-second")} images/s (shader compilation included)`);
-      check((await page.getAttribute("body", "data-deep-timing")) === "" && /CPU only/.test(await page.textContent("#deep-timing")),
+      check((await page.getAttribute("body", "data-deep-timing")) === "[]" && /CPU only/.test(await page.textContent("#deep-timing")),
         `on WebGPU no layer is timed, and the page says why: "${await page.textContent("#deep-timing")}"`);
       const trainer = page.workers().filter((w) => /worker\.js/.test(w.url())).at(-1);
       const destroyed = await trainer.evaluate(() => { self.gpuDevices.forEach((d) => d.destroy()); return self.gpuDevices.length; });
@@ -652,12 +652,20 @@ for (const cfg of configs) {
       const early = Number(await page.getAttribute("body", "data-deep-points"));
       await page.waitForSelector("body[data-deep-trained='3']", { timeout: 300_000 });
       console.log(`  speed (${cfg.name}): CNN training in the worker, batch 64: ${await page.getAttribute("body", "data-deep-images-per-second")} images/s`);
-      // Where a batch's time went, on the CPU: each of the CNN's layers, then the backward pass and the update.
+      // Where a batch's time went, on the CPU: each of the CNN's layers forward, the backward pass from the
+      // last layer to the first, then the update; going back through conv 2 (two products) costs more than
+      // going back through the pooling before it (gradients routed to the winners).
       {
-        const stages = (await page.getAttribute("body", "data-deep-timing") || "").split("|");
+        const stages = JSON.parse(await page.getAttribute("body", "data-deep-timing") || "[]");
         const said = await page.textContent("#deep-timing");
-        check(stages.length === 8 && stages[0] === "conv 1" && stages[5] === "dense + ReLU" && stages[7] === "update" && /conv 1 [\d.]+ ms/.test(said),
-          `a batch's time by layer while training: "${said}"`);
+        const names = (pass) => stages.filter((t) => t.pass === pass).map((t) => t.name);
+        const ms = (name, pass) => stages.find((t) => t.name === name && t.pass === pass)?.millis ?? NaN;
+        const forward = names("forward");
+        check(stages.length === 15 && forward[0] === "conv 1" && forward[5] === "dense + ReLU" && forward[6] === "logits + loss" &&
+          JSON.stringify(names("backward")) === JSON.stringify([...forward].reverse()) && stages[14].pass === "update" &&
+          stages.every((t) => t.millis > 0) && ms("conv 2", "backward") > 3 * ms("pool 1 + ReLU", "backward") &&
+          /Backward [\d.]+ ms: logits \+ loss [\d.]+ ms/.test(said),
+          `a batch's time by layer while training, forward and backward: "${said}"`);
         console.log(`  speed (${cfg.name}): ${said}`);
       }
       const late = Number(await page.getAttribute("body", "data-deep-points"));

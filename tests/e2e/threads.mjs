@@ -53,10 +53,20 @@ async function trainCnn(page) {
     history: JSON.parse(await page.getAttribute("body", "data-deep-history")),
     speed: Number(await page.getAttribute("body", "data-deep-images-per-second")),
     epochs: JSON.parse(await page.getAttribute("body", "data-deep-epoch-seconds")),
+    // The last epoch's mean milliseconds a batch, stage by stage (forward, backward, update).
+    timing: JSON.parse(await page.getAttribute("body", "data-deep-timing") || "[]"),
     seconds: (Date.now() - t0) / 1000,
     status,
   };
 }
+// Prints where a batch's time went in each run, stage by stage, with the ratio of the last two runs (1
+// thread against all): which layers gain from the threads and which do not.
+const stageTable = (runs) => {
+  const [first, last] = [runs.at(-2)[1].timing, runs.at(-1)[1].timing];
+  console.log(`  a batch of the last epoch, ms (${runs.map(([label]) => label).join(" | ")} | ratio of the last two):`);
+  first.forEach((t, i) => console.log(`    ${t.pass} ${t.name}: ${runs.map(([, r]) => r.timing[i]?.millis.toFixed(2)).join(" | ")} | ` +
+    `${(t.millis / last[i]?.millis).toFixed(2)}`));
+};
 const withEpoch = (r) => ({ ...r, epoch: Math.min(...r.epochs.slice(1)) });
 
 // Fits the SVM on 800 sample images from the page's form: the row it adds {accuracy (on the other 200), seconds}.
@@ -143,6 +153,7 @@ try {
   const svmAll = await fitSvm(page);
   console.log(`  speed ratio (epoch times after the first): ${cores} threads against 1 thread ${(one.epoch / all.epoch).toFixed(2)} ` +
     `(against the first visit's run ${(single.epoch / all.epoch).toFixed(2)})`);
+  stageTable([["first visit", single], ["1 thread", one], [`${cores} threads`, all]]);
   console.log(`  SVM fit on 800 images: ${svmOne.seconds} on 1 thread, ${svmAll.seconds} on ${cores} (held-out ${svmOne.accuracy}, ${svmAll.accuracy})`);
 
   check(new RegExp(`${cores} threads`).test(all.status) && !/threads/.test(one.status) && !/threads/.test(single.status),

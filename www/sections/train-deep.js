@@ -146,11 +146,19 @@ export function wireDeep(wasm) {
             document.body.dataset.deepImagesPerSecond = String(Math.round(p.images_per_second));
             if (!paused) status.textContent = `${label}: epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}, ` +
               `loss ${p.loss.toFixed(3)}, ${Math.round(p.images_per_second)} images/s, ETA ${Math.round(p.eta_seconds)} s`;
-            // Where a batch's time goes (Rust times it on the CPU only: WebGPU only queues its operations).
+            // Where a batch's time goes, forward layer by layer, then backward from the last layer to the
+            // first, then the update (Rust times it on the CPU only: WebGPU only queues its operations).
+            const part = (pass, label) => {
+              const stages = p.timing.filter((t) => t.pass === pass);
+              const total = stages.reduce((sum, t) => sum + t.millis, 0);
+              return stages.length > 1
+                ? `${label} ${total.toFixed(1)} ms: ${stages.map((t) => `${t.name} ${t.millis.toFixed(1)} ms`).join(" · ")}`
+                : `${label} ${total.toFixed(1)} ms`;
+            };
             $("deep-timing").textContent = p.timing.length
-              ? `A batch this epoch, on the CPU: ${p.timing.map((t) => `${t.name} ${t.millis.toFixed(1)} ms`).join(" · ")}.`
+              ? `A batch this epoch, on the CPU. ${part("forward", "Forward")}. ${part("backward", "Backward")}. ${part("update", "Update")}.`
               : "Each layer's time is measured on the CPU only: WebGPU queues its operations rather than running them when called.";
-            document.body.dataset.deepTiming = p.timing.map((t) => t.name).join("|");
+            document.body.dataset.deepTiming = JSON.stringify(p.timing);
           } else if (m.type === FromWorker.EPOCH) {
             Plotly.extendTraces(chart, { x: [[m.record.epoch]], y: [[m.record.val_accuracy]] }, [accuracyTrace]);
             run.accuracy_x.push(m.record.epoch); run.accuracy_y.push(m.record.val_accuracy);

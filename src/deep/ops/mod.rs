@@ -1,8 +1,12 @@
 //! The flex kernels of the deep models, one file per operation: each replaces flex's general path for
 //! one layer of the CNN and the ResNet, and falls back to burn's own operation on every other backend.
+//! `clock` is the one that computes nothing: it times the backward pass layer by layer.
 
 use burn_flex::FlexTensor;
 
+// Training only: it times the backward pass.
+#[cfg(feature = "engine")]
+pub mod clock;
 pub mod conv;
 pub mod norm;
 pub mod pool;
