@@ -166,8 +166,8 @@ pub(crate) enum Command {
         json: Option<PathBuf>,
     },
     /// The embedding map of the first test images: each placed in 2-D from a space (pixels, the SVM's
-    /// HOG → PCA features, or the CNN's penultimate layer) by PCA or t-SNE, with the share of nearest
-    /// neighbours of the same class.
+    /// HOG → PCA features, or the CNN's penultimate layer) by PCA, t-SNE or UMAP, with the share of
+    /// nearest neighbours of the same class.
     Map {
         /// pixels, hog or deep.
         #[arg(long, default_value = "deep")]

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use crate::data::{NUM_CLASSES, PIXELS, SIDE};
 use crate::deep::backend::read_f32;
-use crate::deep::input::Normalization;
+use crate::deep::input::{Normalization, one_hot};
 use crate::deep::models::DeepModel;
 use crate::rng::Rng;
 
@@ -248,12 +248,8 @@ async fn input_gradient(
     let values: Vec<f32> = x.iter().map(|&p| p * scale + shift).collect();
     let input = Tensor::<4>::from_data(TensorData::new(values, [n, 1, SIDE, SIDE]), autodiff)
         .require_grad();
-    let mut one_hot = vec![0f32; n * NUM_CLASSES];
-    for (i, &l) in labels.iter().enumerate() {
-        one_hot[i * NUM_CLASSES + l as usize] = 1.0;
-    }
-    let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [n, NUM_CLASSES]), autodiff);
-    let loss = -(log_softmax(model.forward(input.clone()), 1) * one_hot).sum();
+    let truth = one_hot(labels.iter().map(|&l| l as usize), autodiff);
+    let loss = -(log_softmax(model.forward(input.clone()), 1) * truth).sum();
     let grads = loss.backward();
     let grad = input
         .grad(&grads)

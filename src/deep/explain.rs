@@ -1,15 +1,15 @@
 //! Grad-CAM: which parts of the image drove a convolutional model's decision. It works on the last
-//! convolutional activations of the CNN (`[1, 128, 3, 3]`) and of the ResNet (`[1, 32, 7, 7]`), on any
-//! device, with asynchronous readbacks.
+//! convolutional activations of the CNN (`[m, 128, 3, 3]` for a batch of `m` images) and of the ResNet
+//! (`[m, 32, 7, 7]`), on any device, with asynchronous readbacks.
 
+use burn::tensor::Device;
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::data::{NUM_CLASSES, PIXELS, SIDE};
 use crate::deep::backend::read_f32;
-use crate::deep::input::{Normalization, normalize, to_image_tensor};
+use crate::deep::input::{Normalization, normalize, one_hot, to_image_tensor};
 use crate::deep::models::DeepModel;
 use crate::metrics::argmax_rows;
 
@@ -107,12 +107,7 @@ async fn grad_cams(
                 .map(usize::from)
                 .collect(),
         };
-        let mut one_hot = vec![0.0f32; m * NUM_CLASSES];
-        for (i, &c) in chosen.iter().enumerate() {
-            one_hot[i * NUM_CLASSES + c] = 1.0;
-        }
-        let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [m, NUM_CLASSES]), &device);
-        let score = (logits * one_hot.autodiff()).sum(); // [1]
+        let score = (logits * one_hot(chosen.iter().copied(), &device).autodiff()).sum(); // [1]
         let grads = score.backward();
         let grad = features
             .grad(&grads)

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::{OutOfRange, PIXELS, SIDE, check_range};
+use crate::data::{NUM_CLASSES, OutOfRange, PIXELS, SIDE, check_range};
 use crate::rng::Rng;
 
 /// Mean pixel value of the 60,000 training images, on the 0..=255 scale.
@@ -55,6 +55,17 @@ pub fn to_image_tensor(values: Vec<f32>, device: &Device) -> Tensor<4> {
     );
     let n = values.len() / PIXELS;
     Tensor::from_data(TensorData::new(values, [n, 1, SIDE, SIDE]), device)
+}
+
+/// One row per class in `classes` (each `0..10`), 1 at that class and 0 elsewhere: `[n, 10]` on `device`,
+/// the mask that picks each image's score or loss out of a batch's `[n, 10]` outputs.
+pub fn one_hot(classes: impl ExactSizeIterator<Item = usize>, device: &Device) -> Tensor<2> {
+    let n = classes.len();
+    let mut rows = vec![0f32; n * NUM_CLASSES];
+    for (i, c) in classes.enumerate() {
+        rows[i * NUM_CLASSES + c] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(rows, [n, NUM_CLASSES]), device)
 }
 
 /// Errors of the augmentation settings.
@@ -193,6 +204,20 @@ pub fn augment_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_hot_rows_mark_each_class() {
+        let rows = one_hot([3usize, 0, 9].into_iter(), &Device::flex());
+        assert_eq!(rows.dims(), [3, NUM_CLASSES]);
+        let values = rows.into_data().try_to_vec::<f32>().unwrap();
+        for (i, c) in [3usize, 0, 9].into_iter().enumerate() {
+            let row = &values[i * NUM_CLASSES..(i + 1) * NUM_CLASSES];
+            let expected: Vec<f32> = (0..NUM_CLASSES)
+                .map(|k| f32::from(u8::from(k == c)))
+                .collect();
+            assert_eq!(row, expected);
+        }
+    }
 
     #[test]
     fn normalisations() {
