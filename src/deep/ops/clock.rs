@@ -7,8 +7,8 @@
 //! by depth), and on a chain of layers every operation of the layer after a mark is deeper than the mark,
 //! every operation of the layer before it shallower. So the mark after layer `k` is reached once the
 //! backward passes of all later layers are done, and the time from that mark to the mark before it is
-//! layer `k`'s backward pass. Operations on parameters alone (none in these models' layers but a
-//! reshape of a dense layer's weight) are shallow and run at the end, with the first layer's share.
+//! layer `k`'s backward pass. Operations on parameters alone (a dense layer's weight reshaped for its
+//! product, for one) are shallow and run at the end, with the first layer's share.
 //! On every other backend, and without autodiff, a mark is `x` itself and nothing is recorded.
 
 use std::sync::{Arc, Mutex, PoisonError};
