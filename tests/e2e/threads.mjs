@@ -62,10 +62,10 @@ async function trainCnn(page) {
 // Prints where a batch's time went in each run, stage by stage, with the ratio of the last two runs (1
 // thread against all): which layers gain from the threads and which do not.
 const stageTable = (runs) => {
-  const [first, last] = [runs.at(-2)[1].timing, runs.at(-1)[1].timing];
+  const [fewer, more] = [runs.at(-2)[1].timing, runs.at(-1)[1].timing];
   console.log(`  a batch of the last epoch, ms (${runs.map(([label]) => label).join(" | ")} | ratio of the last two):`);
-  first.forEach((t, i) => console.log(`    ${t.pass} ${t.name}: ${runs.map(([, r]) => r.timing[i]?.millis.toFixed(2)).join(" | ")} | ` +
-    `${(t.millis / last[i]?.millis).toFixed(2)}`));
+  fewer.forEach((t, i) => console.log(`    ${t.pass} ${t.name}: ${runs.map(([, r]) => r.timing[i]?.millis.toFixed(2)).join(" | ")} | ` +
+    `${(t.millis / more[i]?.millis).toFixed(2)}`));
 };
 const withEpoch = (r) => ({ ...r, epoch: Math.min(...r.epochs.slice(1)) });
 
