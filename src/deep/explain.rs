@@ -66,9 +66,10 @@ const CAM_BATCH: usize = 64;
 
 /// Grad-CAM of many prepared images (784 pixels each), of `classes[i]` for image `i` (`None`: each
 /// image's predicted class), [`CAM_BATCH`] images to a pass: one forward pass, one backward pass and
-/// two readbacks a batch rather than an image (on a GPU each readback waits for the device). The model runs in inference mode, where the images of a batch do not
-/// interact: the gradient of the batch's summed class scores with respect to one image's activations is
-/// the gradient of that image's own score, so each map is the image's own.
+/// two readbacks a batch rather than an image (on a GPU each readback waits for the device). The model
+/// runs in inference mode, where the images of a batch do not interact: the gradient of the batch's
+/// summed class scores with respect to one image's activations is the gradient of that image's own
+/// score, so each map is the image's own.
 async fn grad_cams(
     model: &DeepModel,
     images: &[u8],
