@@ -2,10 +2,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-use fashionlab::classical::ClassicalModel;
+#[allow(dead_code)]
+#[path = "../targets.rs"]
+mod targets;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(model) = ClassicalModel::from_bytes(data, None) {
-        let _ = model.predict_proba(&[128u8; fashionlab::data::PIXELS]);
-    }
+    targets::classical(data);
 });

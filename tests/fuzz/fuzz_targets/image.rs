@@ -2,11 +2,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-use fashionlab::photo::{Photo, PrepareConfig, prepare_image};
+#[allow(dead_code)]
+#[path = "../targets.rs"]
+mod targets;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(image) = Photo::decode(data) {
-        let prepared = prepare_image(&image, &PrepareConfig::default());
-        assert_eq!(prepared.pixels.len(), fashionlab::data::PIXELS);
-    }
+    targets::image(data);
 });

@@ -2,18 +2,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+#[allow(dead_code)]
+#[path = "../targets.rs"]
+mod targets;
+
 fuzz_target!(|data: &[u8]| {
-    let device = burn::tensor::Device::flex();
-    let _ = fashionlab::deep::weights::read_header(data);
-    if let Ok((model, header)) = fashionlab::deep::weights::load(data, None, &device) {
-        let probs =
-            fashionlab::deep::train::block_on(fashionlab::deep::train::predict_probabilities(
-                &model,
-                &[0u8; fashionlab::data::PIXELS],
-                header.normalization,
-                &device,
-                1,
-            ));
-        let _ = probs;
-    }
+    targets::weights(data);
 });
