@@ -5,6 +5,7 @@
 //!
 //! This is CI's smoke of the fuzzers: deterministic, and built with the native tests. The
 //! coverage-guided runs, with AddressSanitizer where nightly is installed, are `.ci/fuzz`'s.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
