@@ -305,7 +305,7 @@ impl Umap {
             let d2 = dx * dx + dy * dy;
             if d2 > 0.0 {
                 // d^2(b−1) as d^2b / d²: one power instead of two.
-                let p = d2.powf(B);
+                let p = pow_b(d2);
                 let coeff = -2.0 * A * B * (p / d2) / (A * p + 1.0);
                 let (gx, gy) = (clip(coeff * dx) * alpha, clip(coeff * dy) * alpha);
                 self.y[2 * i] += gx;
@@ -327,7 +327,7 @@ impl Umap {
                 );
                 let d2 = dx * dx + dy * dy;
                 let (gx, gy) = if d2 > 0.0 {
-                    let coeff = 2.0 * B / ((0.001 + d2) * (A * d2.powf(B) + 1.0));
+                    let coeff = 2.0 * B / ((0.001 + d2) * (A * pow_b(d2) + 1.0));
                     (clip(coeff * dx), clip(coeff * dy))
                 } else {
                     (4.0, 4.0)
@@ -339,6 +339,98 @@ impl Umap {
         }
         self.epoch += 1;
     }
+}
+
+/// `x^B`, the layout's one power, from IEEE additions, multiplications and divisions only (no library
+/// call, so no platform's own rounding) and two small tables computed at compile time: `2^(B·log₂ x)`,
+/// the logarithm from a 128-entry table and a degree-5 series, the exponential from a 32-entry table and
+/// a degree-5 series, each series by Estrin's scheme. Within 2e-14 of `powf` (the
+/// `the_layouts_power_is_powfs` test).
+///
+/// The layout's negative samples of one edge each move the same point, so each power waits for the one
+/// before: what counts is the latency of one power, which the short dependency chains here keep below
+/// glibc's, while in WebAssembly `powf` is a software routine (compiler-builtins' libm) several times
+/// slower. BENCHMARKS.md has the map's times with each.
+fn pow_b(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64;
+    if exponent == 0 || exponent == 0x7ff || x < 0.0 {
+        // Zero, subnormals, infinities, NaN and negatives: never a squared distance the layout powers.
+        return x.powf(B);
+    }
+    // x = 2^e · m with m in [1, 2); m's top bits pick its interval, whose centre c is near m, and
+    // B·log₂ x = B·e + B·log₂ c + B·log₂(1 + r) with r = m / c − 1, |r| ≤ 1/256.
+    let i = ((bits >> (52 - LOG_BITS)) & (LOG_N as u64 - 1)) as usize;
+    let m = f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52));
+    let (inv_c, log2_c) = LOG_TABLE[i];
+    let r = m * inv_c - 1.0;
+    // B·log₂(1 + r) = BL·(r − r²/2 + r³/3 − r⁴/4 + r⁵/5).
+    const BL: f64 = B * std::f64::consts::LOG2_E;
+    let r2 = r * r;
+    let low = BL * r + (-0.5 * BL) * r2;
+    let high = (BL / 3.0 + (-0.25 * BL) * r) + (0.2 * BL) * r2;
+    let y = B * ((exponent - 1023) as f64 + log2_c) + (low + (r2 * r) * high);
+    // 2^y = 2^(k/32) · 2^f, |f| ≤ 1/64. k is y·32 rounded by adding and taking away 1.5·2^52, where
+    // doubles are whole numbers (`round` and `floor` are library calls on x86-64's baseline).
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let k = (y * EXP_N as f64 + ROUND) - ROUND;
+    let f = y - k * (1.0 / EXP_N as f64);
+    // 2^f = Σ (f·ln 2)^n / n!, n ≤ 5.
+    const L: f64 = std::f64::consts::LN_2;
+    const D2: f64 = L * L / 2.0;
+    const D3: f64 = D2 * L / 3.0;
+    const D4: f64 = D3 * L / 4.0;
+    const D5: f64 = D4 * L / 5.0;
+    let f2 = f * f;
+    let exp_f = (1.0 + L * f) + f2 * ((D2 + D3 * f) + f2 * (D4 + D5 * f));
+    let k = k as i64;
+    let scale = f64::from_bits((((k >> 5) + 1023).clamp(1, 2046) as u64) << 52);
+    EXP_TABLE[(k & (EXP_N as i64 - 1)) as usize] * scale * exp_f
+}
+
+/// The mantissa's intervals in [`pow_b`]'s logarithm: 2^7.
+const LOG_BITS: u32 = 7;
+const LOG_N: usize = 1 << LOG_BITS;
+/// Per interval of [1, 2): `1/c` for its centre `c`, rounded, and `log₂ c` of that rounded value.
+const LOG_TABLE: [(f64, f64); LOG_N] = {
+    let mut table = [(0.0, 0.0); LOG_N];
+    let mut i = 0;
+    while i < LOG_N {
+        let inv_c = 1.0 / (1.0 + (i as f64 + 0.5) / LOG_N as f64);
+        table[i] = (inv_c, -ln_near_one(inv_c) * std::f64::consts::LOG2_E);
+        i += 1;
+    }
+    table
+};
+/// [`pow_b`]'s exponential steps: 2^(j/32) for j in 0..32, by their Taylor series.
+const EXP_N: usize = 32;
+const EXP_TABLE: [f64; EXP_N] = {
+    let mut table = [0.0; EXP_N];
+    let mut j = 0;
+    while j < EXP_N {
+        let x = j as f64 / EXP_N as f64 * std::f64::consts::LN_2;
+        let (mut term, mut sum, mut n) = (1.0, 0.0, 1);
+        while n < 30 {
+            sum += term;
+            term = term * x / n as f64;
+            n += 1;
+        }
+        table[j] = sum;
+        j += 1;
+    }
+    table
+};
+
+/// ln z for z in [0.5, 2], as 2·atanh((z − 1)/(z + 1)): for the tables, at compile time.
+const fn ln_near_one(z: f64) -> f64 {
+    let s = (z - 1.0) / (z + 1.0);
+    let (mut term, mut sum, mut k) = (s, 0.0, 0);
+    while k < 30 {
+        sum += term / (2 * k + 1) as f64;
+        term *= s * s;
+        k += 1;
+    }
+    2.0 * sum
 }
 
 #[cfg(test)]
@@ -451,6 +543,35 @@ mod tests {
             .unwrap()
             .overall;
         assert!(before < 0.8, "{before}");
+    }
+
+    /// The layout's power against `powf`: squared distances from 1e-20 to 1e20, seeded and log-uniform,
+    /// and every table interval's edges at several scales.
+    #[test]
+    fn the_layouts_power_is_powfs() {
+        let mut rng = Rng::new(5);
+        let mut xs: Vec<f64> = (0..200_000)
+            .map(|_| {
+                10f64.powf(rng.range_f32(-20.0, 20.0) as f64)
+                    * (1.0 + rng.range_f32(0.0, 1e-3) as f64)
+            })
+            .collect();
+        for scale in [1e-9, 0.25, 1.0, 3.0, 1e6] {
+            for i in 0..=LOG_N {
+                let edge = scale * (1.0 + i as f64 / LOG_N as f64);
+                xs.extend([edge, edge * (1.0 + 1e-15), edge * (1.0 - 1e-15)]);
+            }
+        }
+        let mut worst = 0.0f64;
+        for &x in &xs {
+            let (ours, reference) = (pow_b(x), x.powf(B));
+            worst = worst.max(((ours - reference) / reference).abs());
+        }
+        assert!(worst < 2e-14, "{worst:e}");
+        // Outside the squared distances it is powf itself.
+        for x in [0.0, f64::MIN_POSITIVE / 4.0, f64::INFINITY] {
+            assert_eq!(pow_b(x).to_bits(), x.powf(B).to_bits());
+        }
     }
 
     #[test]
