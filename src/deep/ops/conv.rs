@@ -17,6 +17,10 @@
 //! transposes are read in place. Stride 1, dilation 1, one group, any padding; anything else, and every
 //! other backend, goes through burn's `Conv2d::forward`. Results equal burn's up to float summation order
 //! (tested).
+//!
+//! While training (the weight has a gradient), a 3×3 convolution with enough input channels and outputs
+//! takes Winograd's F(2×2, 3×3) instead ([`winograd`]): the CNN's second layer and the ResNet's blocks.
+//! Inference keeps im2col.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -31,6 +35,10 @@ use super::lane_sum;
 use crate::parallel::for_each_chunk;
 #[cfg(feature = "engine")]
 use crate::parallel::map_chunks;
+
+// Training only: the convolutions whose weight has a gradient.
+#[cfg(feature = "engine")]
+mod winograd;
 
 /// `conv.forward(x)`, on flex by im2col: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -121,8 +129,10 @@ fn try_flex_autodiff(conv: &Conv2d, x: Tensor<4>, padding: Padding) -> Option<Te
         Some(b) => Some(b.val().try_into_primitive::<Autodiff<Flex>>().ok()?),
         None => None,
     };
+    // Winograd only where the weight is trained (see `winograd`'s docs).
+    let trained = conv.weight.val().is_require_grad();
     Some(Tensor::from_primitive::<Autodiff<Flex>>(autodiff_conv(
-        x, weight, bias, padding,
+        x, weight, bias, padding, trained,
     )))
 }
 
@@ -148,17 +158,70 @@ fn padding_pairs(config: &PaddingConfig2d, [h, w]: [usize; 2], [kh, kw]: [usize;
 }
 
 #[cfg(feature = "engine")]
+/// How a convolution under autodiff computes its forward and backward passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// im2col and one product per sub-chunk (this module).
+    Im2col,
+    /// Winograd's F(2×2, 3×3) ([`super::winograd`]).
+    Winograd,
+}
+
+#[cfg(feature = "engine")]
+impl Method {
+    /// Winograd for a `trained` convolution where it pays, else im2col.
+    fn choose(x: &FlexTensor, weight: &FlexTensor, padding: Padding, trained: bool) -> Self {
+        let [.., kh, kw] = dims4(weight);
+        if trained && winograd::pays(&geometry(x, [kh, kw], padding)) {
+            Self::Winograd
+        } else {
+            Self::Im2col
+        }
+    }
+
+    fn forward(
+        self,
+        x: &FlexTensor,
+        weight: &FlexTensor,
+        bias: Option<&FlexTensor>,
+        padding: Padding,
+    ) -> FlexTensor {
+        match self {
+            Self::Im2col => forward(x, weight, bias, padding, CHUNK_VALUES),
+            Self::Winograd => winograd::forward(x, weight, bias, padding, winograd::CHUNK_VALUES),
+        }
+    }
+
+    fn grads(
+        self,
+        grad: FlexTensor,
+        state: &ConvState,
+        wants: [bool; 3],
+    ) -> [Option<FlexTensor>; 3] {
+        match self {
+            Self::Im2col => conv_grads(grad, state, wants, CHUNK_VALUES),
+            Self::Winograd => {
+                let (x, weight, padding, _) = state;
+                winograd::grads(grad, (x, weight, *padding), wants, winograd::CHUNK_VALUES)
+            }
+        }
+    }
+}
+
+#[cfg(feature = "engine")]
 fn autodiff_conv(
     x: AutodiffFloat,
     weight: AutodiffFloat,
     bias: Option<AutodiffFloat>,
     padding: Padding,
+    trained: bool,
 ) -> AutodiffFloat {
     let (x_in, w_in) = (
         Autodiff::<Flex>::inner(x.clone()),
         Autodiff::<Flex>::inner(weight.clone()),
     );
     let b_in = bias.clone().map(Autodiff::<Flex>::inner);
+    let method = Method::choose(&x_in, &w_in, padding, trained);
     match bias {
         Some(bias) => match ConvBiasBackward
             .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
@@ -166,11 +229,11 @@ fn autodiff_conv(
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = forward(&x_in, &w_in, b_in.as_ref(), padding, CHUNK_VALUES);
-                prep.finish((x_in, w_in, padding), out)
+                let out = method.forward(&x_in, &w_in, b_in.as_ref(), padding);
+                prep.finish((x_in, w_in, padding, method), out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(forward(&x_in, &w_in, b_in.as_ref(), padding, CHUNK_VALUES))
+                prep.finish(method.forward(&x_in, &w_in, b_in.as_ref(), padding))
             }
         },
         None => match ConvBackward
@@ -179,12 +242,10 @@ fn autodiff_conv(
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = forward(&x_in, &w_in, None, padding, CHUNK_VALUES);
-                prep.finish((x_in, w_in, padding), out)
+                let out = method.forward(&x_in, &w_in, None, padding);
+                prep.finish((x_in, w_in, padding, method), out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(&x_in, &w_in, None, padding, CHUNK_VALUES))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(method.forward(&x_in, &w_in, None, padding)),
         },
     }
 }
@@ -201,7 +262,7 @@ struct ConvBackward;
 struct ConvBiasBackward;
 
 #[cfg(feature = "engine")]
-type ConvState = (FlexTensor, FlexTensor, Padding);
+type ConvState = (FlexTensor, FlexTensor, Padding, Method);
 
 #[cfg(feature = "engine")]
 impl Backward<Flex, 2> for ConvBackward {
@@ -210,12 +271,10 @@ impl Backward<Flex, 2> for ConvBackward {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pw] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let [gx, gw, _] = conv_grads(
-            grad,
-            &ops.state,
-            [px.is_some(), pw.is_some(), false],
-            CHUNK_VALUES,
-        );
+        let [gx, gw, _] = ops
+            .state
+            .3
+            .grads(grad, &ops.state, [px.is_some(), pw.is_some(), false]);
         if let (Some(node), Some(g)) = (px, gx) {
             grads.register::<Flex>(node.id, g);
         }
@@ -232,12 +291,10 @@ impl Backward<Flex, 3> for ConvBiasBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pw, pb] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let [gx, gw, gb] = conv_grads(
-            grad,
-            &ops.state,
-            [px.is_some(), pw.is_some(), pb.is_some()],
-            CHUNK_VALUES,
-        );
+        let [gx, gw, gb] =
+            ops.state
+                .3
+                .grads(grad, &ops.state, [px.is_some(), pw.is_some(), pb.is_some()]);
         for (node, g) in [(px, gx), (pw, gw), (pb, gb)] {
             if let (Some(node), Some(g)) = (node, g) {
                 grads.register::<Flex>(node.id, g);
@@ -524,7 +581,7 @@ fn forward_group(
 /// col2im(Wᵀ × `G`); the groups' weight gradients are summed in order.
 fn conv_grads(
     grad: FlexTensor,
-    (x, weight, padding): &ConvState,
+    (x, weight, padding, _): &ConvState,
     [want_x, want_w, want_b]: [bool; 3],
     budget: usize,
 ) -> [Option<FlexTensor>; 3] {
@@ -799,7 +856,7 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let out = forward(&x, &w, None, padding, CHUNK_VALUES);
-                let state = (x.clone(), w.clone(), padding);
+                let state = (x.clone(), w.clone(), padding, Method::Im2col);
                 let [gx, gw, _] = conv_grads(g.clone(), &state, [true, true, false], CHUNK_VALUES);
                 [out, gx.unwrap(), gw.unwrap()].map(|t| t.into_data())
             })
@@ -834,7 +891,7 @@ mod tests {
         let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
         let data = |t: FlexTensor| Tensor::<4>::from_primitive::<Flex>(t).into_data();
         let whole = data(forward(&x, &w, Some(&b), padding, budgets[2]));
-        let state = (x.clone(), w.clone(), padding);
+        let state = (x.clone(), w.clone(), padding, Method::Im2col);
         let grads_whole = conv_grads(g.clone(), &state, [true, true, true], budgets[2]);
         for budget in &budgets[..2] {
             data(forward(&x, &w, Some(&b), padding, *budget)).assert_approx_eq::<f32>(&whole, tol);
