@@ -77,6 +77,7 @@ impl Parity {
 
     /// Padded row `py` of the quarters in `pad`, from the padded column `left` on, as the two runs that
     /// hold the image's columns 0, 2, 4, … and 1, 3, 5, ….
+    #[inline]
     fn row(tiles: Tiles, pad: &mut [f32], py: usize, left: usize) -> [&mut [f32]; 2] {
         let q = Self::quarter(tiles);
         let start = (py / 2) * tiles.wide();
@@ -199,11 +200,12 @@ fn transform_input(
     // Bᵀ d's rows span one row of tiles more than the tiles, for the shift by one column below.
     let span = tp + 1;
     tmp.resize(8 * span, 0.0);
+    // Zeroed once: every plane writes the same positions (the image's), the padding stays zero.
+    pad.clear();
+    pad.resize(4 * q, 0.0);
     for i in 0..count {
         let image = &xs[(first + i) * c_in * plane_len..][..c_in * plane_len];
         for (c, plane) in image.chunks_exact(plane_len).enumerate() {
-            pad.clear();
-            pad.resize(4 * q, 0.0);
             for (y, row) in plane.chunks_exact(geo.w).enumerate() {
                 let [even, odd] = Parity::row(tiles, pad, y + geo.top, geo.left);
                 for (x0, dst) in [(0, even), (1, odd)] {
@@ -319,13 +321,14 @@ fn transform_output_grad(
     let cols = count * tp;
     let xi_len = c_out * cols;
     dm.resize(XI * xi_len, 0.0);
+    // Zeroed once: every plane writes the same positions (the output's), the rest stays zero.
+    tmp.clear();
     tmp.resize(8 * tp, 0.0);
     for (ic, plane) in gs.chunks_exact(p).enumerate() {
         let (i, o) = (ic / c_out, ic % c_out);
         let base = o * cols + i * tp;
         // The gradient by tile: y[2·dy + dx][j] = dY at tile j's output (dy, dx), zero outside.
         let (y, s) = tmp.split_at_mut(4 * tp);
-        y.fill(0.0);
         for (oy, row) in plane.chunks_exact(geo.w_out).enumerate() {
             let at = (oy / 2) * wide;
             let (left, right) = y[(oy % 2) * 2 * tp..][..2 * tp].split_at_mut(tp);
@@ -823,6 +826,58 @@ mod tests {
         assert_eq!(chunk_images(&geometry(&x, [3, 3], padding), 1), 1);
         for (a, b) in one.into_iter().zip(run(2, 1)) {
             close(b, a);
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod timing {
+    use burn::tensor::{Device, Tensor};
+    use burn_flex::Flex;
+
+    use super::super::{CHUNK_VALUES as IM2COL_CHUNK, Method, conv_grads};
+    use super::*;
+
+    /// Times im2col and Winograd on the ResNet's and the CNN's shapes, forward and backward, at a batch
+    /// of 128 (`cargo test --release --lib conv_timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn conv_timing() {
+        let device = Device::flex();
+        for (c_in, c_out, side, pad) in [(32, 32, 14, 1), (32, 32, 7, 1), (32, 64, 13, 0)] {
+            let x = crate::rng::seeded_tensor::<4>([128, c_in, side, side], 0.0, 1.0, &device);
+            let w = crate::rng::seeded_tensor::<4>([c_out, c_in, 3, 3], -0.1, 0.1, &device);
+            let out = side + 2 * pad - 2;
+            let g = crate::rng::seeded_tensor::<4>([128, c_out, out, out], -1.0, 1.0, &device);
+            let [x, w, g] = [x, w, g].map(|t: Tensor<4>| t.try_into_primitive::<Flex>().unwrap());
+            let padding = [(pad, pad), (pad, pad)];
+            let time = |f: &dyn Fn()| {
+                let mut best = f64::MAX;
+                for _ in 0..15 {
+                    let start = std::time::Instant::now();
+                    f();
+                    best = best.min(start.elapsed().as_secs_f64() * 1e3);
+                }
+                best
+            };
+            let wants = [true, true, false];
+            let im2col_f = time(&|| {
+                std::hint::black_box(super::super::forward(&x, &w, None, padding, IM2COL_CHUNK));
+            });
+            let state = (x.clone(), w.clone(), padding, Method::Im2col);
+            let im2col_b = time(&|| {
+                std::hint::black_box(conv_grads(g.clone(), &state, wants, IM2COL_CHUNK));
+            });
+            println!("{c_in}→{c_out} {side}×{side}: im2col {im2col_f:.2} / {im2col_b:.2} ms");
+            for budget in [1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19] {
+                let f = time(&|| {
+                    std::hint::black_box(forward(&x, &w, None, padding, budget));
+                });
+                let b = time(&|| {
+                    std::hint::black_box(grads(g.clone(), (&x, &w, padding), wants, budget));
+                });
+                println!("  winograd, budget {budget}: {f:.2} / {b:.2} ms");
+            }
         }
     }
 }
