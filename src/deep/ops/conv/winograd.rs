@@ -158,6 +158,35 @@ fn untransform_weight_grad(du: &[f32], pairs: usize) -> Vec<f32> {
 // The transforms below run over a whole plane at a time, in loops of unit stride that the compiler
 // vectorises ([`Tiles`], [`Parity`]).
 
+/// `row`'s values at even positions into `even`, at odd ones into `odd` (each at least half `row`'s
+/// length, rounded up and down). One loop over pairs, which the compiler vectorises with shuffles.
+#[inline(always)]
+fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let pairs = row.chunks_exact(2);
+    let tail = pairs.remainder();
+    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+        *e = pair[0];
+        *o = pair[1];
+    }
+    if let [last] = tail {
+        even[row.len() / 2] = *last;
+    }
+}
+
+/// The inverse of [`deinterleave`]: `row` from its values at even and at odd positions.
+#[inline(always)]
+fn interleave(row: &mut [f32], even: &[f32], odd: &[f32]) {
+    let half = row.len() / 2;
+    let mut pairs = row.chunks_exact_mut(2);
+    for ((pair, &e), &o) in (&mut pairs).zip(even).zip(odd) {
+        pair[0] = e;
+        pair[1] = o;
+    }
+    if let [last] = pairs.into_remainder() {
+        *last = even[half];
+    }
+}
+
 /// `dst[i] = f(a[i], b[i])`.
 #[inline(always)]
 fn map2(dst: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
@@ -208,12 +237,7 @@ fn transform_input(
         for (c, plane) in image.chunks_exact(plane_len).enumerate() {
             for (y, row) in plane.chunks_exact(geo.w).enumerate() {
                 let [even, odd] = Parity::row(tiles, pad, y + geo.top, geo.left);
-                for (x0, dst) in [(0, even), (1, odd)] {
-                    // The row's values at even (then odd) padded columns.
-                    for (d, &value) in dst.iter_mut().zip(row[x0..].iter().step_by(2)) {
-                        *d = value;
-                    }
-                }
+                deinterleave(row, even, odd);
             }
             // Bᵀ d for the columns of parity rx: the patch's rows 0..4 are quarters (0, rx) and
             // (1, rx), then the same one tile row down.
@@ -296,12 +320,7 @@ fn transform_output(
                 &y[(oy % 2) * 2 * tp + at..][..tiles.tw],
                 &y[((oy % 2) * 2 + 1) * tp + at..][..tiles.tw],
             );
-            for (pair, (&l, &r)) in row.chunks_mut(2).zip(left.iter().zip(right)) {
-                pair[0] = l;
-                if let Some(second) = pair.get_mut(1) {
-                    *second = r;
-                }
-            }
+            interleave(row, left, right);
         }
     }
 }
@@ -332,13 +351,7 @@ fn transform_output_grad(
         for (oy, row) in plane.chunks_exact(geo.w_out).enumerate() {
             let at = (oy / 2) * wide;
             let (left, right) = y[(oy % 2) * 2 * tp..][..2 * tp].split_at_mut(tp);
-            for (pair, (l, r)) in row
-                .chunks(2)
-                .zip(left[at..].iter_mut().zip(&mut right[at..]))
-            {
-                *l = pair[0];
-                *r = pair.get(1).copied().unwrap_or(0.0);
-            }
+            deinterleave(row, &mut left[at..], &mut right[at..]);
         }
         let y = &*y;
         let yk = |k: usize| &y[k * tp..][..tp];
@@ -417,11 +430,7 @@ fn untransform_input_grad(
         }
         for (y, row) in plane.chunks_exact_mut(geo.w).enumerate() {
             let [even, odd] = Parity::row(tiles, pad, y + geo.top, geo.left);
-            for (x0, src) in [(0, even), (1, odd)] {
-                for (d, value) in row[x0..].iter_mut().step_by(2).zip(src) {
-                    *d = *value;
-                }
-            }
+            interleave(row, even, odd);
         }
     }
 }
