@@ -163,7 +163,7 @@ fn padding_pairs(config: &PaddingConfig2d, [h, w]: [usize; 2], [kh, kw]: [usize;
 enum Method {
     /// im2col and one product per sub-chunk (this module).
     Im2col,
-    /// Winograd's F(2×2, 3×3) ([`super::winograd`]).
+    /// Winograd's F(2×2, 3×3) ([`winograd`]).
     Winograd,
 }
 

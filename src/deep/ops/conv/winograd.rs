@@ -226,7 +226,7 @@ fn transform_input(
     let xi_len = c_in * cols;
     v.resize(XI * xi_len, 0.0);
     let q = Parity::quarter(tiles);
-    // Bᵀ d's rows span one row of tiles more than the tiles, for the shift by one column below.
+    // Bᵀ d spans one value more than the tiles, read by the shift of one column below.
     let span = tp + 1;
     tmp.resize(8 * span, 0.0);
     // Zeroed once: every plane writes the same positions (the image's), the padding stays zero.
@@ -436,7 +436,7 @@ fn untransform_input_grad(
 }
 
 /// Reused working buffers of one thread: the transformed input, the products or the transformed output
-/// gradient, the input gradient's transform, a padded plane, a tile row's intermediate values.
+/// gradient, the input gradient's transform, a padded plane, a plane's intermediate values.
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
