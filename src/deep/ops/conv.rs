@@ -497,6 +497,14 @@ fn geometry(x: &FlexTensor, [kh, kw]: [usize; 2], padding: Padding) -> Geometry 
     }
 }
 
+/// The bias's values, zeros where there is none.
+fn bias_values(bias: Option<&FlexTensor>, c_out: usize) -> Vec<f32> {
+    match bias {
+        Some(b) => b.to_contiguous().storage::<f32>().to_vec(),
+        None => vec![0.0; c_out],
+    }
+}
+
 /// The forward pass: `[N, C_in, H, W]` → `[N, C_out, H_out, W_out]`, by groups of images in parallel and,
 /// inside a group, sub-chunks of `n` images within `budget` im2col values: weight `[C_out, C_in·kh·kw]` ×
 /// the sub-chunk's im2col `[C_in·kh·kw, n·P]`, written into place with the bias added.
@@ -513,10 +521,7 @@ fn forward(
     let geo = geometry(&x, [kh, kw], padding);
     let (rows, p, out_len) = (geo.rows(), geo.positions(), c_out * geo.positions());
     let (xs, w): (&[f32], &[f32]) = (x.storage(), weight.storage()); // w: [C_out, C_in·kh·kw]
-    let bias: Vec<f32> = match bias {
-        Some(b) => b.to_contiguous().storage::<f32>().to_vec(),
-        None => vec![0.0; c_out],
-    };
+    let bias = bias_values(bias, c_out);
     let sub = chunk_images(rows, p, budget);
     let mut out = vec![0f32; n * out_len];
     for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {

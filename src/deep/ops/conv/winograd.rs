@@ -20,7 +20,7 @@ use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
 use super::super::{dims4, lane_sum};
-use super::{GROUP_IMAGES, Geometry, Padding, geometry, matmul, sum_in_order};
+use super::{GROUP_IMAGES, Geometry, Padding, bias_values, geometry, matmul, sum_in_order};
 use crate::parallel::{for_each_chunk, map_chunks};
 
 /// The positions of a transformed 4×4 tile: the number of products.
@@ -474,10 +474,7 @@ pub(super) fn forward(
     let out_len = c_out * geo.positions();
     let xs: &[f32] = x.storage();
     let u = transform_weight(weight.storage(), c_out, c_in);
-    let bias: Vec<f32> = match bias {
-        Some(b) => b.to_contiguous().storage::<f32>().to_vec(),
-        None => vec![0.0; c_out],
-    };
+    let bias = bias_values(bias, c_out);
     let sub = chunk_images(&geo, budget);
     let mut out = vec![0f32; n * out_len];
     for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {
