@@ -89,7 +89,19 @@ pub(crate) fn seeded_tensor<const D: usize>(
     {
         seed = seed.rotate_left(5) ^ (ch as u64).wrapping_mul(0x9E37_79B9 + i as u64);
     }
-    let mut rng = Rng::new(seed);
+    drawn_tensor(&mut Rng::new(seed), shape, lo, hi, device)
+}
+
+/// A test tensor of `shape`, uniform in `[lo, hi)`, drawn from `rng`: for tests that draw several
+/// tensors from one seed.
+#[cfg(test)]
+pub(crate) fn drawn_tensor<const D: usize>(
+    rng: &mut Rng,
+    shape: [usize; D],
+    lo: f32,
+    hi: f32,
+    device: &burn::tensor::Device,
+) -> burn::tensor::Tensor<D> {
     let values: Vec<f32> = (0..shape.iter().product::<usize>())
         .map(|_| rng.range_f32(lo, hi))
         .collect();

@@ -704,20 +704,7 @@ mod tests {
     use burn::tensor::{Device, Tolerance};
 
     use super::*;
-
-    /// A tensor of `shape`, uniform in `[lo, hi)`, from `rng`.
-    fn drawn<const D: usize>(
-        rng: &mut crate::rng::Rng,
-        shape: [usize; D],
-        lo: f32,
-        hi: f32,
-        device: &Device,
-    ) -> Tensor<D> {
-        let values: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| rng.range_f32(lo, hi))
-            .collect();
-        Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
-    }
+    use crate::rng::drawn_tensor;
 
     /// Our convolution against burn's, values and gradients, with inputs, weights and the upstream
     /// gradient all drawn from `seed` (not from burn's generator, which the whole process shares).
@@ -738,10 +725,15 @@ mod tests {
             .init(&device);
         // Kaiming-uniform's range for 3×3 kernels.
         let bound = (1.0 / (9 * c_in) as f32).sqrt();
-        conv.weight =
-            Param::from_tensor(drawn(&mut rng, [c_out, c_in, 3, 3], -bound, bound, &device));
+        conv.weight = Param::from_tensor(drawn_tensor(
+            &mut rng,
+            [c_out, c_in, 3, 3],
+            -bound,
+            bound,
+            &device,
+        ));
         if bias {
-            conv.bias = Some(Param::from_tensor(drawn(
+            conv.bias = Some(Param::from_tensor(drawn_tensor(
                 &mut rng,
                 [c_out],
                 -bound,
@@ -749,7 +741,8 @@ mod tests {
                 &device,
             )));
         }
-        let x = drawn(&mut rng, [batch, c_in, side[0], side[1]], 0.0, 1.0, &device).require_grad();
+        let x = drawn_tensor(&mut rng, [batch, c_in, side[0], side[1]], 0.0, 1.0, &device)
+            .require_grad();
         assert_eq!(conv_path(&conv, &x), ConvPath::FlexAutodiff);
         let ours = conv2d(&conv, x.clone());
         let burns = conv.forward(x.clone());
@@ -764,7 +757,7 @@ mod tests {
         conv2d(&plain, x_plain.clone())
             .into_data()
             .assert_approx_eq::<f32>(&plain.forward(x_plain).into_data(), tol);
-        let weights = drawn(&mut rng, ours.dims(), 0.0, 1.0, &device);
+        let weights = drawn_tensor(&mut rng, ours.dims(), 0.0, 1.0, &device);
         let g_ours = (ours * weights.clone()).sum().backward();
         let g_burn = (burns * weights).sum().backward();
         let close =

@@ -607,19 +607,7 @@ mod tests {
     use burn_flex::Flex;
 
     use super::*;
-
-    /// Values uniform in `[lo, hi)` from `rng`, as a tensor of `shape`.
-    fn drawn<const D: usize>(
-        rng: &mut crate::rng::Rng,
-        shape: [usize; D],
-        (lo, hi): (f32, f32),
-        device: &Device,
-    ) -> Tensor<D> {
-        let values: Vec<f32> = (0..shape.iter().product::<usize>())
-            .map(|_| rng.range_f32(lo, hi))
-            .collect();
-        Tensor::from_data(TensorData::new(values, shape), device)
-    }
+    use crate::rng::drawn_tensor;
 
     /// A 3×3 convolution with weights (and bias) drawn from `rng`, Kaiming-uniform's range.
     fn conv(
@@ -634,12 +622,19 @@ mod tests {
             .with_bias(bias)
             .init(device);
         let bound = (1.0 / (9 * c_in) as f32).sqrt();
-        conv.weight = Param::from_tensor(drawn(rng, [c_out, c_in, 3, 3], (-bound, bound), device));
+        conv.weight = Param::from_tensor(drawn_tensor(
+            rng,
+            [c_out, c_in, 3, 3],
+            -bound,
+            bound,
+            device,
+        ));
         if bias {
-            conv.bias = Some(Param::from_tensor(drawn(
+            conv.bias = Some(Param::from_tensor(drawn_tensor(
                 rng,
                 [c_out],
-                (-bound, bound),
+                -bound,
+                bound,
                 device,
             )));
         }
@@ -671,13 +666,8 @@ mod tests {
         let device = Device::flex().autodiff();
         let mut rng = crate::rng::Rng::new(seed);
         let conv = conv(&mut rng, [c_in, c_out], padding, bias, &device);
-        let x = drawn(
-            &mut rng,
-            [batch, c_in, side[0], side[1]],
-            (0.0, 1.0),
-            &device,
-        )
-        .require_grad();
+        let x = drawn_tensor(&mut rng, [batch, c_in, side[0], side[1]], 0.0, 1.0, &device)
+            .require_grad();
         let geo = geometry(
             &x.clone().inner().try_into_primitive::<Flex>().unwrap(),
             [3, 3],
@@ -687,7 +677,7 @@ mod tests {
         let ours = super::super::conv2d(&conv, x.clone());
         let burns = conv.forward(x.clone());
         close(ours.clone().into_data(), burns.clone().into_data());
-        let upstream = drawn(&mut rng, ours.dims(), (-1.0, 1.0), &device);
+        let upstream = drawn_tensor(&mut rng, ours.dims(), -1.0, 1.0, &device);
         let g_ours = (ours * upstream.clone()).sum().backward();
         let g_burn = (burns * upstream).sum().backward();
         let grad = |t: Tensor<4>, g| t.grad(g).unwrap().into_data();
@@ -735,7 +725,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let mut rng = crate::rng::Rng::new(3);
         let conv = conv(&mut rng, [8, 4], PaddingConfig2d::Valid, true, &device);
-        let x = drawn(&mut rng, [2, 8, 13, 13], (0.0, 1.0), &device);
+        let x = drawn_tensor(&mut rng, [2, 8, 13, 13], 0.0, 1.0, &device);
         let flex = |t: Tensor<4>| t.inner().try_into_primitive::<Flex>().unwrap();
         let (w, b) = (
             flex(conv.weight.val()),
@@ -806,9 +796,9 @@ mod tests {
         // 40 images: three groups.
         let device = Device::flex();
         let mut rng = crate::rng::Rng::new(7);
-        let x = drawn(&mut rng, [40, 8, 13, 13], (0.0, 1.0), &device);
-        let w = drawn(&mut rng, [5, 8, 3, 3], (-0.2, 0.2), &device);
-        let g = drawn(&mut rng, [40, 5, 13, 13], (-1.0, 1.0), &device);
+        let x = drawn_tensor(&mut rng, [40, 8, 13, 13], 0.0, 1.0, &device);
+        let w = drawn_tensor(&mut rng, [5, 8, 3, 3], -0.2, 0.2, &device);
+        let g = drawn_tensor(&mut rng, [40, 5, 13, 13], -1.0, 1.0, &device);
         let [x, w, g] = [x, w, g].map(|t| t.try_into_primitive::<Flex>().unwrap());
         let padding = [(1, 1), (1, 1)];
         let run = |threads: usize, budget: usize| {
