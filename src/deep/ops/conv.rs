@@ -624,6 +624,16 @@ fn conv_grads(
 }
 
 #[cfg(feature = "engine")]
+/// Adds the output gradients `g_images` (`[count, C_out, P]`) to the bias gradient `gb` (`[C_out]`): each
+/// plane's sum onto its channel.
+fn add_bias_grad(gb: &mut [f32], g_images: &[f32], p: usize) {
+    let c_out = gb.len();
+    for (i, plane) in g_images.chunks_exact(p).enumerate() {
+        gb[i % c_out] += lane_sum(plane);
+    }
+}
+
+#[cfg(feature = "engine")]
 /// The element-wise sum of `parts` (each `len` long), added in order.
 fn sum_in_order<'a>(parts: impl Iterator<Item = &'a Vec<f32>>, len: usize) -> Vec<f32> {
     let mut sum = vec![0f32; len];
@@ -667,9 +677,7 @@ fn grads_group(
         let np = count * p;
         let g_images = &gs[(first + start) * out_len..][..count * out_len]; // [count, C_out, P]
         if want_b {
-            for (i, plane) in g_images.chunks_exact(p).enumerate() {
-                gb[i % c_out] += lane_sum(plane);
-            }
+            add_bias_grad(&mut gb, g_images, p);
         }
         // G: [C_out, count·P] (one image's gradient already is).
         let g: &[f32] = if count == 1 {

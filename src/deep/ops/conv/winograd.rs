@@ -19,8 +19,10 @@
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
-use super::super::{dims4, lane_sum};
-use super::{GROUP_IMAGES, Geometry, Padding, bias_values, geometry, matmul, sum_in_order};
+use super::super::dims4;
+use super::{
+    GROUP_IMAGES, Geometry, Padding, add_bias_grad, bias_values, geometry, matmul, sum_in_order,
+};
 use crate::parallel::{for_each_chunk, map_chunks};
 
 /// The positions of a transformed 4×4 tile: the number of products.
@@ -394,11 +396,7 @@ fn untransform_input_grad(
     let xi_len = c_in * cols;
     let q = Parity::quarter(tiles);
     tmp.resize(4 * tp, 0.0);
-    for (ic, plane) in dx
-        .chunks_exact_mut(plane_len)
-        .enumerate()
-        .take(count * c_in)
-    {
+    for (ic, plane) in dx.chunks_exact_mut(plane_len).enumerate() {
         let (i, c) = (ic / c_in, ic % c_in);
         pad.clear();
         pad.resize(4 * q, 0.0);
@@ -545,9 +543,7 @@ pub(super) fn grads(
                     let count = sub.min(images - start);
                     let g_images = &gs[(first + start) * out_len..][..count * out_len];
                     if want_b {
-                        for (i, plane) in g_images.chunks_exact(p).enumerate() {
-                            gb[i % c_out] += lane_sum(plane);
-                        }
+                        add_bias_grad(&mut gb, g_images, p);
                     }
                     if !(want_w || want_x) {
                         continue;
