@@ -55,6 +55,23 @@ pub(crate) fn par_map<R: Send>(
     range.map(f).collect()
 }
 
+/// Runs `f` on one of rayon's threads where there is a pool (natively, and in the threaded wasm build),
+/// the calling thread waiting for it; directly otherwise. A parallel loop started from outside the pool
+/// hands all of its work to the pool's threads, which have usually gone to sleep since the last loop, and
+/// then waits to be woken itself: two hand-overs per loop, and a training batch runs hundreds of loops.
+/// Started from a pool thread, a loop runs its first part on that thread at once while the other threads
+/// wake and take the rest. For a whole training batch or inference batch on the CPU, not for work that
+/// awaits the browser (a WebGPU readback).
+pub(crate) fn on_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    {
+        // `scope` runs its body on a thread of the pool: the global one, or the calling thread's own.
+        rayon::scope(|_| f())
+    }
+    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
+    f()
+}
+
 /// How many threads the loops above and flex's kernels run on: rayon's pool where there is one, else 1.
 pub(crate) fn threads() -> usize {
     #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
@@ -63,4 +80,30 @@ pub(crate) fn threads() -> usize {
     }
     #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     1
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::on_pool_thread;
+
+    #[test]
+    fn on_pool_thread_runs_the_work_on_a_thread_of_the_pool() {
+        // The test's own thread is not one of rayon's.
+        assert_eq!(rayon::current_thread_index(), None);
+        let (index, value) = on_pool_thread(|| (rayon::current_thread_index(), 7));
+        assert!(index.is_some(), "the work ran on the calling thread");
+        assert_eq!(value, 7);
+        // From a thread of a pool, the work stays on that thread of that pool.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a pool of 3");
+        let (outer, inner, threads) = pool.install(|| {
+            let outer = rayon::current_thread_index();
+            on_pool_thread(|| (outer, rayon::current_thread_index(), super::threads()))
+        });
+        assert!(outer.is_some());
+        assert_eq!(outer, inner);
+        assert_eq!(threads, 3);
+    }
 }

@@ -573,48 +573,63 @@ impl Trainer {
         // On the CPU each operation runs when called, so the time between layer outputs is the layer's;
         // each output is marked for the backward pass's clock, which splits that pass the same way.
         let timed = self.device.clone().without_autodiff() == Device::flex();
-        let mut stages: Vec<(String, Pass, f64)> = Vec::new();
         let clock = BackwardClock::new();
-        let mut last = Instant::now();
-        let logits = model.forward_seen(x, &mut |layer| {
-            if timed {
-                let now = Instant::now();
-                let index = stages.len();
-                stages.push((layer.name(), Pass::Forward, (now - last).as_secs_f64()));
-                match layer {
-                    Layer::Map(_, t) | Layer::Block(_, t) => *t = clock.mark(t.clone(), index),
-                    Layer::Vector(_, t) | Layer::Dense(_, t) => *t = clock.mark(t.clone(), index),
+        let (optimizer, loss_fn) = (&mut self.optimizer, &self.loss);
+        // The batch's forward pass, backward pass and update: synchronous on every backend (WebGPU
+        // queues them), on a pool thread on the CPU (`on_pool_thread` says why).
+        let train_batch = || {
+            let mut stages: Vec<(String, Pass, f64)> = Vec::new();
+            let mut last = Instant::now();
+            let logits = model.forward_seen(x, &mut |layer| {
+                if timed {
+                    let now = Instant::now();
+                    let index = stages.len();
+                    stages.push((layer.name(), Pass::Forward, (now - last).as_secs_f64()));
+                    match layer {
+                        Layer::Map(_, t) | Layer::Block(_, t) => *t = clock.mark(t.clone(), index),
+                        Layer::Vector(_, t) | Layer::Dense(_, t) => {
+                            *t = clock.mark(t.clone(), index)
+                        }
+                    }
+                    last = Instant::now();
                 }
-                last = Instant::now();
-            }
-        }); // [n, 10]
-        let hard = self.loss.forward(logits.clone(), y.clone()); // [1]
-        let loss = match soft_targets {
-            Some((
-                soft,
-                Distillation {
-                    weight,
-                    temperature,
-                },
-            )) => {
-                let log_student = log_softmax(logits.clone().div_scalar(temperature), 1); // [n, 10]
-                let soft_ce = (soft * log_student).sum_dim(1).mean().neg(); // [1]
-                hard.mul_scalar(1.0 - weight)
-                    + soft_ce.mul_scalar(weight * temperature * temperature)
-            }
-            None => hard,
+            }); // [n, 10]
+            let hard = loss_fn.forward(logits.clone(), y.clone()); // [1]
+            let loss = match soft_targets {
+                Some((
+                    soft,
+                    Distillation {
+                        weight,
+                        temperature,
+                    },
+                )) => {
+                    let log_student = log_softmax(logits.clone().div_scalar(temperature), 1); // [n, 10]
+                    let soft_ce = (soft * log_student).sum_dim(1).mean().neg(); // [1]
+                    hard.mul_scalar(1.0 - weight)
+                        + soft_ce.mul_scalar(weight * temperature * temperature)
+                }
+                None => hard,
+            };
+            let correct = logits
+                .detach()
+                .argmax(1)
+                .flatten::<1>(0, 1)
+                .equal(y)
+                .int()
+                .sum(); // [1]
+            let backward_start = Instant::now();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let backward_done = Instant::now();
+            let model = optimizer.step(lr, model, grads);
+            let times = (stages, last, backward_start, backward_done);
+            (model, loss, correct, times)
         };
-        let correct = logits
-            .detach()
-            .argmax(1)
-            .flatten::<1>(0, 1)
-            .equal(y)
-            .int()
-            .sum(); // [1]
-        let backward_start = Instant::now();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let backward_done = Instant::now();
-        self.model = Some(self.optimizer.step(lr, model, grads));
+        let (model, loss, correct, (mut stages, last, backward_start, backward_done)) = if timed {
+            crate::parallel::on_pool_thread(train_batch)
+        } else {
+            train_batch()
+        };
+        self.model = Some(model);
         if timed {
             let marks = stages.len();
             let head = "logits + loss";
@@ -785,10 +800,16 @@ pub async fn predict_probabilities(
     batch: usize,
 ) -> Result<Vec<f32>, TrainError> {
     let device = device.clone().without_autodiff();
+    let cpu = device == Device::flex();
     let mut out = Vec::with_capacity(pixels.len() / PIXELS * NUM_CLASSES);
     for chunk in pixels.chunks(batch.max(1) * PIXELS) {
         let x = to_image_tensor(normalize(chunk, norm), &device); // [b, 1, 28, 28]
-        let probs = softmax(model.forward(x), 1); // [b, 10]
+        let forward = || softmax(model.forward(x), 1); // [b, 10]
+        let probs = if cpu {
+            crate::parallel::on_pool_thread(forward)
+        } else {
+            forward()
+        };
         out.extend(read_f32(probs).await.map_err(TrainError::Readback)?);
     }
     Ok(out)
