@@ -55,18 +55,38 @@ pub(crate) fn par_map<R: Send>(
     range.map(f).collect()
 }
 
-/// Runs `f` on one of rayon's threads where there is a pool (natively, and in the threaded wasm build),
-/// the calling thread waiting for it; directly otherwise. A parallel loop started from outside the pool
-/// hands all of its work to the pool's threads, which have usually gone to sleep since the last loop, and
-/// then waits to be woken itself: two hand-overs per loop, and a training batch runs hundreds of loops.
-/// Started from a pool thread, a loop runs its first part on that thread at once while the other threads
-/// wake and take the rest. For a whole training batch or inference batch on the CPU, not for work that
-/// awaits the browser (a WebGPU readback).
+/// Runs `f` on the first of rayon's threads where there is a pool (natively, and in the threaded wasm
+/// build), the calling thread waiting for it; directly otherwise, and directly on a thread of a pool.
+///
+/// Why: a parallel loop started from outside the pool hands all of its work to the pool's threads, which
+/// have usually gone to sleep since the last loop, and then waits to be woken itself: two hand-overs per
+/// loop, and a training batch runs hundreds of loops. Started from a pool thread, a loop runs its first
+/// part on that thread at once while the other threads wake and take the rest.
+///
+/// Why always the same thread: burn's batch norm keeps its running statistics per thread (`RunningState`,
+/// a map from thread to value, averaged when read back), so the batches of one training must all update
+/// them from one thread, as they did from the caller's.
+///
+/// For a whole CPU training or inference batch; not for work that awaits the browser (a WebGPU readback).
 pub(crate) fn on_pool_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
-        // `scope` runs its body on a thread of the pool: the global one, or the calling thread's own.
-        rayon::scope(|_| f())
+        if rayon::current_thread_index().is_some() {
+            return f();
+        }
+        // Every thread of the pool runs the closure; the first one does the work, the others return at
+        // once and are awake to take part in its loops.
+        let work = std::sync::Mutex::new(Some(f));
+        let mut results = rayon::broadcast(|context| {
+            if context.index() != 0 {
+                return None;
+            }
+            let f = work.lock().unwrap_or_else(|e| e.into_inner()).take();
+            f.map(|f| f())
+        });
+        results
+            .swap_remove(0)
+            .expect("the pool's first thread ran the work")
     }
     #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     f()
@@ -87,12 +107,14 @@ mod tests {
     use super::on_pool_thread;
 
     #[test]
-    fn on_pool_thread_runs_the_work_on_a_thread_of_the_pool() {
+    fn on_pool_thread_runs_the_work_on_the_first_thread_of_the_pool() {
         // The test's own thread is not one of rayon's.
         assert_eq!(rayon::current_thread_index(), None);
-        let (index, value) = on_pool_thread(|| (rayon::current_thread_index(), 7));
-        assert!(index.is_some(), "the work ran on the calling thread");
-        assert_eq!(value, 7);
+        for k in 0..50 {
+            let (index, value) = on_pool_thread(|| (rayon::current_thread_index(), k));
+            assert_eq!(index, Some(0), "call {k}");
+            assert_eq!(value, k);
+        }
         // From a thread of a pool, the work stays on that thread of that pool.
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)

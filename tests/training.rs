@@ -271,6 +271,55 @@ fn same_seed_same_history() {
     assert_eq!(a[0].val_accuracy, b[0].val_accuracy);
 }
 
+/// The shipped CNN's recipe (batch norm, whose running statistics burn keeps per thread, and dropout)
+/// trains to the same history, bit for bit, from this test's thread on the global pool (every core) as
+/// on a pool of one thread: the batches hop to the pool (`parallel::on_pool_thread`) and split there, and
+/// neither changes a value.
+#[test]
+fn the_shipped_cnn_trains_the_same_on_one_thread_and_on_every_core() {
+    let _one = one_training_at_a_time();
+    use fashionlab::deep::recipe::{RecipeEdits, recipe};
+    let sample = Dataset::from_idx(
+        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
+        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let split = stratified_split(sample.labels(), &SplitConfig::default()).unwrap();
+    let (tr, va) = (
+        sample.subset(&split.train),
+        sample.subset(&split.validation),
+    );
+    let r = recipe(DeepModelKind::Cnn)
+        .edited(&RecipeEdits {
+            epochs: Some(2),
+            batch_size: Some(32),
+            ..Default::default()
+        })
+        .unwrap();
+    let run = || {
+        let out = block_on(train(
+            &r.architecture,
+            r.train.clone(),
+            tr.clone(),
+            va.clone(),
+            &Device::flex(),
+            |_| Control::Continue,
+        ))
+        .unwrap();
+        out.history
+            .iter()
+            .map(|h| (h.train_loss, h.val_loss, h.val_accuracy))
+            .collect::<Vec<_>>()
+    };
+    let every_core = run();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(run);
+    assert_eq!(every_core, one);
+}
+
 /// Every shipped recipe (`recipe::recipe`: the CNN with batch norm and dropout, the ResNet, the MLP)
 /// learns in a short run on the page's sample (900 images, 100 held out): the batch loss falls, the best
 /// validation accuracy clears a floor well above chance (10%), and a run stopped after its second epoch
