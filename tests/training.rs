@@ -271,6 +271,20 @@ fn same_seed_same_history() {
     assert_eq!(a[0].val_accuracy, b[0].val_accuracy);
 }
 
+/// The page's sample (1,000 images) split as the page splits it: 900 to train on, 100 held out.
+fn sample_split() -> (Dataset, Dataset) {
+    let sample = Dataset::from_idx(
+        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
+        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let split = stratified_split(sample.labels(), &SplitConfig::default()).unwrap();
+    (
+        sample.subset(&split.train),
+        sample.subset(&split.validation),
+    )
+}
+
 /// The shipped CNN's recipe (batch norm, whose running statistics burn keeps per thread, and dropout)
 /// trains to the same history, bit for bit, from this test's thread on the global pool (every core) as
 /// on a pool of one thread: the batches hop to the pool (`parallel::on_pool_thread`) and split there, and
@@ -279,16 +293,7 @@ fn same_seed_same_history() {
 fn the_shipped_cnn_trains_the_same_on_one_thread_and_on_every_core() {
     let _one = one_training_at_a_time();
     use fashionlab::deep::recipe::{RecipeEdits, recipe};
-    let sample = Dataset::from_idx(
-        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
-        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
-    )
-    .unwrap();
-    let split = stratified_split(sample.labels(), &SplitConfig::default()).unwrap();
-    let (tr, va) = (
-        sample.subset(&split.train),
-        sample.subset(&split.validation),
-    );
+    let (tr, va) = sample_split();
     let r = recipe(DeepModelKind::Cnn)
         .edited(&RecipeEdits {
             epochs: Some(2),
@@ -329,16 +334,7 @@ fn the_shipped_cnn_trains_the_same_on_one_thread_and_on_every_core() {
 fn every_shipped_recipe_learns_and_keeps_its_best_epoch() {
     let _one = one_training_at_a_time();
     use fashionlab::deep::recipe::{RecipeEdits, recipe};
-    let sample = Dataset::from_idx(
-        include_bytes!("../www/data/sample-images-idx3-ubyte.gz"),
-        include_bytes!("../www/data/sample-labels-idx1-ubyte.gz"),
-    )
-    .unwrap();
-    let split = stratified_split(sample.labels(), &SplitConfig::default()).unwrap();
-    let (tr, va) = (
-        sample.subset(&split.train),
-        sample.subset(&split.validation),
-    );
+    let (tr, va) = sample_split();
     let device = Device::flex();
     for kind in DeepModelKind::ALL {
         let r = recipe(kind)
