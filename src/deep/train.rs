@@ -576,7 +576,7 @@ impl Trainer {
         let clock = BackwardClock::new();
         let (optimizer, loss_fn) = (&mut self.optimizer, &self.loss);
         // The batch's forward pass, backward pass and update: synchronous on every backend (WebGPU
-        // queues them), on a pool thread on the CPU (`on_pool_thread` says why).
+        // queues them), on the pool's first thread on the CPU (`on_pool_thread` says why).
         let train_batch = || {
             let mut stages: Vec<(String, Pass, f64)> = Vec::new();
             let mut last = Instant::now();
