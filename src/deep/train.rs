@@ -572,7 +572,7 @@ impl Trainer {
         let model = self.model.take().expect("model is present between steps");
         // On the CPU each operation runs when called, so the time between layer outputs is the layer's;
         // each output is marked for the backward pass's clock, which splits that pass the same way.
-        let timed = self.device.clone().without_autodiff() == Device::flex();
+        let cpu = self.device.clone().without_autodiff() == Device::flex();
         let clock = BackwardClock::new();
         let (optimizer, loss_fn) = (&mut self.optimizer, &self.loss);
         // The batch's forward pass, backward pass and update: synchronous on every backend (WebGPU
@@ -581,7 +581,7 @@ impl Trainer {
             let mut stages: Vec<(String, Pass, f64)> = Vec::new();
             let mut last = Instant::now();
             let logits = model.forward_seen(x, &mut |layer| {
-                if timed {
+                if cpu {
                     let now = Instant::now();
                     let index = stages.len();
                     stages.push((layer.name(), Pass::Forward, (now - last).as_secs_f64()));
@@ -624,13 +624,13 @@ impl Trainer {
             let times = (stages, last, backward_start, backward_done);
             (model, loss, correct, times)
         };
-        let (model, loss, correct, (mut stages, last, backward_start, backward_done)) = if timed {
+        let (model, loss, correct, (mut stages, last, backward_start, backward_done)) = if cpu {
             crate::parallel::on_pool_thread(train_batch)
         } else {
             train_batch()
         };
         self.model = Some(model);
-        if timed {
+        if cpu {
             let marks = stages.len();
             let head = "logits + loss";
             stages.push((

@@ -161,7 +161,8 @@ fn untransform_weight_grad(du: &[f32], pairs: usize) -> Vec<f32> {
 // vectorises ([`Tiles`], [`Parity`]).
 
 /// `row`'s values at even positions into `even`, at odd ones into `odd` (each at least half `row`'s
-/// length, rounded up and down). One loop over pairs, which the compiler vectorises with shuffles.
+/// length, rounded up and down). One loop over pairs, of single-value moves: vector shuffles in their
+/// place made the transforms no faster (BENCHMARKS.md).
 #[inline(always)]
 fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
     let pairs = row.chunks_exact(2);
