@@ -39,6 +39,14 @@ module() {
   [ "$profile" = release ] && flags+=(--release)
   cargo "$@" "${flags[@]}"
   local built="$target_dir/wasm32-unknown-unknown/$([ "$profile" = release ] && echo release || echo debug)/fashionlab.wasm"
+  # When nothing calls a module's static constructors, wasm-ld wraps every export in a function that runs
+  # them all first (named EXPORT.command_export), and every call from JavaScript pays for them again
+  # (src/web/mod.rs, run_static_constructors). The name section, still in cargo's output, shows it.
+  if grep -q -a '\.command_export' "$built"; then
+    echo "$name: wasm-ld wrapped the exports to run the static constructors on every call:" \
+      "$(grep -a -o '[A-Za-z0-9_]*\.command_export' "$built" | head -3 | tr '\n' ' ')" >&2
+    return 1
+  fi
 
   local work="$target_dir/bindgen"
   rm -rf "$work"; mkdir -p "$work"

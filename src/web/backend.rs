@@ -121,6 +121,8 @@ async fn wgpu_device() -> Result<Device, String> {
     if let Some(device) = WGPU_DEVICE.with(|d| d.borrow().clone()) {
         return Ok(device);
     }
+    #[cfg(feature = "wgpu")]
+    super::run_static_constructors();
     let device = init_device(BackendKind::Wgpu)
         .await
         .map_err(|e| e.to_string())?;

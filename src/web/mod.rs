@@ -33,10 +33,37 @@ use wasm_bindgen::prelude::*;
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
-/// Installs the panic hook so that any panic is logged with its message.
+/// Installs the panic hook so that any panic is logged with its message, and runs the module's static
+/// constructors (see `run_static_constructors`).
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+    #[cfg(feature = "wgpu")]
+    run_static_constructors();
+}
+
+/// Runs the module's static constructors, once per instance.
+///
+/// wgpu's shader compiler (cubecl-core, through pliron) registers its IR types with `inventory`, whose
+/// registrations are link-time constructors. When nothing in a module calls `__wasm_call_ctors`, wasm-ld
+/// takes the module for a run-once "command" and inserts a call to it at the top of every export: every
+/// call from JavaScript into the module, each awaited promise's callback included, ran all of them again.
+/// In the workers' build that cost about 1 ms a call, two thirds of one image's inference on the CPU.
+/// Calling it here tells the linker that the module runs them itself; `.ci/engine.sh` fails the build of
+/// a module whose exports are still wrapped.
+///
+/// `start` calls it when the glue instantiates the module; `web::backend` calls it again before WebGPU's
+/// first use, for a harness that loads the module without running `start`.
+#[cfg(feature = "wgpu")]
+#[allow(unsafe_code)] // the linker's constructor function, guarded to run once
+pub(crate) fn run_static_constructors() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: `__wasm_call_ctors` is synthesised by wasm-ld and takes no arguments; the `Once` runs it at
+    // most once in this instance, as the constructors it calls expect.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
 /// Serialises to a plain JS value (objects, arrays, `null` for `None`) through JSON.

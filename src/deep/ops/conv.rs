@@ -430,7 +430,7 @@ fn chunk_images(rows: usize, p: usize, budget: usize) -> usize {
 
 /// `dst` `[m, n]` (row-major) := `a` × `b` (+ `dst` when `accumulate`), with `a` `[m, k]` and `b` `[k, n]`
 /// each given as a slice, its row stride and its column stride: gemm, on the calling thread.
-#[allow(unsafe_code)] // the crate's one unsafe block: gemm's pointer interface, bounds checked first
+#[allow(unsafe_code)] // gemm's pointer interface, bounds checked first (lib.rs names the crate's unsafe code)
 fn matmul(
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
