@@ -1,9 +1,9 @@
 //! Parallel loops for the kernels, the classical models and the photo path: rayon's threads natively and
 //! in the threaded wasm build (the `threads` feature), in order in the other wasm builds, where a worker
-//! has one thread. Results never depend on the thread count.
+//! has one thread, and inside `in_order`. Results never depend on the thread count.
 
 /// Runs `f(i, chunk)` over `dst` cut in chunks of `len` (`i` counting the chunks): on rayon's threads
-/// where there are some, one after the other in a single-threaded wasm build.
+/// where there are some, one after the other in a single-threaded wasm build and inside `in_order`.
 pub(crate) fn for_each_chunk<D: Send>(
     dst: &mut [D],
     len: usize,
@@ -14,7 +14,8 @@ pub(crate) fn for_each_chunk<D: Send>(
 }
 
 /// `f(i, chunk)` for `i` in `0..count`, with `dst` cut in `count` chunks of `len` (empty chunks when `dst`
-/// is empty), and the results in order of `i`: on rayon's threads where there are some, one after the other otherwise.
+/// is empty), and the results in order of `i`: on rayon's threads where there are some, one after the
+/// other otherwise and inside `in_order`.
 pub(crate) fn map_chunks<D: Send, R: Send>(
     dst: &mut [D],
     len: usize,
@@ -26,33 +27,64 @@ pub(crate) fn map_chunks<D: Send, R: Send>(
     }
     debug_assert_eq!(dst.len().div_ceil(len), count);
     #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
-    {
+    if !in_order_here() {
         use rayon::prelude::*;
-        dst.par_chunks_mut(len)
+        return dst
+            .par_chunks_mut(len)
             .enumerate()
             .map(|(i, d)| f(i, d))
-            .collect()
+            .collect();
     }
-    #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
     dst.chunks_mut(len)
         .enumerate()
         .map(|(i, d)| f(i, d))
         .collect()
 }
 
-/// Maps `f` over a range, on rayon's threads where there are some and in order otherwise; results keep the range's
-/// order.
+/// Maps `f` over a range, on rayon's threads where there are some, in order otherwise and inside
+/// `in_order`; results keep the range's order.
 pub(crate) fn par_map<R: Send>(
     range: std::ops::Range<usize>,
     f: impl Fn(usize) -> R + Sync + Send,
 ) -> Vec<R> {
     #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
-    {
+    if !in_order_here() {
         use rayon::prelude::*;
-        range.into_par_iter().map(f).collect()
+        return range.into_par_iter().map(f).collect();
+    }
+    range.map(f).collect()
+}
+
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+thread_local! {
+    /// Set while `in_order` runs its work on this thread.
+    static IN_ORDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+fn in_order_here() -> bool {
+    IN_ORDER.with(|flag| flag.get())
+}
+
+/// Runs `f` on the calling thread with every loop above running in order there, none on rayon's
+/// threads: for work too small to repay waking the pool, such as one image's inference, where each of a
+/// few dozen loops would hand a few microseconds of work to other threads and wait for it. The results
+/// are the same either way (the loops' results never depend on the thread count).
+pub(crate) fn in_order<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    {
+        /// Puts the flag back as it was, also when `f` panics.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_ORDER.with(|flag| flag.set(self.0));
+            }
+        }
+        let _restore = Restore(IN_ORDER.with(|flag| flag.replace(true)));
+        f()
     }
     #[cfg(all(target_arch = "wasm32", not(feature = "threads")))]
-    range.map(f).collect()
+    f()
 }
 
 /// Runs `f` on the first of rayon's threads where there is a pool (natively, and in the threaded wasm
@@ -104,7 +136,54 @@ pub(crate) fn threads() -> usize {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
-    use super::on_pool_thread;
+    use super::{in_order, map_chunks, on_pool_thread, par_map};
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// How many threads ran the two tasks of a `par_map`, and those of a `map_chunks`: each task waits
+    /// (all of them together up to `patience`) until a second thread has taken the other.
+    fn threads_in_loops(patience: Duration) -> [usize; 2] {
+        let deadline = Instant::now() + patience;
+        let count = |run: &dyn Fn(&(dyn Fn() + Sync))| {
+            let seen = Mutex::new(HashSet::new());
+            let task = || {
+                seen.lock().unwrap().insert(std::thread::current().id());
+                while seen.lock().unwrap().len() < 2 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            };
+            run(&task);
+            seen.into_inner().unwrap().len()
+        };
+        [
+            count(&|task| {
+                par_map(0..2, |_| task());
+            }),
+            count(&|task| {
+                map_chunks(&mut [0u8; 2], 1, 2, |_, _| task());
+            }),
+        ]
+    }
+
+    #[test]
+    fn in_order_runs_every_loop_on_the_calling_thread_and_then_lets_go() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a pool of 2");
+        pool.install(|| {
+            // Inside: both tasks of each loop on this thread, in order.
+            let inside = in_order(|| threads_in_loops(Duration::from_millis(200)));
+            assert_eq!(inside, [1, 1]);
+            assert_eq!(in_order(|| par_map(0..5, |i| i * i)), [0, 1, 4, 9, 16]);
+            // After it, and after a panic inside it, the loops share the pool's two threads again.
+            assert_eq!(threads_in_loops(Duration::from_secs(20)), [2, 2]);
+            let panicked = std::panic::catch_unwind(|| in_order(|| panic!("inside")));
+            assert!(panicked.is_err());
+            assert_eq!(threads_in_loops(Duration::from_secs(20)), [2, 2]);
+        });
+    }
 
     #[test]
     fn on_pool_thread_runs_the_work_on_the_first_thread_of_the_pool() {

@@ -805,7 +805,13 @@ pub async fn predict_probabilities(
     for chunk in pixels.chunks(batch.max(1) * PIXELS) {
         let x = to_image_tensor(normalize(chunk, norm), &device); // [b, 1, 28, 28]
         let forward = || softmax(model.forward(x), 1); // [b, 10]
-        let probs = if cpu {
+        let images = chunk.len() / PIXELS;
+        // On the CPU, a batch that fits one of the convolutions' groups of images runs on the calling
+        // thread alone: each convolution is one task then, and handing the other layers' small loops to
+        // rayon's pool costs more than it saves (one image's inference takes two thirds of the time).
+        let probs = if cpu && images <= crate::deep::ops::conv::GROUP_IMAGES {
+            crate::parallel::in_order(forward)
+        } else if cpu {
             crate::parallel::on_pool_thread(forward)
         } else {
             forward()

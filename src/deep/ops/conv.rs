@@ -416,7 +416,7 @@ thread_local! {
 /// Images in one parallel task: a batch is cut in groups of this many images, and each group is one
 /// thread's work from im2col to products (no hand-over between threads inside a convolution). Fixed, so
 /// results do not depend on the number of threads.
-const GROUP_IMAGES: usize = 16;
+pub(crate) const GROUP_IMAGES: usize = 16;
 
 /// The im2col buffer's bound, in values (256 KB, about a core's L2): a group goes by sub-chunks of as
 /// many images as fit, at least one.
