@@ -10,7 +10,8 @@
 //    batch, after one warm-up batch, and one image at a time (the mean of 50, after 5 warm-ups, as TF.js's
 //    script times it; then the mean of 200 after 500 more, `ms_one_image_steady`).
 // Prints one JSON line per measurement. Usage: node tests/e2e/speed.mjs DIST_DIR (the full dataset linked
-// into DIST_DIR/data, as .ci/test does); THREADS (2), TRAIN_SIZE (6000), EPOCHS (2).
+// into DIST_DIR/data, as .ci/test does); THREADS (2), TRAIN_SIZE (6000), EPOCHS (2), RECIPE (`study`, or
+// `shipped`: the shipped CNN's own recipe, the page's default, with batch norm, dropout and augmentation).
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,7 +20,7 @@ import { BASE_ARGS, serve } from "./common.mjs";
 
 // The measuring worker's script: the same calls the page's worker makes.
 const WORKER = `
-self.onmessage = async ({ data: { glue, wasmUrl, threads, trainSize, epochs } }) => {
+self.onmessage = async ({ data: { glue, wasmUrl, threads, trainSize, epochs, recipe } }) => {
   try {
     const wasm = await import(glue);
     await wasm.default({ module_or_path: wasmUrl });
@@ -30,14 +31,16 @@ self.onmessage = async ({ data: { glue, wasmUrl, threads, trainSize, epochs } })
     const out = [];
     const train = wasm.WebDataset.fromOfficial("train", await get("data/train-images-idx3-ubyte.gz"), await get("data/train-labels-idx1-ubyte.gz"));
     const subset = train.balanced(trainSize);
-    const trainer = new wasm.WebTrainer("cnn", subset, { recipe: { epochs, batch_size: 64, batch_norm: false, dropout: 0,
-      augment: "none", learning_rate: 1e-3, weight_decay: 0, warmup_epochs: 0, label_smoothing: 0, optimizer: "adamw" } });
+    const study = { batch_norm: false, dropout: 0, augment: "none", learning_rate: 1e-3, weight_decay: 0, warmup_epochs: 0,
+      label_smoothing: 0, optimizer: "adamw" };
+    const trainer = new wasm.WebTrainer("cnn", subset,
+      { recipe: { epochs, batch_size: 64, ...(recipe === "shipped" ? {} : study) } });
     const trained = trainSize - Math.round(trainSize * 0.1); // the trainer holds 10% out for validation
     for (;;) {
       const step = await trainer.step();
       if (step.kind === "epoch") {
         const r = step.record;
-        out.push({ engine, threads: wasm.threadCount(), epoch: r.epoch, train_s: +r.train_seconds.toFixed(2),
+        out.push({ engine, threads: wasm.threadCount(), recipe, epoch: r.epoch, train_s: +r.train_seconds.toFixed(2),
           images_per_s: Math.round(trained / r.train_seconds), val_acc: +r.val_accuracy.toFixed(4) });
       } else if (step.kind === "finished") break;
     }
@@ -73,6 +76,7 @@ self.onmessage = async ({ data: { glue, wasmUrl, threads, trainSize, epochs } })
 const dist = resolve(process.argv[2] || "dist");
 const THREADS = Number(process.env.THREADS || 2), TRAIN_SIZE = Number(process.env.TRAIN_SIZE || 6000);
 const EPOCHS = Number(process.env.EPOCHS || 2);
+const RECIPE = process.env.RECIPE === "shipped" ? "shipped" : "study";
 // The site as built, and the measuring worker beside it.
 const site = mkdtempSync(join(tmpdir(), "fashionlab-speed-"));
 for (const name of readdirSync(dist)) symlinkSync(join(dist, name), join(site, name));
@@ -85,7 +89,7 @@ try {
     if (process.env.DEBUG) page.on("console", (m) => console.error("page:", m.text()));
     await page.goto(server.url, { waitUntil: "load" });
     await page.waitForSelector("body[data-engine='ready']", { timeout: 240_000 });
-    const result = await page.evaluate(({ threads, trainSize, epochs }) => {
+    const result = await page.evaluate(({ threads, trainSize, epochs, recipe }) => {
       const meta = (name) => document.querySelector(`meta[name='fashionlab-${name}']`)?.content?.split(" ");
       const files = threads > 1 ? meta("threads") : meta("engine");
       if (!files || (threads > 1 && !self.crossOriginIsolated)) return { out: [{ threads, skipped: "no threaded engine here" }] };
@@ -94,9 +98,9 @@ try {
         worker.onmessage = (ev) => { worker.terminate(); resolve(ev.data); };
         worker.onerror = (ev) => resolve({ error: ev.message || "the worker failed" });
         worker.postMessage({ glue: new URL(files[0], document.baseURI).href, wasmUrl: new URL(files[1], document.baseURI).href,
-          threads, trainSize, epochs });
+          threads, trainSize, epochs, recipe });
       });
-    }, { threads, trainSize: TRAIN_SIZE, epochs: EPOCHS });
+    }, { threads, trainSize: TRAIN_SIZE, epochs: EPOCHS, recipe: RECIPE });
     if (result.error) throw new Error(`${threads} thread(s): ${result.error}`);
     for (const l of result.out) console.log(JSON.stringify(l));
     await page.close();
