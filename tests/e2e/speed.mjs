@@ -9,6 +9,7 @@
 //  - Inference: the shipped CNN (the study's layers plus batch norm) on the first 1,000 test images in one
 //    batch, after one warm-up batch, and one image at a time (the mean of 50, after 5 warm-ups, as TF.js's
 //    script times it; then the mean of 200 after 500 more, `ms_one_image_steady`).
+// Fails if one image on one thread, once compiled, takes more than 3x an image of the batch.
 // Prints one JSON line per measurement. Usage: node tests/e2e/speed.mjs DIST_DIR (the full dataset linked
 // into DIST_DIR/data, as .ci/test does); THREADS (2), TRAIN_SIZE (6000), EPOCHS (2), RECIPE (`study`, or
 // `shipped`: the shipped CNN's own recipe, the page's default, with batch norm, dropout and augmentation).
@@ -104,6 +105,14 @@ try {
     if (result.error) throw new Error(`${threads} thread(s): ${result.error}`);
     for (const l of result.out) console.log(JSON.stringify(l));
     await page.close();
+    // A guard against large regressions only, as a ratio within this run: once compiled, one image on
+    // one thread takes about what an image of a large batch takes (1.1-1.2x here). When every call into
+    // the module re-ran its static constructors (src/web/mod.rs), it took 5x.
+    const inference = result.out.find((l) => l.inference && l.threads === 1);
+    if (inference && inference.ms_one_image_steady > 3 * inference.ms_per_image_batched) {
+      throw new Error(`one image on one thread took ${inference.ms_one_image_steady} ms once compiled, more than 3x ` +
+        `an image of a batch (${inference.ms_per_image_batched} ms): calls into the module cost too much`);
+    }
   }
 } finally {
   await browser.close();
