@@ -808,7 +808,7 @@ pub async fn predict_probabilities(
         let images = chunk.len() / PIXELS;
         // On the CPU, a batch that fits one of the convolutions' groups of images runs on the calling
         // thread alone: each convolution is one task then, and handing the other layers' small loops to
-        // rayon's pool costs more than it saves (one image's inference takes two thirds of the time).
+        // rayon's pool costs more than it saves (measured in BENCHMARKS.md, "one image, after two fixes").
         let probs = if cpu && images <= crate::deep::ops::conv::GROUP_IMAGES {
             crate::parallel::in_order(forward)
         } else if cpu {

@@ -47,10 +47,10 @@ pub fn start() {
 /// wgpu's shader compiler (cubecl-core, through pliron) registers its IR types with `inventory`, whose
 /// registrations are link-time constructors. When nothing in a module calls `__wasm_call_ctors`, wasm-ld
 /// takes the module for a run-once "command" and inserts a call to it at the top of every export: every
-/// call from JavaScript into the module, each awaited promise's callback included, ran all of them again.
-/// In the workers' build that cost about 1 ms a call, two thirds of one image's inference on the CPU.
-/// Calling it here tells the linker that the module runs them itself; `.ci/engine.sh` fails the build of
-/// a module whose exports are still wrapped.
+/// call from JavaScript into the module, each awaited promise's callback included, would run all of them
+/// again, and in the workers' build that costs more than one image's inference (BENCHMARKS.md, "one
+/// image, after two fixes"). Calling it here tells the linker that the module runs them itself;
+/// `.ci/engine.sh` fails the build of a module whose exports are still wrapped.
 ///
 /// `start` calls it when the glue instantiates the module; `web::backend` calls it again before WebGPU's
 /// first use, for a harness that loads the module without running `start`.
