@@ -552,8 +552,14 @@ impl Trainer {
         let soft_targets = match &self.teacher {
             Some((teacher, settings)) => {
                 let inner = self.device.clone().without_autodiff();
-                let logits = teacher.forward(to_image_tensor(values.clone(), &inner)); // [n, 10]
-                let soft = softmax(logits.div_scalar(settings.temperature), 1);
+                let x = to_image_tensor(values.clone(), &inner);
+                let forward = || softmax(teacher.forward(x).div_scalar(settings.temperature), 1); // [n, 10]
+                // On the CPU on the pool's first thread, as the student's batch below.
+                let soft = if inner == Device::flex() {
+                    crate::parallel::on_pool_thread(forward)
+                } else {
+                    forward()
+                };
                 // A constant of the student's graph, left on the device: no readback.
                 Some((soft.autodiff(), *settings))
             }
