@@ -548,18 +548,15 @@ impl Trainer {
             );
             labels.push(self.train.label(i) as i64);
         }
+        let inner = self.device.clone().without_autodiff();
+        let cpu = inner == Device::flex();
         // The teacher's softened answers to this very batch: [n, 10], no gradient.
         let soft_targets = match &self.teacher {
             Some((teacher, settings)) => {
-                let inner = self.device.clone().without_autodiff();
                 let x = to_image_tensor(values.clone(), &inner);
-                let forward = || softmax(teacher.forward(x).div_scalar(settings.temperature), 1); // [n, 10]
-                // On the CPU on the pool's first thread, as the student's batch below.
-                let soft = if inner == Device::flex() {
-                    crate::parallel::on_pool_thread(forward)
-                } else {
-                    forward()
-                };
+                let soft = on_cpu_pool(cpu, || {
+                    softmax(teacher.forward(x).div_scalar(settings.temperature), 1) // [n, 10]
+                });
                 // A constant of the student's graph, left on the device: no readback.
                 Some((soft.autodiff(), *settings))
             }
@@ -578,11 +575,10 @@ impl Trainer {
         let model = self.model.take().expect("model is present between steps");
         // On the CPU each operation runs when called, so the time between layer outputs is the layer's;
         // each output is marked for the backward pass's clock, which splits that pass the same way.
-        let cpu = self.device.clone().without_autodiff() == Device::flex();
         let clock = BackwardClock::new();
         let (optimizer, loss_fn) = (&mut self.optimizer, &self.loss);
         // The batch's forward pass, backward pass and update: synchronous on every backend (WebGPU
-        // queues them), on the pool's first thread on the CPU (`on_pool_thread` says why).
+        // queues them).
         let train_batch = || {
             let mut stages: Vec<(String, Pass, f64)> = Vec::new();
             let mut last = Instant::now();
@@ -630,11 +626,8 @@ impl Trainer {
             let times = (stages, last, backward_start, backward_done);
             (model, loss, correct, times)
         };
-        let (model, loss, correct, (mut stages, last, backward_start, backward_done)) = if cpu {
-            crate::parallel::on_pool_thread(train_batch)
-        } else {
-            train_batch()
-        };
+        let (model, loss, correct, (mut stages, last, backward_start, backward_done)) =
+            on_cpu_pool(cpu, train_batch);
         self.model = Some(model);
         if cpu {
             let marks = stages.len();
@@ -817,14 +810,22 @@ pub async fn predict_probabilities(
         // rayon's pool costs more than it saves (measured in BENCHMARKS.md, "one image, after two fixes").
         let probs = if cpu && images <= crate::deep::ops::conv::GROUP_IMAGES {
             crate::parallel::in_order(forward)
-        } else if cpu {
-            crate::parallel::on_pool_thread(forward)
         } else {
-            forward()
+            on_cpu_pool(cpu, forward)
         };
         out.extend(read_f32(probs).await.map_err(TrainError::Readback)?);
     }
     Ok(out)
+}
+
+/// Runs a batch's work on the pool's first thread when it runs on the CPU (`parallel::on_pool_thread`
+/// says why), and where it stands on other backends, whose operations WebGPU queues.
+fn on_cpu_pool<R: Send>(cpu: bool, work: impl FnOnce() -> R + Send) -> R {
+    if cpu {
+        crate::parallel::on_pool_thread(work)
+    } else {
+        work()
+    }
 }
 
 /// Mean cross-entropy and accuracy of `n × 10` probabilities against labels.
