@@ -9,10 +9,11 @@
 //! Two thin layers sit on top: [`web`] (wasm32 only: bindings for the page) and `cli` (native only).
 
 #![warn(missing_docs)]
-// No unsafe code of our own: parsers, models and bindings are all safe Rust. Two exceptions, allowed where
+// No unsafe code of our own: parsers, models and bindings are all safe Rust. Three exceptions, allowed where
 // they stand: the convolution's call of gemm (raw pointers and strides), behind bounds checks
-// (`conv::matmul`), and, in the workers' WebGPU build, one call of the linker's constructor function
-// (`web::run_static_constructors`). (deny rather than forbid: ndarray's `s!` macro allows it inside its
+// (`conv::matmul`); the kernels' new buffers, each chunk cleared before it is handed out
+// (`parallel::map_zeroed_chunks`); and, in the workers' WebGPU build, one call of the linker's
+// constructor function (`web::run_static_constructors`). (deny rather than forbid: ndarray's `s!` macro allows it inside its
 // own expansion.)
 #![deny(unsafe_code)]
 

@@ -32,9 +32,9 @@ use super::autodiff::*;
 use super::dims4;
 #[cfg(feature = "engine")]
 use super::lane_sum;
-use crate::parallel::for_each_chunk;
 #[cfg(feature = "engine")]
-use crate::parallel::map_chunks;
+use crate::parallel::map_zeroed_chunks;
+use crate::parallel::zeroed_by_chunks;
 
 // Training only: the convolutions whose weight has a gradient.
 #[cfg(feature = "engine")]
@@ -523,8 +523,7 @@ fn forward(
     let (xs, w): (&[f32], &[f32]) = (x.storage(), weight.storage()); // w: [C_out, C_in·kh·kw]
     let bias = bias_values(bias, c_out);
     let sub = chunk_images(rows, p, budget);
-    let mut out = vec![0f32; n * out_len];
-    for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {
+    let out = zeroed_by_chunks(n * out_len, GROUP_IMAGES * out_len, |group, dst| {
         SCRATCH
             .with_borrow_mut(|scratch| forward_group(xs, w, &bias, &geo, sub, group, dst, scratch))
     });
@@ -602,14 +601,15 @@ fn conv_grads(
     let (rows, p, image_len) = (geo.rows(), geo.positions(), c_in * h * w);
     let (xs, gs, ws): (&[f32], &[f32], &[f32]) = (x.storage(), grad.storage(), weight.storage());
     let sub = chunk_images(rows, p, budget);
-    let mut dx = vec![0f32; if want_x { n * image_len } else { 0 }];
     let groups = n.div_ceil(GROUP_IMAGES);
     let wants = [want_x, want_w, want_b];
-    let partials = map_chunks(&mut dx, GROUP_IMAGES * image_len, groups, |group, dx| {
-        SCRATCH.with_borrow_mut(|scratch| {
-            grads_group(xs, gs, ws, &geo, c_out, sub, wants, group, dx, scratch)
-        })
-    });
+    let dx_len = if want_x { n * image_len } else { 0 };
+    let (dx, partials) =
+        map_zeroed_chunks(dx_len, GROUP_IMAGES * image_len, groups, |group, dx| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                grads_group(xs, gs, ws, &geo, c_out, sub, wants, group, dx, scratch)
+            })
+        });
     // The groups' weight and bias gradients, summed in order.
     let gw = want_w.then(|| {
         let sum = sum_in_order(partials.iter().map(|(gw, _)| gw), c_out * rows);

@@ -26,9 +26,9 @@ use super::autodiff::*;
 use super::dims4;
 #[cfg(feature = "engine")]
 use super::{lane_sum, lane_sum_by};
-use crate::parallel::for_each_chunk;
 #[cfg(feature = "engine")]
 use crate::parallel::par_map;
+use crate::parallel::{for_each_chunk, zeroed_by_chunks};
 
 /// `bn.forward(x)`, `[N, C, H, W]` → same; on flex in training by the fused kernels, on flex without
 /// autodiff by the one-pass inference kernel.
@@ -110,8 +110,7 @@ fn per_plane(
     p: usize,
     f: impl Fn(usize, &mut [f32], &[f32]) + Sync + Send,
 ) -> Vec<f32> {
-    let mut out = vec![0f32; xs.len()];
-    for_each_chunk(&mut out, channels * p, |i, image| {
+    zeroed_by_chunks(xs.len(), channels * p, |i, image| {
         let src = &xs[i * channels * p..][..channels * p];
         for (c, (dst, src)) in image
             .chunks_exact_mut(p)
@@ -120,8 +119,7 @@ fn per_plane(
         {
             f(c, dst, src);
         }
-    });
-    out
+    })
 }
 
 #[cfg(feature = "engine")]
@@ -317,8 +315,7 @@ fn gradients(
         let k: Vec<f32> = (0..channels)
             .map(|c| -a[c] * (sums[c].1 / count) as f32 * stats.inv_std[c])
             .collect();
-        let mut dx = vec![0f32; xs.len()];
-        for_each_chunk(&mut dx, channels * p, |i, image| {
+        let dx = zeroed_by_chunks(xs.len(), channels * p, |i, image| {
             let (g_img, x_img) = (
                 &gs[i * channels * p..][..channels * p],
                 &xs[i * channels * p..][..channels * p],

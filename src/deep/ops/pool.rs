@@ -19,6 +19,8 @@ use burn_flex::{Flex, FlexTensor};
 use super::autodiff::*;
 use super::dims4;
 use crate::parallel::for_each_chunk;
+#[cfg(feature = "engine")]
+use crate::parallel::zeroed_by_chunks;
 
 /// 2×2 max-pooling, stride 2: `[N, C, H, W]` → `[N, C, H / 2, W / 2]` (a last odd row or column is dropped).
 pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
@@ -164,8 +166,7 @@ fn flex_unpool(grad: &FlexTensor, dims: [usize; 4], winners: &[u8]) -> FlexTenso
     let [n, c, h, w] = dims;
     let (oh, ow) = (h / 2, w / 2);
     let g: &[f32] = grad.storage();
-    let mut dx = vec![0f32; n * c * h * w];
-    for_each_chunk(&mut dx, h * w, |i, plane| {
+    let dx = zeroed_by_chunks(n * c * h * w, h * w, |i, plane| {
         let (g, win) = (
             &g[i * oh * ow..][..oh * ow],
             &winners[i * oh * ow..][..oh * ow],

@@ -23,7 +23,7 @@ use super::super::dims4;
 use super::{
     GROUP_IMAGES, Geometry, Padding, add_bias_grad, bias_values, geometry, matmul, sum_in_order,
 };
-use crate::parallel::{for_each_chunk, map_chunks};
+use crate::parallel::{map_zeroed_chunks, zeroed_by_chunks};
 
 /// The positions of a transformed 4×4 tile: the number of products.
 const XI: usize = 16;
@@ -475,8 +475,7 @@ pub(super) fn forward(
     let u = transform_weight(weight.storage(), c_out, c_in);
     let bias = bias_values(bias, c_out);
     let sub = chunk_images(&geo, budget);
-    let mut out = vec![0f32; n * out_len];
-    for_each_chunk(&mut out, GROUP_IMAGES * out_len, |group, dst| {
+    let out = zeroed_by_chunks(n * out_len, GROUP_IMAGES * out_len, |group, dst| {
         SCRATCH.with_borrow_mut(|Scratch { v, m, pad, tmp, .. }| {
             let images = dst.len() / out_len;
             for start in (0..images).step_by(sub) {
@@ -524,64 +523,65 @@ pub(super) fn grads(
     let (xs, gs): (&[f32], &[f32]) = (x.storage(), grad.storage());
     let u = transform_weight(weight.storage(), c_out, c_in);
     let sub = chunk_images(&geo, budget);
-    let mut dx = vec![0f32; if want_x { n * image_len } else { 0 }];
     let groups = n.div_ceil(GROUP_IMAGES);
     let pairs = c_out * c_in;
-    let partials = map_chunks(&mut dx, GROUP_IMAGES * image_len, groups, |group, dx| {
-        SCRATCH.with_borrow_mut(
-            |Scratch {
-                 v,
-                 m: dm,
-                 dv,
-                 pad,
-                 tmp,
-             }| {
-                let first = group * GROUP_IMAGES;
-                let images = GROUP_IMAGES.min(n - first);
-                let mut du = vec![0f32; if want_w { XI * pairs } else { 0 }];
-                let mut gb = vec![0f32; if want_b { c_out } else { 0 }];
-                for start in (0..images).step_by(sub) {
-                    let count = sub.min(images - start);
-                    let g_images = &gs[(first + start) * out_len..][..count * out_len];
-                    if want_b {
-                        add_bias_grad(&mut gb, g_images, p);
-                    }
-                    if !(want_w || want_x) {
-                        continue;
-                    }
-                    transform_output_grad(g_images, &geo, tiles, (count, c_out), dm, tmp);
-                    let cols = count * tiles.per_image();
-                    if want_w {
-                        transform_input(xs, &geo, tiles, (first + start, count), v, (pad, tmp));
-                        for xi in 0..XI {
-                            matmul(
-                                [c_out, c_in, cols],
-                                &mut du[xi * pairs..][..pairs],
-                                true,
-                                (&dm[xi * c_out * cols..], cols, 1),
-                                (&v[xi * c_in * cols..], 1, cols),
-                            ); // dU[ξ] += dM[ξ] × V[ξ]ᵀ
+    let dx_len = if want_x { n * image_len } else { 0 };
+    let (dx, partials) =
+        map_zeroed_chunks(dx_len, GROUP_IMAGES * image_len, groups, |group, dx| {
+            SCRATCH.with_borrow_mut(
+                |Scratch {
+                     v,
+                     m: dm,
+                     dv,
+                     pad,
+                     tmp,
+                 }| {
+                    let first = group * GROUP_IMAGES;
+                    let images = GROUP_IMAGES.min(n - first);
+                    let mut du = vec![0f32; if want_w { XI * pairs } else { 0 }];
+                    let mut gb = vec![0f32; if want_b { c_out } else { 0 }];
+                    for start in (0..images).step_by(sub) {
+                        let count = sub.min(images - start);
+                        let g_images = &gs[(first + start) * out_len..][..count * out_len];
+                        if want_b {
+                            add_bias_grad(&mut gb, g_images, p);
+                        }
+                        if !(want_w || want_x) {
+                            continue;
+                        }
+                        transform_output_grad(g_images, &geo, tiles, (count, c_out), dm, tmp);
+                        let cols = count * tiles.per_image();
+                        if want_w {
+                            transform_input(xs, &geo, tiles, (first + start, count), v, (pad, tmp));
+                            for xi in 0..XI {
+                                matmul(
+                                    [c_out, c_in, cols],
+                                    &mut du[xi * pairs..][..pairs],
+                                    true,
+                                    (&dm[xi * c_out * cols..], cols, 1),
+                                    (&v[xi * c_in * cols..], 1, cols),
+                                ); // dU[ξ] += dM[ξ] × V[ξ]ᵀ
+                            }
+                        }
+                        if want_x {
+                            dv.resize(XI * c_in * cols, 0.0);
+                            for xi in 0..XI {
+                                matmul(
+                                    [c_in, cols, c_out],
+                                    &mut dv[xi * c_in * cols..][..c_in * cols],
+                                    false,
+                                    (&u[xi * pairs..], 1, c_in),
+                                    (&dm[xi * c_out * cols..], cols, 1),
+                                ); // dV[ξ] = U[ξ]ᵀ × dM[ξ]
+                            }
+                            let dx = &mut dx[start * image_len..(start + count) * image_len];
+                            untransform_input_grad(dv, &geo, tiles, count, dx, (pad, tmp));
                         }
                     }
-                    if want_x {
-                        dv.resize(XI * c_in * cols, 0.0);
-                        for xi in 0..XI {
-                            matmul(
-                                [c_in, cols, c_out],
-                                &mut dv[xi * c_in * cols..][..c_in * cols],
-                                false,
-                                (&u[xi * pairs..], 1, c_in),
-                                (&dm[xi * c_out * cols..], cols, 1),
-                            ); // dV[ξ] = U[ξ]ᵀ × dM[ξ]
-                        }
-                        let dx = &mut dx[start * image_len..(start + count) * image_len];
-                        untransform_input_grad(dv, &geo, tiles, count, dx, (pad, tmp));
-                    }
-                }
-                (du, gb)
-            },
-        )
-    });
+                    (du, gb)
+                },
+            )
+        });
     let gw = want_w.then(|| {
         let du = sum_in_order(partials.iter().map(|(du, _)| du), XI * pairs);
         let dg = untransform_weight_grad(&du, pairs);
