@@ -7,7 +7,6 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -16,6 +15,7 @@ use crate::data::{NUM_CLASSES, PIXELS};
 use crate::deep::ops::conv::conv2d;
 use crate::deep::ops::norm::batch_norm;
 use crate::deep::ops::pool::max_pool_2x2;
+use crate::deep::ops::relu::{add_relu, relu};
 
 /// Errors of model configuration.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -332,7 +332,7 @@ impl ResidualBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x.clone())));
         let y = batch_norm(&self.bn2, conv2d(&self.conv2, y));
-        relu(y + x)
+        add_relu(y, x)
     }
 }
 

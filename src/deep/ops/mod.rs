@@ -10,6 +10,7 @@ pub mod clock;
 pub mod conv;
 pub mod norm;
 pub mod pool;
+pub mod relu;
 
 /// What the kernels' backward passes use of burn's autodiff: each kernel is recorded on `Autodiff<Flex>`
 /// as one operation with our own [`Backward`](burn_autodiff::ops::Backward).
