@@ -40,7 +40,7 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
             return Tensor::from_primitive::<Autodiff<Flex>>(autodiff_relu(t));
         }
         if let Ok(t) = x.clone().try_into_primitive::<Flex>() {
-            return Tensor::from_primitive::<Flex>(map(&[&t], |v| relu_value(v[0])));
+            return Tensor::from_primitive::<Flex>(relu_of(&t));
         }
     }
     activation::relu(x)
@@ -61,54 +61,68 @@ pub fn add_relu<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
             a.clone().try_into_primitive::<Flex>(),
             b.clone().try_into_primitive::<Flex>(),
         ) {
-            return Tensor::from_primitive::<Flex>(map(&[&ta, &tb], |v| relu_value(v[0] + v[1])));
+            return Tensor::from_primitive::<Flex>(add_relu_of(&ta, &tb));
         }
     }
     activation::relu(a + b)
 }
 
-/// A new tensor shaped as `inputs[0]` (all of one shape), element `k` = `f` of the inputs' elements `k`,
-/// by chunks in parallel.
+/// A new tensor shaped as `inputs[0]` (all of one shape), written by chunks in parallel:
+/// `f(dst, sources)` with a chunk of the output and the inputs' values at the same positions.
 fn map<const K: usize>(
     inputs: &[&FlexTensor; K],
-    f: impl Fn([f32; K]) -> f32 + Sync,
+    f: impl Fn(&mut [f32], [&[f32]; K]) + Sync,
 ) -> FlexTensor {
     let inputs = inputs.map(FlexTensor::to_contiguous);
     let shape = inputs[0].layout().shape().clone();
     let values: [&[f32]; K] = std::array::from_fn(|j| inputs[j].storage::<f32>());
-    let n = shape.num_elements();
-    let out = zeroed_by_chunks(n, CHUNK, |i, dst| {
-        let start = i * CHUNK;
-        for (k, d) in dst.iter_mut().enumerate() {
-            *d = f(std::array::from_fn(|j| values[j][start + k]));
-        }
+    let out = zeroed_by_chunks(shape.num_elements(), CHUNK, |i, dst| {
+        f(dst, values.map(|v| &v[i * CHUNK..][..dst.len()]))
     });
     FlexTensor::from_data(TensorData::new(out, shape))
+}
+
+/// `relu` of one tensor.
+fn relu_of(x: &FlexTensor) -> FlexTensor {
+    map(&[x], |dst, [x]| {
+        for (d, &x) in dst.iter_mut().zip(x) {
+            *d = relu_value(x);
+        }
+    })
+}
+
+/// `relu(a + b)` of two tensors of one shape.
+fn add_relu_of(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    map(&[a, b], |dst, [a, b]| {
+        for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+            *d = relu_value(a + b);
+        }
+    })
 }
 
 #[cfg(feature = "engine")]
 /// The gradient through a ReLU whose output was `out`: `grad` where `out > 0` or NaN, else 0.
 fn masked(out: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-    map(
-        &[out, grad],
-        |[o, g]| if o.is_nan() || o > 0.0 { g } else { 0.0 },
-    )
+    map(&[out, grad], |dst, [out, grad]| {
+        for ((d, &o), &g) in dst.iter_mut().zip(out).zip(grad) {
+            *d = if o.is_nan() || o > 0.0 { g } else { 0.0 };
+        }
+    })
 }
 
 #[cfg(feature = "engine")]
 fn autodiff_relu(x: AutodiffFloat) -> AutodiffFloat {
     let inner = Autodiff::<Flex>::inner(x.clone());
-    let forward = |t: &FlexTensor| map(&[t], |v| relu_value(v[0]));
     match ReluBackward
         .prepare::<NoCheckpointing>([x.node()])
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let out = forward(&inner);
+            let out = relu_of(&inner);
             prep.finish(out.clone(), out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(&inner)),
+        OpsKind::UnTracked(prep) => prep.finish(relu_of(&inner)),
     }
 }
 
@@ -118,17 +132,16 @@ fn autodiff_add_relu(a: AutodiffFloat, b: AutodiffFloat) -> AutodiffFloat {
         Autodiff::<Flex>::inner(a.clone()),
         Autodiff::<Flex>::inner(b.clone()),
     );
-    let forward = |a: &FlexTensor, b: &FlexTensor| map(&[a, b], |v| relu_value(v[0] + v[1]));
     match AddReluBackward
         .prepare::<NoCheckpointing>([a.node(), b.node()])
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let out = forward(&ia, &ib);
+            let out = add_relu_of(&ia, &ib);
             prep.finish(out.clone(), out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(&ia, &ib)),
+        OpsKind::UnTracked(prep) => prep.finish(add_relu_of(&ia, &ib)),
     }
 }
 
