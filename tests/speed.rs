@@ -17,7 +17,7 @@ use burn::tensor::Device;
 use fashionlab::data::{Dataset, Split, local};
 use fashionlab::deep::models::DeepModelKind;
 use fashionlab::deep::recipe::{RecipeEdits, recipe};
-use fashionlab::deep::train::{Trainer, block_on, predict_probabilities};
+use fashionlab::deep::train::{Step, Trainer, block_on, predict_probabilities};
 use fashionlab::photo::{Photo, PrepareConfig, prepare_image};
 
 /// The fastest of `runs` timings of `work`, in seconds (the minimum is what load on the machine inflates
@@ -161,6 +161,61 @@ fn guarded_paths_stay_within_3x_of_their_recorded_speed() {
 }
 
 /// `photo` resized (nearest) to `w × h`.
+/// A measurement, not a check: milliseconds a training batch of the shipped ResNet's recipe (or the
+/// CNN's, with `MODEL=cnn`) on 9,000 test-set images, `STEPS` batches (40), the first three left out; prints
+/// the fastest, the 25th percentile and the median. The fastest batch is what stays comparable between
+/// builds on a noisy machine (BENCHMARKS.md):
+/// `RAYON_NUM_THREADS=2 cargo test --release --test speed training_batch_timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn training_batch_timing() {
+    let device = Device::flex();
+    let test =
+        local::load_split(&local::locate(None).expect("run .ci/setup"), Split::Test).unwrap();
+    let kind = match std::env::var("MODEL").as_deref() {
+        Ok("cnn") => DeepModelKind::Cnn,
+        _ => DeepModelKind::ResNet,
+    };
+    let steps: usize = std::env::var("STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40)
+        .max(4);
+    let train_part: Vec<usize> = (0..9000).collect();
+    let val_part: Vec<usize> = (9000..9100).collect();
+    let r = recipe(kind)
+        .edited(&RecipeEdits {
+            epochs: Some(100),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut trainer = Trainer::new(
+        &r.architecture,
+        r.train.clone(),
+        test.subset(&train_part),
+        test.subset(&val_part),
+        &device,
+    )
+    .unwrap();
+    // Batches only: an epoch's last step also validates.
+    let mut ms: Vec<f64> = (0..steps)
+        .filter_map(|_| {
+            let t = Instant::now();
+            let step = block_on(trainer.step()).unwrap();
+            matches!(step, Step::Batch(_)).then(|| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .skip(3)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "{kind:?}, {} threads: a batch {:.2} ms fastest, {:.2} 25th percentile, {:.2} median",
+        rayon::current_num_threads(),
+        ms[0],
+        ms[ms.len() / 4],
+        ms[ms.len() / 2]
+    );
+}
+
 fn resize_to(photo: &Photo, w: u32, h: u32) -> Photo {
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
