@@ -47,9 +47,10 @@ pub(crate) fn map_chunks<D: Send, R: Send>(
 ///
 /// Why: the kernels' outputs and gradients are megabytes, and the allocator hands them memory that the
 /// previous batch's tensors freed, which `vec![0.0; n]` clears with one thread's `memset` of the whole
-/// buffer before the parallel loop starts: written out to memory, then read back by the loop. A chunk
-/// cleared where it is then written is still in that core's cache (a ResNet or CNN training batch about
-/// 5% faster, BENCHMARKS.md). The result is the same vector either way.
+/// buffer while the pool's other threads wait for the loop to start. Cleared chunk by chunk, the work is
+/// shared, and each chunk is still in cache when it is written (on 2 threads a ResNet training batch
+/// about 8% faster, the shipped CNN recipe's 10–15%; on one thread under 2%: BENCHMARKS.md). The result
+/// is the same vector either way.
 #[allow(unsafe_code)] // lib.rs names the crate's unsafe code
 pub(crate) fn map_zeroed_chunks<T: Copy + Default + Send, R: Send>(
     n: usize,
