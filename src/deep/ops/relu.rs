@@ -26,10 +26,16 @@ use crate::parallel::zeroed_by_chunks;
 /// among the threads and a small one (a dense layer's, one image's) stays one task on the calling thread.
 const CHUNK: usize = 1 << 15;
 
-/// flex's ReLU of one value: NaN kept.
+/// Whether flex's ReLU lets `x` through: positive, or NaN (kept, as flex keeps it).
+#[inline(always)]
+fn passes(x: f32) -> bool {
+    x.is_nan() || x > 0.0
+}
+
+/// flex's ReLU of one value.
 #[inline(always)]
 fn relu_value(x: f32) -> f32 {
-    if x.is_nan() || x > 0.0 { x } else { 0.0 }
+    if passes(x) { x } else { 0.0 }
 }
 
 /// `relu(x)`: on flex by the parallel kernel, elsewhere burn's.
@@ -101,78 +107,56 @@ fn add_relu_of(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
 }
 
 #[cfg(feature = "engine")]
-/// The gradient through a ReLU whose output was `out`: `grad` where `out > 0` or NaN, else 0.
+/// The gradient through a ReLU whose output was `out`: `grad` where the output let its input through.
 fn masked(out: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     map(&[out, grad], |dst, [out, grad]| {
         for ((d, &o), &g) in dst.iter_mut().zip(out).zip(grad) {
-            *d = if o.is_nan() || o > 0.0 { g } else { 0.0 };
+            *d = if passes(o) { g } else { 0.0 };
         }
     })
 }
 
 #[cfg(feature = "engine")]
 fn autodiff_relu(x: AutodiffFloat) -> AutodiffFloat {
-    let inner = Autodiff::<Flex>::inner(x.clone());
-    match ReluBackward
-        .prepare::<NoCheckpointing>([x.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let out = relu_of(&inner);
-            prep.finish(out.clone(), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(relu_of(&inner)),
-    }
+    recorded([x], |[x]| relu_of(x))
 }
 
 #[cfg(feature = "engine")]
 fn autodiff_add_relu(a: AutodiffFloat, b: AutodiffFloat) -> AutodiffFloat {
-    let (ia, ib) = (
-        Autodiff::<Flex>::inner(a.clone()),
-        Autodiff::<Flex>::inner(b.clone()),
-    );
-    match AddReluBackward
-        .prepare::<NoCheckpointing>([a.node(), b.node()])
+    recorded([a, b], |[a, b]| add_relu_of(a, b))
+}
+
+#[cfg(feature = "engine")]
+/// `forward` of the inputs' flex values, recorded with [`ReluBackward`] where a gradient is wanted.
+fn recorded<const N: usize>(
+    inputs: [AutodiffFloat; N],
+    forward: impl Fn(&[FlexTensor; N]) -> FlexTensor,
+) -> AutodiffFloat {
+    let inner = inputs.clone().map(Autodiff::<Flex>::inner);
+    match ReluBackward
+        .prepare::<NoCheckpointing>(inputs.map(|t| t.node()))
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let out = add_relu_of(&ia, &ib);
+            let out = forward(&inner);
             prep.finish(out.clone(), out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(add_relu_of(&ia, &ib)),
+        OpsKind::UnTracked(prep) => prep.finish(forward(&inner)),
     }
 }
 
 #[cfg(feature = "engine")]
-/// Backward of [`relu`] on flex; state: the output.
+/// Backward of [`relu`] (one parent) and of [`add_relu`] (two, each getting the same gradient, as a
+/// sum's backward hands it on) on flex; state: the output.
 #[derive(Debug)]
 struct ReluBackward;
 
 #[cfg(feature = "engine")]
-impl Backward<Flex, 1> for ReluBackward {
+impl<const N: usize> Backward<Flex, N> for ReluBackward {
     type State = FlexTensor;
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(parent) = parent {
-            grads.register::<Flex>(parent.id, masked(&ops.state, &grad));
-        }
-    }
-}
-
-#[cfg(feature = "engine")]
-/// Backward of [`add_relu`] on flex; parents `[a, b]`, state: the output.
-#[derive(Debug)]
-struct AddReluBackward;
-
-#[cfg(feature = "engine")]
-impl Backward<Flex, 2> for AddReluBackward {
-    type State = FlexTensor;
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         let parents: Vec<_> = ops.parents.into_iter().flatten().collect();
         if parents.is_empty() {
