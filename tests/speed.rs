@@ -160,12 +160,19 @@ fn guarded_paths_stay_within_3x_of_their_recorded_speed() {
     }
 }
 
-/// `photo` resized (nearest) to `w × h`.
 /// A measurement, not a check: milliseconds a training batch of the shipped ResNet's recipe (or the
 /// CNN's, with `MODEL=cnn`) on 9,000 test-set images, `STEPS` batches (40), the first three left out; prints
 /// the fastest, the 25th percentile and the median. The fastest batch is what stays comparable between
-/// builds on a noisy machine (BENCHMARKS.md):
-/// `RAYON_NUM_THREADS=2 cargo test --release --test speed training_batch_timing -- --ignored --nocapture`.
+/// builds on a noisy machine (BENCHMARKS.md). It also prints the median of each quarter of the run, which
+/// shows a machine slowing down or speeding up during it, and the process's page faults a batch.
+///
+/// In this process glibc's allocator may give each batch's freed memory back to the kernel and fault it in
+/// again, thousands of pages a batch: its thresholds rise only as large buffers are freed, and here the
+/// 47 MB training file is not read first, as it is in the CLI. Raise them, so that freed memory stays in
+/// the process as it does in `fashionlab train` and the batches are timed as it runs them (BENCHMARKS.md,
+/// session 26):
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647
+/// RAYON_NUM_THREADS=2 cargo test --release --test speed training_batch_timing -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn training_batch_timing() {
@@ -197,6 +204,7 @@ fn training_batch_timing() {
         &device,
     )
     .unwrap();
+    let faults_before = minor_faults();
     // Batches only: an epoch's last step also validates.
     let mut ms: Vec<f64> = (0..steps)
         .filter_map(|_| {
@@ -206,6 +214,20 @@ fn training_batch_timing() {
         })
         .skip(3)
         .collect();
+    let faults = (minor_faults() - faults_before) / steps as u64;
+    let quarter = ms.len().div_ceil(4);
+    let medians: Vec<String> = ms
+        .chunks(quarter)
+        .map(|c| {
+            let mut c = c.to_vec();
+            c.sort_by(f64::total_cmp);
+            format!("{:.1}", c[c.len() / 2])
+        })
+        .collect();
+    eprintln!(
+        "medians by quarter of the run: {}; {faults} page faults a batch",
+        medians.join(", ")
+    );
     ms.sort_by(f64::total_cmp);
     eprintln!(
         "{kind:?}, {} threads: a batch {:.2} ms fastest, {:.2} 25th percentile, {:.2} median",
@@ -216,6 +238,22 @@ fn training_batch_timing() {
     );
 }
 
+/// The process's minor page faults so far: field 10 of `/proc/self/stat`, counted after the command
+/// name's closing parenthesis (the name may hold spaces); 0 where there is no procfs.
+fn minor_faults() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // From the third field on: state, ppid, pgrp, session, tty, tpgid, flags, minflt.
+    after_name
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `photo` resized (nearest) to `w × h`.
 fn resize_to(photo: &Photo, w: u32, h: u32) -> Photo {
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
