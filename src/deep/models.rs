@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::data::{NUM_CLASSES, PIXELS};
 use crate::deep::ops::conv::conv2d;
+use crate::deep::ops::dropout::dropout;
 use crate::deep::ops::norm::batch_norm;
 use crate::deep::ops::pool::max_pool_2x2;
 use crate::deep::ops::relu::{add_relu, relu};
@@ -230,9 +231,9 @@ impl Cnn {
 
     fn head_seen(&self, features: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
         let x: Tensor<2> = features.flatten(1, 3); // [N, 1152]
-        let mut x = relu(self.fc1.forward(self.dropout.forward(x))); // [N, 128]
+        let mut x = relu(self.fc1.forward(dropout(&self.dropout, x))); // [N, 128]
         see(Layer::Vector("dense + ReLU", &mut x));
-        self.fc2.forward(self.dropout.forward(x)) // [N, 10]
+        self.fc2.forward(dropout(&self.dropout, x)) // [N, 10]
     }
 }
 
@@ -478,10 +479,10 @@ impl Mlp {
     fn forward_seen(&self, x: Tensor<4>, see: &mut dyn FnMut(Layer)) -> Tensor<2> {
         let mut x: Tensor<2> = x.flatten(1, 3); // [N, 784]
         for (i, layer) in self.hidden.iter().enumerate() {
-            x = relu(layer.forward(self.dropout.forward(x))); // [N, h]
+            x = relu(layer.forward(dropout(&self.dropout, x))); // [N, h]
             see(Layer::Dense(i + 1, &mut x));
         }
-        self.output.forward(self.dropout.forward(x)) // [N, 10]
+        self.output.forward(dropout(&self.dropout, x)) // [N, 10]
     }
 }
 

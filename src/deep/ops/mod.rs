@@ -8,6 +8,7 @@ use burn_flex::FlexTensor;
 #[cfg(feature = "engine")]
 pub mod clock;
 pub mod conv;
+pub mod dropout;
 pub mod norm;
 pub mod pool;
 pub mod relu;
