@@ -5,7 +5,7 @@
 //! element-wise operations have no parallel path), while the pool's other threads wait. Here the mask
 //! comes from our own generator ([`Rng`], one stream per [`STREAM`] values, each seeded from one number
 //! drawn from flex's generator and the stream's index), so the streams are drawn in parallel and the mask
-//! does not depend on the thread count; the output is one pass, and the backward pass one more.
+//! does not depend on the thread count; the output is one parallel pass, and the backward pass one more.
 //!
 //! Given the mask, values and gradients are burn's bit for bit: `(x · r) · s` forward and `(g · s) · r`
 //! backward, `r` ∈ {0, 1} and `s = 1 / (1 − p)`, in burn's order (tested). The masks themselves differ from
@@ -70,25 +70,26 @@ fn mask(seed: u64, len: usize, keep: f64) -> Vec<f32> {
     })
 }
 
-/// `(a · b) · s` element by element, in parallel: the forward pass with `b` the mask, the backward with
-/// `a` the gradient times the scale.
+/// Element by element in parallel, `r` the mask: `(a · r) · s` forward (`a` the input), `(a · s) · r`
+/// backward (`a` the output's gradient), each in burn's order.
 #[cfg(feature = "engine")]
-fn product(a: &[f32], b: &[f32], scale: Option<f32>) -> Vec<f32> {
+fn masked(a: &[f32], r: &[f32], s: f32, pass: Pass) -> Vec<f32> {
     zeroed_by_chunks(a.len(), STREAM, |i, dst| {
-        let (a, b) = (&a[i * STREAM..][..dst.len()], &b[i * STREAM..][..dst.len()]);
-        match scale {
-            Some(s) => {
-                for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                    *d = (a * b) * s;
-                }
-            }
-            None => {
-                for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                    *d = a * b;
-                }
-            }
+        let (a, r) = (&a[i * STREAM..][..dst.len()], &r[i * STREAM..][..dst.len()]);
+        let values = dst.iter_mut().zip(a).zip(r);
+        match pass {
+            Pass::Forward => values.for_each(|((d, &a), &r)| *d = (a * r) * s),
+            Pass::Backward => values.for_each(|((d, &a), &r)| *d = (a * s) * r),
         }
     })
+}
+
+/// Which way [`masked`] goes.
+#[cfg(feature = "engine")]
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    Forward,
+    Backward,
 }
 
 /// burn's scale of the kept values, `1 / (1 − p)` rounded to f32 as a scalar operation rounds it.
@@ -103,7 +104,7 @@ fn autodiff_dropout(x: AutodiffFloat, prob: f64, seed: u64) -> AutodiffFloat {
     let inner = Autodiff::<Flex>::inner(x.clone()).to_contiguous();
     let shape = inner.layout().shape().clone();
     let keep = mask(seed, shape.num_elements(), 1.0 - prob);
-    let out = product(inner.storage::<f32>(), &keep, Some(scale(prob)));
+    let out = masked(inner.storage::<f32>(), &keep, scale(prob), Pass::Forward);
     let out = FlexTensor::from_data(TensorData::new(out, shape));
     match DropoutBackward
         .prepare::<NoCheckpointing>([x.node()])
@@ -131,8 +132,7 @@ impl Backward<Flex, 1> for DropoutBackward {
         };
         let (keep, s) = ops.state;
         let shape = grad.layout().shape().clone();
-        let scaled: Vec<f32> = grad.storage::<f32>().iter().map(|&g| g * s).collect();
-        let through = product(&scaled, &keep, None);
+        let through = masked(grad.storage::<f32>(), &keep, s, Pass::Backward);
         grads.register::<Flex>(
             parent.id,
             FlexTensor::from_data(TensorData::new(through, shape)),
