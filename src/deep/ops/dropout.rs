@@ -5,7 +5,8 @@
 //! element-wise operations have no parallel path), while the pool's other threads wait. Here the mask
 //! comes from our own generator ([`Rng`], one stream per [`STREAM`] values, each seeded from one number
 //! drawn from flex's generator and the stream's index), so the streams are drawn in parallel and the mask
-//! does not depend on the thread count; the output is one parallel pass, and the backward pass one more.
+//! does not depend on the thread count; the output is one parallel pass (`ops::map`), and the backward pass
+//! one more.
 //!
 //! Given the mask, values and gradients are burn's bit for bit: `(x · r) · s` forward and `(g · s) · r`
 //! backward, `r` ∈ {0, 1} and `s = 1 / (1 − p)`, in burn's order (tested). The masks themselves differ from
@@ -16,7 +17,7 @@ use burn::nn::Dropout;
 use burn::tensor::Tensor;
 
 #[cfg(feature = "engine")]
-use super::autodiff::*;
+use super::{autodiff::*, map};
 #[cfg(feature = "engine")]
 use burn::tensor::{DType, Distribution, TensorData};
 #[cfg(feature = "engine")]
@@ -27,7 +28,7 @@ use crate::parallel::zeroed_by_chunks;
 #[cfg(feature = "engine")]
 use crate::rng::Rng;
 
-/// Values of the mask drawn from one stream of the generator, and per parallel task.
+/// Values of the mask drawn from one stream of the generator, one parallel task each.
 #[cfg(feature = "engine")]
 const STREAM: usize = 1 << 14;
 
@@ -70,28 +71,6 @@ fn mask(seed: u64, len: usize, keep: f64) -> Vec<f32> {
     })
 }
 
-/// Element by element in parallel, `r` the mask: `(a · r) · s` forward (`a` the input), `(a · s) · r`
-/// backward (`a` the output's gradient), each in burn's order.
-#[cfg(feature = "engine")]
-fn masked(a: &[f32], r: &[f32], s: f32, pass: Pass) -> Vec<f32> {
-    zeroed_by_chunks(a.len(), STREAM, |i, dst| {
-        let (a, r) = (&a[i * STREAM..][..dst.len()], &r[i * STREAM..][..dst.len()]);
-        let values = dst.iter_mut().zip(a).zip(r);
-        match pass {
-            Pass::Forward => values.for_each(|((d, &a), &r)| *d = (a * r) * s),
-            Pass::Backward => values.for_each(|((d, &a), &r)| *d = (a * s) * r),
-        }
-    })
-}
-
-/// Which way [`masked`] goes.
-#[cfg(feature = "engine")]
-#[derive(Debug, Clone, Copy)]
-enum Pass {
-    Forward,
-    Backward,
-}
-
 /// burn's scale of the kept values, `1 / (1 − p)` rounded to f32 as a scalar operation rounds it.
 #[cfg(feature = "engine")]
 fn scale(prob: f64) -> f32 {
@@ -101,17 +80,22 @@ fn scale(prob: f64) -> f32 {
 /// The dropout of `x` with the mask of `seed`, recorded with [`DropoutBackward`] where a gradient is wanted.
 #[cfg(feature = "engine")]
 fn autodiff_dropout(x: AutodiffFloat, prob: f64, seed: u64) -> AutodiffFloat {
-    let inner = Autodiff::<Flex>::inner(x.clone()).to_contiguous();
+    let inner = Autodiff::<Flex>::inner(x.clone());
     let shape = inner.layout().shape().clone();
     let keep = mask(seed, shape.num_elements(), 1.0 - prob);
-    let out = masked(inner.storage::<f32>(), &keep, scale(prob), Pass::Forward);
-    let out = FlexTensor::from_data(TensorData::new(out, shape));
+    let keep = FlexTensor::from_data(TensorData::new(keep, shape));
+    let s = scale(prob);
+    let out = map(&[&inner, &keep], |dst, [x, r]| {
+        for ((d, &x), &r) in dst.iter_mut().zip(x).zip(r) {
+            *d = (x * r) * s;
+        }
+    });
     match DropoutBackward
         .prepare::<NoCheckpointing>([x.node()])
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((keep, scale(prob)), out),
+        OpsKind::Tracked(prep) => prep.finish((keep, s), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
@@ -123,20 +107,20 @@ struct DropoutBackward;
 
 #[cfg(feature = "engine")]
 impl Backward<Flex, 1> for DropoutBackward {
-    type State = (Vec<f32>, f32);
+    type State = (FlexTensor, f32);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let grad = grads.consume::<Flex>(&ops.node);
         let [Some(parent)] = ops.parents else {
             return;
         };
         let (keep, s) = ops.state;
-        let shape = grad.layout().shape().clone();
-        let through = masked(grad.storage::<f32>(), &keep, s, Pass::Backward);
-        grads.register::<Flex>(
-            parent.id,
-            FlexTensor::from_data(TensorData::new(through, shape)),
-        );
+        let through = map(&[&grad, &keep], |dst, [g, r]| {
+            for ((d, &g), &r) in dst.iter_mut().zip(g).zip(r) {
+                *d = (g * s) * r;
+            }
+        });
+        grads.register::<Flex>(parent.id, through);
     }
 }
 

@@ -2,7 +2,10 @@
 //! one layer of the CNN and the ResNet, and falls back to burn's own operation on every other backend.
 //! `clock` is the one that computes nothing: it times the backward pass layer by layer.
 
+use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
+
+use crate::parallel::zeroed_by_chunks;
 
 // Training only: it times the backward pass.
 #[cfg(feature = "engine")]
@@ -28,6 +31,27 @@ mod autodiff {
 
     /// A float tensor of flex under autodiff.
     pub type AutodiffFloat = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
+}
+
+/// Values per parallel task of [`map`]: 128 KB, so that an activation of a few hundred kilobytes or more
+/// is shared among the threads and a small one (a dense layer's, one image's) stays one task on the
+/// calling thread.
+pub(crate) const CHUNK: usize = 1 << 15;
+
+/// A new f32 tensor shaped as `inputs[0]` (all of one shape), written by chunks of [`CHUNK`] in parallel:
+/// `f(dst, sources)` with a chunk of the output and the inputs' values at the same positions. The
+/// element-wise passes of the ReLU and dropout kernels.
+pub(crate) fn map<const K: usize>(
+    inputs: &[&FlexTensor; K],
+    f: impl Fn(&mut [f32], [&[f32]; K]) + Sync,
+) -> FlexTensor {
+    let inputs = inputs.map(FlexTensor::to_contiguous);
+    let shape = inputs[0].layout().shape().clone();
+    let values: [&[f32]; K] = std::array::from_fn(|j| inputs[j].storage::<f32>());
+    let out = zeroed_by_chunks(shape.num_elements(), CHUNK, |i, dst| {
+        f(dst, values.map(|v| &v[i * CHUNK..][..dst.len()]))
+    });
+    FlexTensor::from_data(TensorData::new(out, shape))
 }
 
 /// The dims of a 4-D flex tensor.

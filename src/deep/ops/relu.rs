@@ -15,16 +15,12 @@
 //! f32, goes through burn's `relu` (and `+`).
 
 use burn::tensor::activation;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_flex::{Flex, FlexTensor};
 
 #[cfg(feature = "engine")]
 use super::autodiff::*;
-use crate::parallel::zeroed_by_chunks;
-
-/// Values per parallel task: 128 KB, so that an activation of a few hundred kilobytes or more is shared
-/// among the threads and a small one (a dense layer's, one image's) stays one task on the calling thread.
-const CHUNK: usize = 1 << 15;
+use super::map;
 
 /// Whether flex's ReLU lets `x` through: positive, or NaN (kept, as flex keeps it).
 #[inline(always)]
@@ -71,21 +67,6 @@ pub fn add_relu<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
         }
     }
     activation::relu(a + b)
-}
-
-/// A new tensor shaped as `inputs[0]` (all of one shape), written by chunks in parallel:
-/// `f(dst, sources)` with a chunk of the output and the inputs' values at the same positions.
-fn map<const K: usize>(
-    inputs: &[&FlexTensor; K],
-    f: impl Fn(&mut [f32], [&[f32]; K]) + Sync,
-) -> FlexTensor {
-    let inputs = inputs.map(FlexTensor::to_contiguous);
-    let shape = inputs[0].layout().shape().clone();
-    let values: [&[f32]; K] = std::array::from_fn(|j| inputs[j].storage::<f32>());
-    let out = zeroed_by_chunks(shape.num_elements(), CHUNK, |i, dst| {
-        f(dst, values.map(|v| &v[i * CHUNK..][..dst.len()]))
-    });
-    FlexTensor::from_data(TensorData::new(out, shape))
 }
 
 /// `relu` of one tensor.
@@ -174,6 +155,7 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
+    use crate::deep::ops::CHUNK;
 
     /// Values with negatives, zeros, NaN and a sign change in the sum, at `[2, 4, 90, 100]`: three
     /// chunks, the last one short.
