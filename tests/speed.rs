@@ -161,10 +161,13 @@ fn guarded_paths_stay_within_3x_of_their_recorded_speed() {
 }
 
 /// A measurement, not a check: milliseconds a training batch of the shipped ResNet's recipe (or the
-/// CNN's, with `MODEL=cnn`) on 9,000 test-set images, `STEPS` batches (40), the first three left out; prints
+/// CNN's, with `MODEL=cnn`; `BATCH` changes its batch size) on 9,000 test-set images, `STEPS` batches (40),
+/// the first three left out; prints
 /// the fastest, the 25th percentile and the median. The fastest batch is what stays comparable between
 /// builds on a noisy machine (BENCHMARKS.md). It also prints the median of each quarter of the run, which
-/// shows a machine slowing down or speeding up during it, and the process's page faults a batch.
+/// shows a machine slowing down or speeding up during it, the process's page faults a batch, and the
+/// mean milliseconds a batch of each stage (forward and backward by layer, the update), as the page's
+/// threads check prints them.
 ///
 /// In this process glibc's allocator may give each batch's freed memory back to the kernel and fault it in
 /// again, thousands of pages a batch: its thresholds rise only as large buffers are freed, and here the
@@ -193,6 +196,7 @@ fn training_batch_timing() {
     let r = recipe(kind)
         .edited(&RecipeEdits {
             epochs: Some(100),
+            batch_size: std::env::var("BATCH").ok().and_then(|s| s.parse().ok()),
             ..Default::default()
         })
         .unwrap();
@@ -205,15 +209,27 @@ fn training_batch_timing() {
     )
     .unwrap();
     let faults_before = minor_faults();
+    // The epoch's mean milliseconds a batch by stage so far, from the last batch's progress.
+    let mut stages = Vec::new();
     // Batches only: an epoch's last step also validates.
     let mut ms: Vec<f64> = (0..steps)
         .filter_map(|_| {
             let t = Instant::now();
             let step = block_on(trainer.step()).unwrap();
-            matches!(step, Step::Batch(_)).then(|| t.elapsed().as_secs_f64() * 1e3)
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            match step {
+                Step::Batch(p) => {
+                    stages = p.timing;
+                    Some(ms)
+                }
+                _ => None,
+            }
         })
         .skip(3)
         .collect();
+    for t in &stages {
+        eprintln!("  {:?} {}: {:.2} ms a batch", t.pass, t.name, t.millis);
+    }
     let faults = (minor_faults() - faults_before) / steps as u64;
     let quarter = ms.len().div_ceil(4);
     let medians: Vec<String> = ms
