@@ -161,12 +161,12 @@ fn guarded_paths_stay_within_3x_of_their_recorded_speed() {
 }
 
 /// A measurement, not a check: milliseconds a training batch of the shipped ResNet's recipe (or the
-/// CNN's, with `MODEL=cnn`; `BATCH` changes its batch size) on 9,000 test-set images, `STEPS` batches (40),
-/// the first three left out; prints the fastest, the 25th percentile and the median. The fastest batch
-/// is what stays comparable between builds on a noisy machine (BENCHMARKS.md). It also prints the median of each quarter of the run, which
-/// shows a machine slowing down or speeding up during it, the process's page faults a batch, and the
-/// mean milliseconds a batch of each stage (forward and backward by layer, the update), as the page's
-/// threads check prints them.
+/// CNN's, with `MODEL=cnn`; `BATCH` changes its batch size) on 9,000 test-set images, `STEPS` batches
+/// (40), the first three left out; prints the fastest, the 25th percentile and the median. The fastest
+/// batch is what stays comparable between builds on a noisy machine (BENCHMARKS.md). It also prints the
+/// median of each quarter of the run, which shows a machine slowing down or speeding up during it, the
+/// process's page faults a batch, and the mean milliseconds a batch of each stage (forward and backward
+/// by layer, the update), as the page's threads check prints them.
 ///
 /// In this process glibc's allocator may give each batch's freed memory back to the kernel and fault it in
 /// again, thousands of pages a batch: its thresholds rise only as large buffers are freed, and here the

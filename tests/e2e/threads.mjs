@@ -69,6 +69,13 @@ const stageTable = (runs) => {
     `${(t.millis / more[i]?.millis).toFixed(2)}`));
 };
 const withEpoch = (r) => ({ ...r, epoch: Math.min(...r.epochs.slice(1)) });
+// Sets the thread count, trains the CNN and prints the run under `label`.
+async function trainOn(page, threads, label) {
+  await setThreads(page, threads);
+  const r = withEpoch(await trainCnn(page));
+  console.log(`  ${label}: ${run(r)}`);
+  return r;
+}
 
 // Fits the SVM on 800 sample images from the page's form: the row it adds {accuracy (on the other 200), seconds}.
 async function fitSvm(page) {
@@ -144,13 +151,9 @@ try {
   check(scoredOne.accuracy === recorded && scoredAll.accuracy === recorded,
     `the shipped CNN scores exactly its recorded ${recorded} on 1 and ${cores} threads (${scoredOne.accuracy}, ${scoredAll.accuracy})`);
   check(cores < 2 || scoredAll.ms < scoredOne.ms, `${cores} threads score the test set faster than 1`);
-  await setThreads(page, 1);
-  const one = withEpoch(await trainCnn(page));
-  console.log(`  1 thread, isolated: ${run(one)}`);
+  const one = await trainOn(page, 1, "1 thread, isolated");
   const svmOne = await fitSvm(page);
-  await setThreads(page, cores);
-  const all = withEpoch(await trainCnn(page));
-  console.log(`  threaded engine, ${cores} threads: ${run(all)}`);
+  const all = await trainOn(page, cores, `threaded engine, ${cores} threads`);
   const svmAll = await fitSvm(page);
   // The speed check compares the fastest epoch of each thread count. Another process taking a core for a
   // few seconds slows the run on all the cores most (each parallel loop waits for its slowest thread), so
@@ -160,12 +163,8 @@ try {
   let fastestOne = one.epoch, fastestAll = all.epoch;
   while (cores >= 2 && !(fastestAll < fastestOne) && repeats.length < 4) {
     console.log(`  ${cores} threads not faster than 1 so far (${fastestAll.toFixed(2)} against ${fastestOne.toFixed(2)} s): one more pair`);
-    await setThreads(page, 1);
-    const again = withEpoch(await trainCnn(page));
-    console.log(`  1 thread, again: ${run(again)}`);
-    await setThreads(page, cores);
-    const againAll = withEpoch(await trainCnn(page));
-    console.log(`  ${cores} threads, again: ${run(againAll)}`);
+    const again = await trainOn(page, 1, "1 thread, again");
+    const againAll = await trainOn(page, cores, `${cores} threads, again`);
     repeats.push(again, againAll);
     fastestOne = Math.min(fastestOne, again.epoch);
     fastestAll = Math.min(fastestAll, againAll.epoch);
